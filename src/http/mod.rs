@@ -1,0 +1,16 @@
+//! HTTP/1.1 on the wire, without I/O: parsing heads, body framing, writing heads.
+//!
+//! - [`parse`]: request heads as spans over the read buffer, strict framing.
+//! - [`response`]: origin response heads and their body framing.
+//! - [`chunked`]: an incremental chunked-coding decoder.
+//! - [`body`]: the request/response body cursor that both directions share.
+//! - [`write`]: heads sent to origins and viewers, and generated responses.
+//!
+//! Everything here is sans-io and unit tested beside the code; the proxy
+//! drives it over sockets. The design rules are in `LIFECYCLE.md` beside this file.
+
+pub mod body;
+pub mod chunked;
+pub mod parse;
+pub mod response;
+pub mod write;

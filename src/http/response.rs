@@ -1,0 +1,203 @@
+//! Origin response heads: parse with httparse, decide the body's framing.
+//!
+//! Like request heads, a [`ResponseHead`] is spans into the origin connection's
+//! read buffer and is reused across responses. Framing follows RFC 9112 §6.3:
+//! no body for HEAD, 1xx, 204 and 304; Transfer-Encoding ending in chunked
+//! means chunked; another Transfer-Encoding, or none and no Content-Length,
+//! means the body runs to connection close; a malformed or conflicting
+//! Content-Length is an invalid response (the proxy answers 502).
+
+use super::parse::{classify, for_each_token, parse_content_length, HeaderClass, HeaderRef, Span, MAX_HEADERS};
+
+/// Largest response head accepted from an origin.
+pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
+/// How the response body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RespBody {
+    None,
+    Length(u64),
+    Chunked,
+    /// Read until the origin closes; the connection cannot be reused.
+    Close,
+}
+
+/// A parsed origin response head as spans into the origin read buffer.
+#[derive(Debug, Default)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub reason: Span,
+    pub minor: u8,
+    pub head_len: usize,
+    pub headers: Vec<HeaderRef>,
+    pub connection_tokens: Vec<Span>,
+    pub body: Option<RespBody>,
+    /// The origin allows reusing the connection after this response.
+    pub keep_alive: bool,
+}
+
+impl ResponseHead {
+    pub fn body(&self) -> RespBody {
+        self.body.unwrap_or(RespBody::Close)
+    }
+
+    pub fn named_by_connection(&self, buf: &[u8], name: Span) -> bool {
+        let n = name.of(buf);
+        self.connection_tokens.iter().any(|t| t.of(buf).eq_ignore_ascii_case(n))
+    }
+
+    pub fn header<'a>(&self, buf: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.name.of(buf).eq_ignore_ascii_case(name))
+            .map(|h| h.value.of(buf))
+    }
+}
+
+/// Why an origin response head is unusable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseError {
+    Malformed,
+    TooLarge,
+    BadLength,
+}
+
+/// Parses a response head at the start of `buf`. `head_request`: the request
+/// was HEAD, so the response has no body whatever its headers say.
+pub fn parse_response(buf: &[u8], head_request: bool, head: &mut ResponseHead) -> Result<Option<usize>, ResponseError> {
+    let mut hdrs = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut hdrs);
+    let n = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            return if buf.len() >= MAX_RESPONSE_HEAD {
+                Err(ResponseError::TooLarge)
+            } else {
+                Ok(None)
+            }
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(ResponseError::TooLarge),
+        Err(_) => return Err(ResponseError::Malformed),
+    };
+    if n > MAX_RESPONSE_HEAD {
+        return Err(ResponseError::TooLarge);
+    }
+    head.headers.clear();
+    head.connection_tokens.clear();
+    head.head_len = n;
+    head.status = resp.code.unwrap_or(0);
+    head.minor = resp.version.unwrap_or(1);
+    let reason = resp.reason.unwrap_or("").as_bytes();
+    head.reason = if reason.is_empty() {
+        Span::default()
+    } else {
+        let start = reason.as_ptr() as usize - buf.as_ptr() as usize;
+        Span {
+            start: start as u32,
+            end: (start + reason.len()) as u32,
+        }
+    };
+    let mut cl: Option<u64> = None;
+    let mut te: Option<bool> = None; // Some(last coding is chunked)
+    let mut close = false;
+    let mut keep = false;
+    for h in resp.headers.iter() {
+        let base = buf.as_ptr() as usize;
+        let ns = h.name.as_ptr() as usize - base;
+        let vs = h.value.as_ptr() as usize - base;
+        let name = Span {
+            start: ns as u32,
+            end: (ns + h.name.len()) as u32,
+        };
+        let value = Span {
+            start: vs as u32,
+            end: (vs + h.value.len()) as u32,
+        };
+        let class = classify(h.name.as_bytes());
+        match class {
+            HeaderClass::ContentLength => {
+                let mut bad = false;
+                for_each_token(buf, value, |t| match parse_content_length(t.of(buf)) {
+                    Some(v) if cl.is_none() || cl == Some(v) => cl = Some(v),
+                    _ => bad = true,
+                });
+                if bad || cl.is_none() {
+                    return Err(ResponseError::BadLength);
+                }
+            }
+            HeaderClass::TransferEncoding => {
+                for_each_token(buf, value, |t| te = Some(t.of(buf).eq_ignore_ascii_case(b"chunked")));
+            }
+            HeaderClass::HopByHop if h.name.eq_ignore_ascii_case("connection") => {
+                for_each_token(buf, value, |t| {
+                    let tok = t.of(buf);
+                    close |= tok.eq_ignore_ascii_case(b"close");
+                    keep |= tok.eq_ignore_ascii_case(b"keep-alive");
+                    head.connection_tokens.push(t);
+                });
+            }
+            _ => {}
+        }
+        head.headers.push(HeaderRef { name, value, class });
+    }
+    let s = head.status;
+    head.body = Some(if head_request || (100..200).contains(&s) || s == 204 || s == 304 {
+        RespBody::None
+    } else if let Some(chunked) = te {
+        // Transfer-Encoding overrides Content-Length (RFC 9112 §6.3 item 3).
+        if chunked {
+            RespBody::Chunked
+        } else {
+            RespBody::Close
+        }
+    } else if let Some(n) = cl {
+        RespBody::Length(n)
+    } else {
+        RespBody::Close
+    });
+    let framed = head.body() != RespBody::Close;
+    head.keep_alive = framed && !close && (head.minor == 1 || keep) && te.is_none_or(|c| c) && !(te.is_some() && cl.is_some());
+    Ok(Some(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &[u8], head_req: bool) -> Result<Option<ResponseHead>, ResponseError> {
+        let mut h = ResponseHead::default();
+        parse_response(s, head_req, &mut h).map(|o| o.map(|_| h))
+    }
+
+    #[test]
+    fn framing() {
+        let h = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false).unwrap().unwrap();
+        assert_eq!((h.status, h.body(), h.keep_alive), (200, RespBody::Length(5), true));
+        let h = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false).unwrap().unwrap();
+        assert_eq!(h.body(), RespBody::Chunked);
+        let h = parse(b"HTTP/1.1 200 OK\r\n\r\n", false).unwrap().unwrap();
+        assert_eq!((h.body(), h.keep_alive), (RespBody::Close, false));
+        let h = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true).unwrap().unwrap();
+        assert_eq!(h.body(), RespBody::None);
+        let h = parse(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", false).unwrap().unwrap();
+        assert_eq!(h.body(), RespBody::None);
+        let h = parse(b"HTTP/1.1 204 No Content\r\n\r\n", false).unwrap().unwrap();
+        assert_eq!((h.body(), h.keep_alive), (RespBody::None, true));
+        let h = parse(b"HTTP/1.1 100 Continue\r\n\r\n", false).unwrap().unwrap();
+        assert_eq!(h.body(), RespBody::None);
+        let h = parse(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", false).unwrap().unwrap();
+        assert!(!h.keep_alive);
+        let h = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n", false).unwrap().unwrap();
+        assert!(!h.keep_alive);
+        let h = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false).unwrap().unwrap();
+        assert_eq!(h.body(), RespBody::Close);
+    }
+
+    #[test]
+    fn invalid() {
+        assert_eq!(parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", false).unwrap_err(), ResponseError::BadLength);
+        assert_eq!(parse(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", false).unwrap_err(), ResponseError::BadLength);
+        assert_eq!(parse(b"HTTX/1.1 200 OK\r\n\r\n", false).unwrap_err(), ResponseError::Malformed);
+        assert!(parse(b"HTTP/1.1 200 OK\r\nX: y", false).unwrap().is_none());
+    }
+}

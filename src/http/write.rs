@@ -1,0 +1,364 @@
+//! Writing heads: requests to origins, responses to viewers, and the
+//! responses ringfront makes itself (errors, 403, 100 Continue).
+//!
+//! Heads are assembled into a reusable `Vec<u8>` per connection from the
+//! spans of the parsed head: each kept header line is copied once and nothing
+//! is formatted per header. What a proxy must change is changed here and only
+//! here (SPEC §5): hop-by-hop headers and those named by Connection are
+//! dropped (RFC 9110 §7.6.1), `Via` is appended (§7.6.3), `X-Forwarded-For`
+//! gains the viewer's address, `Host` follows `host_header`, and the
+//! behavior's header actions are applied.
+
+use super::parse::{HeaderClass, RequestHead};
+use super::response::ResponseHead;
+use crate::config::HeaderActions;
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
+
+/// Per-attempt context for header action placeholders.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptCtx<'a> {
+    pub attempt: u32,
+    pub origin: &'a str,
+    pub role: &'a str,
+}
+
+/// What to change when forwarding a request head.
+pub struct RequestRewrite<'a> {
+    /// Host to send instead of the viewer's (`host_header`).
+    pub host_override: Option<&'a str>,
+    /// Host when the viewer sent none (HTTP/1.0): the origin's address.
+    pub host_fallback: &'a str,
+    pub client_ip: IpAddr,
+    /// `via` pseudonym.
+    pub via: &'a str,
+    pub actions: &'a HeaderActions,
+    pub ctx: AttemptCtx<'a>,
+    /// Extra header lines from code hooks, already `name: value\r\n` formed.
+    pub extra: &'a [u8],
+}
+
+fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn apply_sets(out: &mut Vec<u8>, actions: &HeaderActions, ctx: AttemptCtx) {
+    for (name, parts) in &actions.set {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        HeaderActions::render(parts, ctx.attempt, ctx.origin, ctx.role, out);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Appends the request head to send to an origin.
+pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], h: &RequestHead, rw: &RequestRewrite) {
+    out.extend_from_slice(h.method.of(buf));
+    out.push(b' ');
+    let path = h.path.of(buf);
+    if path.first() != Some(&b'/') && path != b"*" {
+        out.push(b'/');
+    }
+    out.extend_from_slice(path);
+    out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+    match (rw.host_override, h.host) {
+        (Some(o), _) => out.extend_from_slice(o.as_bytes()),
+        (None, Some(hs)) => out.extend_from_slice(hs.of(buf)),
+        (None, None) => out.extend_from_slice(rw.host_fallback.as_bytes()),
+    }
+    out.extend_from_slice(b"\r\n");
+    let mut has_xff = false;
+    for hd in &h.headers {
+        match hd.class {
+            HeaderClass::Host | HeaderClass::HopByHop | HeaderClass::Expect => continue,
+            HeaderClass::XForwardedFor => {
+                // Joined into one line below, with this viewer appended.
+                has_xff = true;
+                continue;
+            }
+            _ => {}
+        }
+        let name = hd.name.of(buf);
+        if !h.connection_tokens.is_empty() && h.named_by_connection(buf, hd.name) {
+            continue;
+        }
+        if !rw.actions.is_empty() && rw.actions.touches(name) {
+            continue;
+        }
+        out.extend_from_slice(&buf[hd.name.start as usize..hd.value.end as usize]);
+        out.extend_from_slice(b"\r\n");
+    }
+    // X-Forwarded-For: earlier hops, then this viewer.
+    out.extend_from_slice(b"X-Forwarded-For: ");
+    if has_xff {
+        for hd in h.headers.iter().filter(|x| x.class == HeaderClass::XForwardedFor) {
+            out.extend_from_slice(hd.value.of(buf));
+            out.extend_from_slice(b", ");
+        }
+    }
+    push_ip(out, rw.client_ip);
+    out.extend_from_slice(b"\r\nVia: 1.");
+    out.push(b'0' + h.minor);
+    out.push(b' ');
+    out.extend_from_slice(rw.via.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    apply_sets(out, rw.actions, rw.ctx);
+    out.extend_from_slice(rw.extra);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    use std::io::Write;
+    let _ = write!(out, "{ip}");
+}
+
+/// How the body of a forwarded response reaches the viewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewerFraming {
+    /// Headers' own framing (Content-Length, chunked, or none) passes through.
+    AsIs,
+    /// Chunked from the origin to an HTTP/1.0 viewer: strip the coding and
+    /// delimit by close.
+    Dechunk,
+}
+
+/// What to change when forwarding a response head.
+pub struct ResponseRewrite<'a> {
+    pub via: &'a str,
+    /// Value of X-Cache (e.g. "Miss from ringfront").
+    pub x_cache: &'a [u8],
+    /// Value of Cache-Status.
+    pub cache_status: &'a [u8],
+    /// Value of Proxy-Status, empty when no attempt failed.
+    pub proxy_status: &'a [u8],
+    pub actions: &'a HeaderActions,
+    pub ctx: AttemptCtx<'a>,
+    pub framing: ViewerFraming,
+    /// The viewer connection stays open after this response.
+    pub keep_alive: bool,
+    /// The viewer spoke HTTP/1.0.
+    pub viewer_http10: bool,
+    /// Extra header lines from code hooks.
+    pub extra: &'a [u8],
+}
+
+/// Appends the response head to send to the viewer.
+pub fn write_response_head(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, rw: &ResponseRewrite) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(itoa::Buffer::new().format(r.status).as_bytes());
+    out.push(b' ');
+    if r.reason.is_empty() {
+        out.extend_from_slice(reason(r.status).as_bytes());
+    } else {
+        out.extend_from_slice(r.reason.of(buf));
+    }
+    out.extend_from_slice(b"\r\n");
+    for hd in &r.headers {
+        match hd.class {
+            HeaderClass::HopByHop => continue,
+            HeaderClass::TransferEncoding if rw.framing == ViewerFraming::Dechunk => continue,
+            _ => {}
+        }
+        let name = hd.name.of(buf);
+        if !r.connection_tokens.is_empty() && r.named_by_connection(buf, hd.name) {
+            continue;
+        }
+        if !rw.actions.is_empty() && rw.actions.touches(name) {
+            continue;
+        }
+        out.extend_from_slice(&buf[hd.name.start as usize..hd.value.end as usize]);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"Via: 1.");
+    out.push(b'0' + r.minor.min(1));
+    out.push(b' ');
+    out.extend_from_slice(rw.via.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    line(out, b"X-Cache", rw.x_cache);
+    line(out, b"Cache-Status", rw.cache_status);
+    if !rw.proxy_status.is_empty() {
+        line(out, b"Proxy-Status", rw.proxy_status);
+    }
+    apply_sets(out, rw.actions, rw.ctx);
+    out.extend_from_slice(rw.extra);
+    connection_line(out, rw.keep_alive, rw.viewer_http10);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn connection_line(out: &mut Vec<u8>, keep_alive: bool, http10: bool) {
+    if !keep_alive {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if http10 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+}
+
+/// A response ringfront makes itself.
+pub struct Generated<'a> {
+    pub status: u16,
+    pub content_type: &'a str,
+    pub body_len: usize,
+    pub keep_alive: bool,
+    pub viewer_http10: bool,
+    pub via: &'a str,
+    /// Additional lines, each `name: value\r\n`.
+    pub extra: &'a [u8],
+}
+
+/// Appends a generated response head (the body follows separately).
+pub fn write_generated_head(out: &mut Vec<u8>, g: &Generated) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(itoa::Buffer::new().format(g.status).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason(g.status).as_bytes());
+    out.extend_from_slice(b"\r\nServer: ");
+    out.extend_from_slice(g.via.as_bytes());
+    out.extend_from_slice(b"\r\nDate: ");
+    with_http_date(|d| out.extend_from_slice(d));
+    out.extend_from_slice(b"\r\nContent-Type: ");
+    out.extend_from_slice(g.content_type.as_bytes());
+    out.extend_from_slice(b"\r\nContent-Length: ");
+    out.extend_from_slice(itoa::Buffer::new().format(g.body_len).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(g.extra);
+    connection_line(out, g.keep_alive, g.viewer_http10);
+    out.extend_from_slice(b"\r\n");
+}
+
+thread_local! {
+    static DATE: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
+}
+
+/// Calls `f` with the current IMF-fixdate, formatted at most once a second per thread.
+pub fn with_http_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+    DATE.with(|c| {
+        let mut c = c.borrow_mut();
+        let now = SystemTime::now();
+        let secs = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs();
+        if c.0 != secs {
+            let s = httpdate::fmt_http_date(now);
+            let n = s.len().min(29);
+            c.1[..n].copy_from_slice(&s.as_bytes()[..n]);
+            c.0 = secs;
+        }
+        f(&c.1)
+    })
+}
+
+/// Standard reason phrases (RFC 9110 §15).
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        416 => "Range Not Satisfiable",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::parse::parse_request;
+    use crate::http::response::parse_response;
+
+    fn actions() -> HeaderActions {
+        HeaderActions::default()
+    }
+
+    #[test]
+    fn request_rewrite_drops_hop_by_hop_and_appends() {
+        let buf = b"POST /x?y HTTP/1.1\r\nHost: site\r\nConnection: keep-alive, X-Drop\r\nX-Drop: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nTrailer: x\r\nUpgrade: h2c\r\nProxy-Connection: k\r\nProxy-Authorization: secret\r\nExpect: 100-continue\r\nX-Forwarded-For: 10.0.0.1\r\nX-Keep: yes\r\nContent-Length: 3\r\n\r\n";
+        let mut h = RequestHead::default();
+        parse_request(buf, 32768, &mut h).unwrap().unwrap();
+        let a = actions();
+        let rw = RequestRewrite {
+            host_override: None,
+            host_fallback: "127.0.0.1:1",
+            client_ip: "127.0.0.9".parse().unwrap(),
+            via: "ringfront",
+            actions: &a,
+            ctx: AttemptCtx { attempt: 1, origin: "o", role: "single" },
+            extra: b"",
+        };
+        let mut out = Vec::new();
+        write_request_head(&mut out, buf, &h, &rw);
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.starts_with("POST /x?y HTTP/1.1\r\nHost: site\r\n"), "{s}");
+        for gone in ["Connection", "X-Drop", "Keep-Alive", "TE:", "Trailer", "Upgrade", "Proxy-", "Expect"] {
+            assert!(!s.contains(gone), "{gone} forwarded: {s}");
+        }
+        assert!(s.contains("X-Keep: yes\r\n"));
+        assert!(s.contains("Content-Length: 3\r\n"));
+        assert!(s.contains("X-Forwarded-For: 10.0.0.1, 127.0.0.9\r\n"));
+        assert!(s.contains("Via: 1.1 ringfront\r\n"));
+        assert!(s.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn response_rewrite() {
+        let buf = b"HTTP/1.1 200 OK\r\nServer: origin\r\nConnection: X-Hop\r\nX-Hop: 1\r\nTransfer-Encoding: chunked\r\nKeep-Alive: timeout=5\r\n\r\n";
+        let mut r = ResponseHead::default();
+        parse_response(buf, false, &mut r).unwrap().unwrap();
+        let mut a = actions();
+        a.remove.push("server".into());
+        let rw = ResponseRewrite {
+            via: "edge",
+            x_cache: b"Miss from edge",
+            cache_status: b"edge; fwd=miss",
+            proxy_status: b"",
+            actions: &a,
+            ctx: AttemptCtx { attempt: 1, origin: "o", role: "single" },
+            framing: ViewerFraming::Dechunk,
+            keep_alive: false,
+            viewer_http10: true,
+            extra: b"",
+        };
+        let mut out = Vec::new();
+        write_response_head(&mut out, buf, &r, &rw);
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.starts_with("HTTP/1.1 200 OK\r\n"));
+        for gone in ["Server", "X-Hop", "Transfer-Encoding", "Keep-Alive"] {
+            assert!(!s.contains(gone), "{gone} forwarded: {s}");
+        }
+        assert!(s.contains("Via: 1.1 edge\r\nX-Cache: Miss from edge\r\nCache-Status: edge; fwd=miss\r\n"));
+        assert!(s.ends_with("Connection: close\r\n\r\n"));
+    }
+
+    #[test]
+    fn date_is_imf_fixdate() {
+        with_http_date(|d| {
+            assert_eq!(d.len(), 29);
+            assert!(d.ends_with(b" GMT"));
+        });
+    }
+}

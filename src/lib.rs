@@ -1,0 +1,42 @@
+//! ringfront: an HTTP/1.1 edge caching reverse proxy on io_uring.
+//!
+//! # Map of the crate
+//!
+//! | module | concern |
+//! |---|---|
+//! | [`config`] | the TOML schema (SPEC §2), defaults, validation, `check` |
+//! | [`runtime`] | worker threads: one monoio runtime per core, pinning, driver choice, listeners |
+//! | [`http`] | HTTP/1.1 without I/O: request/response head parsing, framing, chunked, head writing |
+//! | [`proxy`] | the per-connection flow in phases: read head, route, cache lookup, forward, finish |
+//! | [`origin`] | the upstream side: the attempt state machine, the connection pool, origin I/O |
+//! | [`net`] | socket helpers shared by the proxy and the sample origin |
+//! | [`sample_origin`] | the fault-injecting origin used by the demo, tests and benchmarks |
+//! | [`demo`] | `ringfront demo`: two sample origins and the proxy, in one process |
+//!
+//! # The life of a request
+//!
+//! 1. A worker ([`runtime`]) accepts on its own SO_REUSEPORT socket and spawns
+//!    [`proxy::conn::serve`] for the connection.
+//! 2. The head is read into the connection's buffer and parsed in place
+//!    ([`http::parse`]); framing is checked strictly, so a request that could
+//!    be read two ways is refused with 400 before anything reaches an origin.
+//! 3. The first matching behavior ([`config::Behavior`]) gives the target and
+//!    the allowed methods.
+//! 4. (Cache lookup goes here, before forwarding.)
+//! 5. [`proxy::forward`] drives the [`origin::attempt::AttemptMachine`]: it
+//!    takes a pooled connection or connects ([`origin::pool`],
+//!    [`origin::client`]), writes the rewritten head ([`http::write`]) and the
+//!    body, reads the response head, and either streams the response to the
+//!    viewer or answers with an error page, 502 or 504.
+//! 6. The origin connection goes back to the pool when the response allows;
+//!    the viewer connection waits for its next request.
+
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod net;
+pub mod origin;
+pub mod proxy;
+pub mod runtime;
+pub mod sample_origin;
+pub mod signals;

@@ -1,0 +1,649 @@
+//! The attempt state machine: where a request goes, attempt by attempt.
+//!
+//! Sans-io by design. The proxy feeds it [`Event`]s (a connect finished, a
+//! response head arrived, a timer fired…) with the current time, and it
+//! answers with one [`Action`] (connect to origin X by a deadline, send the
+//! request, deliver the response, answer with a page or a status, abort).
+//! It never touches a socket or reads a clock, so every sequence of events,
+//! timer edges included, is tested exhaustively in this file, and the socket
+//! tests then only check that the proxy drives it faithfully.
+//!
+//! Rules (SPEC §3.5, CloudFront origin groups):
+//! - every request starts at the primary (or the single origin);
+//! - up to `connection_attempts` connects per origin, each bounded by
+//!   `connection_timeout`; a pooled connection that fails before any response
+//!   byte is retried once on a fresh connection, and that retry is not an
+//!   attempt;
+//! - `response_timeout` bounds the wait for the first response byte and every
+//!   later gap between reads of the head;
+//! - failover to the secondary when the primary's connects are exhausted, its
+//!   response times out or breaks before the head, or its status is in
+//!   `failover_status` — and only for GET, HEAD and OPTIONS with a request
+//!   that can be sent again;
+//! - the decision is made on the response head; once the head has been
+//!   delivered, a failure aborts the viewer connection;
+//! - when the last origin fails: an error page for the final status when
+//!   configured, else connect failure → 502, timeout → 504, an origin status →
+//!   that response.
+
+use std::time::{Duration, Instant};
+
+/// Which member of the target an attempt goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    Secondary,
+    /// The target is a single origin, not a group.
+    Single,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Secondary => "secondary",
+            Role::Single => "single",
+        }
+    }
+}
+
+/// One origin the request may go to, with its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    /// Origin index in the config.
+    pub origin: usize,
+    pub role: Role,
+    pub connection_attempts: u32,
+    pub connection_timeout: Duration,
+    pub response_timeout: Duration,
+}
+
+/// Everything the machine needs to know about one request up front.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The primary (or single origin), then the secondary if any.
+    pub steps: [Option<Step>; 2],
+    /// Statuses that send the request on to the secondary.
+    pub failover_status: Vec<u16>,
+    /// GET, HEAD or OPTIONS: only those fail over.
+    pub method_fails_over: bool,
+    /// The request can be sent again (no body, or a body kept whole). If not,
+    /// nothing is retried once sending has begun.
+    pub replayable: bool,
+    /// `primary_fast_fail` has marked the primary down and this request is
+    /// not the probe: go straight to the secondary.
+    pub skip_primary: bool,
+    /// Final statuses that have an `error_response` page.
+    pub error_pages: Vec<u16>,
+}
+
+/// Why a connect failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectError {
+    Refused,
+    Timeout,
+    /// Unreachable, reset during connect, or a TLS handshake failure.
+    Unavailable,
+}
+
+/// What happened, as reported by the driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The last `Connect` succeeded; `reused` if it came from the pool.
+    Connected { reused: bool },
+    ConnectFailed(ConnectError),
+    /// Sending, or reading the head, failed before any response byte.
+    FailedBeforeResponse { reused: bool },
+    /// Some bytes of the head arrived (re-arms the gap timeout).
+    Progress,
+    /// A complete response head (1xx already skipped by the driver).
+    Head { status: u16 },
+    /// The head was malformed, or the connection broke inside it.
+    BadHead,
+    /// The timer of the current action fired.
+    Timer,
+    /// The response body reached the viewer completely.
+    BodyDone,
+    /// The body failed (origin closed early, reset, timed out between reads).
+    BodyFailed,
+    /// The viewer went away.
+    ViewerGone,
+}
+
+/// What the driver should do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Get a connection to `origin`: from the pool when `pooled`, else a new
+    /// connect that must finish by `deadline`. Report `Connected` or
+    /// `ConnectFailed`, or `Timer` at the deadline.
+    Connect {
+        origin: usize,
+        role: Role,
+        attempt: u32,
+        pooled: bool,
+        deadline: Instant,
+    },
+    /// Send the request (head and body), then wait for the response head
+    /// until `deadline`; report `Head`, `Progress`, `BadHead`,
+    /// `FailedBeforeResponse`, or `Timer`.
+    Send { deadline: Instant },
+    /// Keep reading the head until `deadline`.
+    AwaitHead { deadline: Instant },
+    /// Forward this response head and stream its body; report `BodyDone` or
+    /// `BodyFailed` (or `ViewerGone`).
+    Deliver { status: u16 },
+    /// Answer the viewer with the configured error page for `status`.
+    ServePage { status: u16 },
+    /// Answer the viewer with a status ringfront generates (502 or 504).
+    Generate { status: u16 },
+    /// Close the viewer connection: the response was cut short.
+    AbortViewer,
+    /// Nothing more to do.
+    Done,
+}
+
+/// RFC 9209 error types ringfront reports in Proxy-Status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    ConnectionRefused,
+    ConnectionTimeout,
+    DestinationUnavailable,
+    ResponseTimeout,
+    /// The connection broke before or inside the head.
+    ResponseIncomplete,
+    /// The head was not valid HTTP.
+    ProtocolError,
+    /// The origin answered with a status in `failover_status`.
+    Status(u16),
+}
+
+impl Failure {
+    /// The Proxy-Status error type.
+    pub fn error_type(self) -> &'static str {
+        match self {
+            Failure::ConnectionRefused => "connection_refused",
+            Failure::ConnectionTimeout => "connection_timeout",
+            Failure::DestinationUnavailable => "destination_unavailable",
+            Failure::ResponseTimeout => "http_response_timeout",
+            Failure::ResponseIncomplete => "http_response_incomplete",
+            Failure::ProtocolError => "http_protocol_error",
+            Failure::Status(_) => "http_response_status",
+        }
+    }
+
+    /// The access log's detailed result for a request that ended on this failure.
+    pub fn detail(self) -> &'static str {
+        match self {
+            Failure::ConnectionRefused | Failure::ConnectionTimeout | Failure::DestinationUnavailable => {
+                "OriginConnectError"
+            }
+            Failure::ResponseTimeout => "OriginReadTimeout",
+            Failure::ResponseIncomplete | Failure::ProtocolError => "OriginResponseError",
+            Failure::Status(_) => "OriginStatus",
+        }
+    }
+}
+
+/// One failed attempt, for Proxy-Status, logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailedAttempt {
+    pub origin: usize,
+    pub role: Role,
+    pub failure: Failure,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Start,
+    Connecting { pooled: bool, deadline: Instant },
+    Waiting { deadline: Instant },
+    Delivering,
+    Finished,
+}
+
+/// The state of one request's trip to its origins; see the module doc.
+#[derive(Debug)]
+pub struct AttemptMachine {
+    plan: Plan,
+    step: usize,
+    phase: Phase,
+    /// Connect attempts made on the current step.
+    connects: u32,
+    /// Attempts made across the request (1-based number of the current one).
+    attempt: u32,
+    /// The one fresh-connection retry of a failed pooled connection is used.
+    pooled_retry_used: bool,
+    /// Bytes of the request have been sent on some connection.
+    sent: bool,
+    failures: Vec<FailedAttempt>,
+    /// The status delivered, or generated.
+    outcome: Option<u16>,
+    /// The failure the request ended on, if it did not end with a delivered status.
+    final_failure: Option<Failure>,
+}
+
+impl AttemptMachine {
+    pub fn new(plan: Plan) -> Self {
+        AttemptMachine {
+            plan,
+            step: 0,
+            phase: Phase::Start,
+            connects: 0,
+            attempt: 0,
+            pooled_retry_used: false,
+            sent: false,
+            failures: Vec::new(),
+            outcome: None,
+            final_failure: None,
+        }
+    }
+
+    /// The first action.
+    pub fn start(&mut self, now: Instant) -> Action {
+        debug_assert_eq!(self.phase, Phase::Start);
+        if self.plan.skip_primary && self.plan.steps[1].is_some() {
+            self.step = 1;
+        }
+        self.connect(now, true)
+    }
+
+    /// Attempts that failed so far, in order.
+    pub fn failures(&self) -> &[FailedAttempt] {
+        &self.failures
+    }
+
+    /// Number of attempts made (connects started).
+    pub fn attempts(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The step (origin) currently or last in use.
+    pub fn current(&self) -> Step {
+        self.plan.steps[self.step].unwrap_or(Step {
+            origin: 0,
+            role: Role::Single,
+            connection_attempts: 1,
+            connection_timeout: Duration::ZERO,
+            response_timeout: Duration::ZERO,
+        })
+    }
+
+    /// True once a step other than the first was used.
+    pub fn failed_over(&self) -> bool {
+        self.step > 0
+    }
+
+    /// The final status (delivered or generated) once decided.
+    pub fn outcome(&self) -> Option<u16> {
+        self.outcome
+    }
+
+    /// The failure the request ended on, when no origin status was delivered.
+    pub fn final_failure(&self) -> Option<Failure> {
+        self.final_failure
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Finished
+    }
+
+    fn connect(&mut self, now: Instant, pooled: bool) -> Action {
+        let s = self.current();
+        self.connects += 1;
+        self.attempt += 1;
+        let deadline = now + s.connection_timeout;
+        self.phase = Phase::Connecting { pooled, deadline };
+        Action::Connect {
+            origin: s.origin,
+            role: s.role,
+            attempt: self.attempt,
+            pooled,
+            deadline,
+        }
+    }
+
+    /// The fresh-connection retry of a pooled connection: not an attempt.
+    fn retry_fresh(&mut self, now: Instant) -> Action {
+        self.pooled_retry_used = true;
+        let s = self.current();
+        let deadline = now + s.connection_timeout;
+        self.phase = Phase::Connecting { pooled: false, deadline };
+        Action::Connect {
+            origin: s.origin,
+            role: s.role,
+            attempt: self.attempt,
+            pooled: false,
+            deadline,
+        }
+    }
+
+    fn can_fail_over(&self) -> bool {
+        self.step == 0
+            && self.plan.steps[1].is_some()
+            && self.plan.method_fails_over
+            && (self.plan.replayable || !self.sent)
+    }
+
+    /// Records a failure of the current origin and moves on: to the next
+    /// connect on this origin, to the secondary, or to the final answer.
+    fn origin_failed(&mut self, now: Instant, f: Failure, connect_phase: bool) -> Action {
+        let s = self.current();
+        self.failures.push(FailedAttempt {
+            origin: s.origin,
+            role: s.role,
+            failure: f,
+        });
+        if connect_phase && self.connects < s.connection_attempts {
+            return self.connect(now, false);
+        }
+        if self.can_fail_over() {
+            self.step = 1;
+            self.connects = 0;
+            self.pooled_retry_used = false;
+            return self.connect(now, true);
+        }
+        self.finish_with_failure(f)
+    }
+
+    fn finish_with_failure(&mut self, f: Failure) -> Action {
+        self.final_failure = Some(f);
+        let status = if f == Failure::ResponseTimeout { 504 } else { 502 };
+        self.finish_generated(status)
+    }
+
+    fn finish_generated(&mut self, status: u16) -> Action {
+        self.outcome = Some(status);
+        self.phase = Phase::Finished;
+        if self.plan.error_pages.contains(&status) {
+            Action::ServePage { status }
+        } else {
+            Action::Generate { status }
+        }
+    }
+
+    fn head(&mut self, now: Instant, status: u16) -> Action {
+        if self.plan.failover_status.contains(&status) && self.can_fail_over() {
+            return self.origin_failed(now, Failure::Status(status), false);
+        }
+        if self.plan.failover_status.contains(&status) {
+            // The last origin's failover status is still its answer; it is
+            // recorded so Proxy-Status names it.
+            let s = self.current();
+            self.failures.push(FailedAttempt {
+                origin: s.origin,
+                role: s.role,
+                failure: Failure::Status(status),
+            });
+        }
+        self.outcome = Some(status);
+        if self.plan.error_pages.contains(&status) {
+            self.phase = Phase::Finished;
+            Action::ServePage { status }
+        } else {
+            self.phase = Phase::Delivering;
+            Action::Deliver { status }
+        }
+    }
+
+    /// Feeds one event at time `now`; returns the next action.
+    pub fn on(&mut self, ev: Event, now: Instant) -> Action {
+        match (self.phase, ev) {
+            (Phase::Finished, _) => Action::Done,
+            (_, Event::ViewerGone) => {
+                self.phase = Phase::Finished;
+                Action::Done
+            }
+            (Phase::Connecting { .. }, Event::Connected { .. }) => {
+                let deadline = now + self.current().response_timeout;
+                self.sent = true;
+                self.phase = Phase::Waiting { deadline };
+                Action::Send { deadline }
+            }
+            (Phase::Connecting { .. }, Event::ConnectFailed(e)) => {
+                let f = match e {
+                    ConnectError::Refused => Failure::ConnectionRefused,
+                    ConnectError::Timeout => Failure::ConnectionTimeout,
+                    ConnectError::Unavailable => Failure::DestinationUnavailable,
+                };
+                self.origin_failed(now, f, true)
+            }
+            (Phase::Connecting { pooled, deadline }, Event::Timer) => {
+                if now >= deadline {
+                    self.origin_failed(now, Failure::ConnectionTimeout, true)
+                } else {
+                    // Early wake: keep waiting for the same connect.
+                    Action::Connect {
+                        origin: self.current().origin,
+                        role: self.current().role,
+                        attempt: self.attempt,
+                        pooled,
+                        deadline,
+                    }
+                }
+            }
+            (Phase::Waiting { .. }, Event::FailedBeforeResponse { reused }) => {
+                if reused && !self.pooled_retry_used && self.plan.replayable {
+                    self.retry_fresh(now)
+                } else {
+                    self.origin_failed(now, Failure::ResponseIncomplete, false)
+                }
+            }
+            (Phase::Waiting { .. }, Event::Progress) => {
+                let deadline = now + self.current().response_timeout;
+                self.phase = Phase::Waiting { deadline };
+                Action::AwaitHead { deadline }
+            }
+            (Phase::Waiting { deadline }, Event::Timer) => {
+                if now >= deadline {
+                    self.origin_failed(now, Failure::ResponseTimeout, false)
+                } else {
+                    Action::AwaitHead { deadline }
+                }
+            }
+            (Phase::Waiting { .. }, Event::BadHead) => self.origin_failed(now, Failure::ProtocolError, false),
+            (Phase::Waiting { .. }, Event::Head { status }) => self.head(now, status),
+            (Phase::Delivering, Event::BodyDone) => {
+                self.phase = Phase::Finished;
+                Action::Done
+            }
+            (Phase::Delivering, Event::BodyFailed) => {
+                let s = self.current();
+                self.failures.push(FailedAttempt {
+                    origin: s.origin,
+                    role: s.role,
+                    failure: Failure::ResponseIncomplete,
+                });
+                self.final_failure = Some(Failure::ResponseIncomplete);
+                self.phase = Phase::Finished;
+                Action::AbortViewer
+            }
+            // Any other event is a driver bug; end the request safely rather
+            // than panic on a path that network input reaches.
+            (_, _) => {
+                self.phase = Phase::Finished;
+                self.final_failure.get_or_insert(Failure::ProtocolError);
+                Action::AbortViewer
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CT: Duration = Duration::from_millis(200);
+    const RT: Duration = Duration::from_millis(1000);
+
+    fn step(origin: usize, role: Role, attempts: u32) -> Step {
+        Step {
+            origin,
+            role,
+            connection_attempts: attempts,
+            connection_timeout: CT,
+            response_timeout: RT,
+        }
+    }
+
+    fn single(attempts: u32) -> Plan {
+        Plan {
+            steps: [Some(step(0, Role::Single, attempts)), None],
+            failover_status: vec![],
+            method_fails_over: true,
+            replayable: true,
+            skip_primary: false,
+            error_pages: vec![],
+        }
+    }
+
+    fn group(attempts: u32) -> Plan {
+        Plan {
+            steps: [Some(step(0, Role::Primary, attempts)), Some(step(1, Role::Secondary, attempts))],
+            failover_status: vec![500, 502, 503, 504],
+            method_fails_over: true,
+            replayable: true,
+            skip_primary: false,
+            error_pages: vec![],
+        }
+    }
+
+    fn connect_of(a: Action) -> (usize, u32, bool, Instant) {
+        match a {
+            Action::Connect { origin, attempt, pooled, deadline, .. } => (origin, attempt, pooled, deadline),
+            other => panic!("expected Connect, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn single_origin_happy_path() {
+        let t0 = Instant::now();
+        let mut m = AttemptMachine::new(single(3));
+        let (o, n, pooled, dl) = connect_of(m.start(t0));
+        assert_eq!((o, n, pooled, dl), (0, 1, true, t0 + CT));
+        assert_eq!(m.on(Event::Connected { reused: false }, t0), Action::Send { deadline: t0 + RT });
+        assert_eq!(m.on(Event::Head { status: 200 }, t0), Action::Deliver { status: 200 });
+        assert_eq!(m.on(Event::BodyDone, t0), Action::Done);
+        assert!(m.is_finished());
+        assert!(m.failures().is_empty());
+        assert_eq!(m.attempts(), 1);
+    }
+
+    #[test]
+    fn refused_connects_exhaust_then_502() {
+        let t0 = Instant::now();
+        let mut m = AttemptMachine::new(single(3));
+        m.start(t0);
+        let (_, n, pooled, _) = connect_of(m.on(Event::ConnectFailed(ConnectError::Refused), t0));
+        assert_eq!((n, pooled), (2, false));
+        connect_of(m.on(Event::ConnectFailed(ConnectError::Refused), t0));
+        assert_eq!(m.on(Event::ConnectFailed(ConnectError::Refused), t0), Action::Generate { status: 502 });
+        assert_eq!(m.failures().len(), 3);
+        assert_eq!(m.final_failure(), Some(Failure::ConnectionRefused));
+        assert_eq!(m.outcome(), Some(502));
+    }
+
+    #[test]
+    fn connect_timer_edge() {
+        let t0 = Instant::now();
+        let mut m = AttemptMachine::new(single(1));
+        let (_, _, _, dl) = connect_of(m.start(t0));
+        // One nanosecond early: still connecting.
+        let early = dl - Duration::from_nanos(1);
+        assert_eq!(connect_of(m.on(Event::Timer, early)).3, dl);
+        // Exactly at the deadline: timed out.
+        assert_eq!(m.on(Event::Timer, dl), Action::Generate { status: 502 });
+        assert_eq!(m.final_failure(), Some(Failure::ConnectionTimeout));
+    }
+
+    #[test]
+    fn response_timer_edge_and_progress() {
+        let t0 = Instant::now();
+        let mut m = AttemptMachine::new(single(1));
+        m.start(t0);
+        let Action::Send { deadline } = m.on(Event::Connected { reused: false }, t0) else { panic!() };
+        assert_eq!(m.on(Event::Timer, deadline - Duration::from_nanos(1)), Action::AwaitHead { deadline });
+        let t1 = t0 + Duration::from_millis(700);
+        assert_eq!(m.on(Event::Progress, t1), Action::AwaitHead { deadline: t1 + RT });
+        assert_eq!(m.on(Event::Timer, deadline), Action::AwaitHead { deadline: t1 + RT });
+        assert_eq!(m.on(Event::Timer, t1 + RT), Action::Generate { status: 504 });
+        assert_eq!(m.final_failure(), Some(Failure::ResponseTimeout));
+    }
+
+    #[test]
+    fn pooled_failure_retried_once_fresh_without_new_attempt() {
+        let t0 = Instant::now();
+        let mut m = AttemptMachine::new(single(1));
+        m.start(t0);
+        m.on(Event::Connected { reused: true }, t0);
+        let (_, n, pooled, _) = connect_of(m.on(Event::FailedBeforeResponse { reused: true }, t0));
+        assert_eq!((n, pooled), (1, false));
+        m.on(Event::Connected { reused: false }, t0);
+        assert_eq!(m.on(Event::FailedBeforeResponse { reused: false }, t0), Action::Generate { status: 502 });
+        assert_eq!(m.attempts(), 1);
+    }
+
+    #[test]
+    fn group_fails_over_on_status_and_not_for_post() {
+        let t0 = Instant::now();
+        let mut m = AttemptMachine::new(group(3));
+        m.start(t0);
+        m.on(Event::Connected { reused: false }, t0);
+        let (o, n, pooled, _) = connect_of(m.on(Event::Head { status: 503 }, t0));
+        assert_eq!((o, n, pooled), (1, 2, true));
+        m.on(Event::Connected { reused: false }, t0);
+        assert_eq!(m.on(Event::Head { status: 200 }, t0), Action::Deliver { status: 200 });
+        assert!(m.failed_over());
+
+        let mut p = group(3);
+        p.method_fails_over = false;
+        let mut m = AttemptMachine::new(p);
+        m.start(t0);
+        m.on(Event::Connected { reused: false }, t0);
+        assert_eq!(m.on(Event::Head { status: 503 }, t0), Action::Deliver { status: 503 });
+        assert!(!m.failed_over());
+    }
+
+    #[test]
+    fn error_page_for_final_status() {
+        let t0 = Instant::now();
+        let mut p = group(1);
+        p.error_pages = vec![502, 404];
+        let mut m = AttemptMachine::new(p);
+        m.start(t0);
+        connect_of(m.on(Event::ConnectFailed(ConnectError::Refused), t0));
+        assert_eq!(m.on(Event::ConnectFailed(ConnectError::Refused), t0), Action::ServePage { status: 502 });
+        let mut p = group(1);
+        p.error_pages = vec![404];
+        let mut m = AttemptMachine::new(p);
+        m.start(t0);
+        m.on(Event::Connected { reused: false }, t0);
+        assert_eq!(m.on(Event::Head { status: 404 }, t0), Action::ServePage { status: 404 });
+    }
+
+    #[test]
+    fn body_failure_aborts_viewer_never_fails_over() {
+        let t0 = Instant::now();
+        let mut m = AttemptMachine::new(group(1));
+        m.start(t0);
+        m.on(Event::Connected { reused: false }, t0);
+        m.on(Event::Head { status: 200 }, t0);
+        assert_eq!(m.on(Event::BodyFailed, t0), Action::AbortViewer);
+        assert!(!m.failed_over());
+        assert_eq!(m.on(Event::Timer, t0), Action::Done);
+    }
+
+    #[test]
+    fn unreplayable_body_does_not_fail_over_after_send() {
+        let t0 = Instant::now();
+        let mut p = group(1);
+        p.replayable = false;
+        let mut m = AttemptMachine::new(p.clone());
+        m.start(t0);
+        m.on(Event::Connected { reused: true }, t0);
+        assert_eq!(m.on(Event::FailedBeforeResponse { reused: true }, t0), Action::Generate { status: 502 });
+        // but a connect failure, before anything was sent, still fails over
+        let mut m = AttemptMachine::new(p);
+        m.start(t0);
+        assert_eq!(connect_of(m.on(Event::ConnectFailed(ConnectError::Refused), t0)).0, 1);
+    }
+}

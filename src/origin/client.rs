@@ -1,0 +1,90 @@
+//! Origin I/O: carrying out the attempt machine's `Connect`, `Send` and
+//! `AwaitHead` actions and turning what happened into its events.
+//!
+//! Every wait here is bounded by a deadline the machine gave; when a deadline
+//! passes the function reports `Event::Timer` and lets the machine decide
+//! (it alone knows whether that was the connect timeout, the first-byte
+//! timeout or a gap inside the head).
+
+use super::attempt::{ConnectError, Event};
+use super::pool::OriginConn;
+use crate::http::response::{parse_response, ResponseHead};
+use crate::net;
+use monoio::net::TcpStream;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Connects to `addr` by `deadline`.
+pub async fn connect(addr: SocketAddr, deadline: Instant) -> Result<OriginConn, ConnectError> {
+    match monoio::time::timeout_at(deadline.into(), TcpStream::connect_addr(addr)).await {
+        Err(_) => Err(ConnectError::Timeout),
+        Ok(Err(e)) => Err(match e.kind() {
+            io::ErrorKind::ConnectionRefused => ConnectError::Refused,
+            io::ErrorKind::TimedOut => ConnectError::Timeout,
+            _ => ConnectError::Unavailable,
+        }),
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(OriginConn { stream, uses: 0 })
+        }
+    }
+}
+
+/// Reads from the origin until a complete final head, a timeout, or an error.
+///
+/// `buf` accumulates the head; on `Head` the head is its first
+/// `head.head_len` bytes and body bytes may follow. 1xx interim responses
+/// (other than 101) are consumed and skipped (RFC 9110 §15.2); the viewer
+/// gets its own `100 Continue` from the proxy. `got_bytes` is set once any
+/// response byte has arrived on this connection, which decides whether a
+/// failure is retryable.
+pub async fn read_head(
+    conn: &mut OriginConn,
+    mut buf: Vec<u8>,
+    deadline: Instant,
+    head_request: bool,
+    head: &mut ResponseHead,
+    got_bytes: &mut bool,
+    reused: bool,
+) -> (Event, Option<Vec<u8>>) {
+    loop {
+        if !buf.is_empty() {
+            match parse_response(&buf, head_request, head) {
+                Ok(Some(n)) => {
+                    if head.status == 101 {
+                        return (Event::BadHead, Some(buf));
+                    }
+                    if (100..200).contains(&head.status) {
+                        buf.drain(..n);
+                        continue;
+                    }
+                    return (Event::Head { status: head.status }, Some(buf));
+                }
+                Ok(None) => {}
+                Err(_) => return (Event::BadHead, Some(buf)),
+            }
+        }
+        let fut = net::read_more(&mut conn.stream, buf, 16 * 1024, crate::http::response::MAX_RESPONSE_HEAD + 64 * 1024);
+        match monoio::time::timeout_at(deadline.into(), fut).await {
+            Err(_) => return (Event::Timer, None),
+            Ok((Ok(0), b)) | Ok((Err(_), b)) => {
+                return (
+                    Event::FailedBeforeResponse {
+                        reused: reused && !*got_bytes,
+                    },
+                    Some(b),
+                );
+            }
+            Ok((Ok(_), b)) => {
+                buf = b;
+                *got_bytes = true;
+                // Bytes arrived but the head may still be incomplete: if so,
+                // report progress so the machine re-arms the gap timeout.
+                if let Ok(None) = parse_response(&buf, head_request, head) {
+                    return (Event::Progress, Some(buf));
+                }
+            }
+        }
+    }
+}

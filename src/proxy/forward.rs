@@ -1,0 +1,596 @@
+//! The forward phase: drive the attempt machine over the pool and stream the
+//! answer to the viewer.
+//!
+//! The machine decides; this file performs. Each loop turn takes one
+//! [`Action`], does its I/O with the deadline the action carries, and feeds
+//! the resulting [`Event`] back. Request bodies are either small enough to be
+//! kept whole (up to [`REPLAY_MAX`], so a failed attempt can be sent again to
+//! a fresh connection or to the secondary) or streamed once on a fresh
+//! connection. Response bodies are always streamed through one reusable
+//! buffer, so a 100 MiB body costs the proxy 64 KiB.
+
+use super::conn::{write_timeout, Next, Viewer};
+use super::Worker;
+use crate::config::{Behavior, Target};
+use crate::http::body::BodyCursor;
+use crate::http::parse::BodyKind;
+use crate::http::response::{RespBody, ResponseHead};
+use crate::http::write::{
+    write_generated_head, write_request_head, write_response_head, AttemptCtx, Generated, RequestRewrite,
+    ResponseRewrite, ViewerFraming,
+};
+use crate::net;
+use crate::origin::attempt::{Action, AttemptMachine, Event, Plan, Role, Step};
+use crate::origin::client;
+use crate::origin::pool::OriginConn;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// Request bodies up to this size are read whole before forwarding, which
+/// makes the request replayable (retry, failover).
+pub const REPLAY_MAX: u64 = 64 * 1024;
+
+/// A routed request on its way to an origin.
+pub struct Request<'a> {
+    pub behavior: &'a crate::config::Behavior,
+    pub received: Instant,
+}
+
+/// Builds the machine's plan for a request.
+fn plan(w: &Worker, b: &Behavior, method: &[u8], replayable: bool) -> Plan {
+    let cfg = &w.cfg;
+    let step = |i: usize, role: Role| {
+        let o = &cfg.origins[i];
+        Step {
+            origin: i,
+            role,
+            connection_attempts: o.connection_attempts,
+            connection_timeout: o.connection_timeout,
+            response_timeout: o.response_timeout,
+        }
+    };
+    let (steps, failover_status) = match b.target {
+        Target::Origin(i) => ([Some(step(i, Role::Single)), None], Vec::new()),
+        Target::Group(g) => {
+            let g = &cfg.groups[g];
+            (
+                [Some(step(g.primary, Role::Primary)), Some(step(g.secondary, Role::Secondary))],
+                g.failover_status.clone(),
+            )
+        }
+    };
+    Plan {
+        steps,
+        failover_status,
+        method_fails_over: matches!(method, b"GET" | b"HEAD" | b"OPTIONS"),
+        replayable,
+        skip_primary: false,
+        error_pages: cfg.error_pages.iter().map(|p| p.status).collect(),
+    }
+}
+
+/// How the request body travels.
+enum ReqBody {
+    /// No body, or the whole body is `buf[head_len..head_len + n]`.
+    Whole(usize),
+    /// Streamed from the viewer while sending.
+    Stream(BodyCursor),
+}
+
+/// Reads the rest of a small body into the viewer buffer.
+async fn read_whole_body(w: &Worker, v: &mut Viewer, n: usize) -> bool {
+    let want = v.head.head_len + n;
+    while v.buf.len() < want {
+        let buf = std::mem::take(&mut v.buf);
+        let need = want - buf.len();
+        let fut = net::read_more(&mut v.stream, buf, need, want);
+        match monoio::time::timeout(write_timeout(w), fut).await {
+            Ok((Ok(k), b)) if k > 0 => v.buf = b,
+            _ => return false,
+        }
+    }
+    true
+}
+
+async fn send_continue(w: &Worker, v: &mut Viewer) -> bool {
+    let fut = monoio::io::AsyncWriteRentExt::write_all(&mut v.stream, &b"HTTP/1.1 100 Continue\r\n\r\n"[..]);
+    matches!(monoio::time::timeout(write_timeout(w), fut).await, Ok((Ok(_), _)))
+}
+
+/// Forwards the request in `v` and answers the viewer.
+pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
+    let cfg = w.cfg.clone();
+    let head_len = v.head.head_len;
+    let head_request = v.head.is_head(&v.buf);
+    let viewer_http10 = v.head.minor == 0;
+    let continue_needed = v.head.expect_continue && !viewer_http10;
+
+    // Decide how the body travels.
+    let mut body = match v.head.body {
+        BodyKind::None => ReqBody::Whole(0),
+        BodyKind::Length(n) if n <= REPLAY_MAX => {
+            let n = n as usize;
+            if v.buf.len() < head_len + n {
+                if continue_needed && !send_continue(w, v).await {
+                    return Next::Close;
+                }
+                if !read_whole_body(w, v, n).await {
+                    return Next::Close;
+                }
+            }
+            ReqBody::Whole(n)
+        }
+        BodyKind::Length(n) => ReqBody::Stream(BodyCursor::length(n)),
+        BodyKind::Chunked => ReqBody::Stream(BodyCursor::chunked()),
+    };
+    let replayable = matches!(body, ReqBody::Whole(_));
+    // The viewer's request body has been read to its end (else the connection
+    // cannot carry another request).
+    let mut body_done = replayable;
+    let mut m = AttemptMachine::new(plan(w, req.behavior, v.head.method(&v.buf), replayable));
+    let mut conn: Option<OriginConn> = None;
+    let mut reused = false;
+    let mut got_bytes = false;
+    let mut obuf = w.take_buf();
+    let mut rhead = ResponseHead::default();
+    // Bytes of `v.buf` that belong to this request (head + body read so far).
+    let mut consumed = head_len + if let ReqBody::Whole(n) = body { n } else { 0 };
+    // Bytes read past the end of a streamed body (the next pipelined request).
+    let mut leftover: Vec<u8> = Vec::new();
+    let mut next = Next::Close;
+
+    let mut act = m.start(Instant::now());
+    loop {
+        act = match act {
+            Action::Connect {
+                origin,
+                pooled,
+                deadline,
+                attempt,
+                ..
+            } => {
+                conn = None;
+                if pooled && replayable {
+                    if let Some(c) = w.pool.borrow_mut().take(origin, Instant::now()) {
+                        conn = Some(c);
+                    }
+                }
+                if conn.is_some() {
+                    reused = true;
+                    m.on(Event::Connected { reused: true }, Instant::now())
+                } else {
+                    let o = &cfg.origins[origin];
+                    let addr = o.addrs[(attempt as usize - 1) % o.addrs.len().max(1)];
+                    match client::connect(addr, deadline).await {
+                        Ok(c) => {
+                            conn = Some(c);
+                            reused = false;
+                            m.on(Event::Connected { reused: false }, Instant::now())
+                        }
+                        Err(crate::origin::attempt::ConnectError::Timeout) => m.on(Event::Timer, Instant::now().max(deadline)),
+                        Err(e) => m.on(Event::ConnectFailed(e), Instant::now()),
+                    }
+                }
+            }
+            Action::Send { deadline } => {
+                let Some(c) = conn.as_mut() else {
+                    break;
+                };
+                got_bytes = false;
+                let step = m.current();
+                let o = &cfg.origins[step.origin];
+                // Build the head for this attempt.
+                let mut out = std::mem::take(&mut v.out);
+                out.clear();
+                write_request_head(
+                    &mut out,
+                    &v.buf,
+                    &v.head,
+                    &RequestRewrite {
+                        host_override: o.host_header.as_deref(),
+                        host_fallback: &o.address,
+                        client_ip: v.peer.ip(),
+                        via: &cfg.server.via,
+                        actions: &req.behavior.origin_request,
+                        ctx: AttemptCtx {
+                            attempt: m.attempts(),
+                            origin: &o.id,
+                            role: step.role.as_str(),
+                        },
+                        extra: b"",
+                    },
+                );
+                let sent = match &mut body {
+                    ReqBody::Whole(n) => {
+                        out.extend_from_slice(&v.buf[head_len..head_len + *n]);
+                        let (r, o) = write_with_deadline(&mut c.stream, out, deadline).await;
+                        v.out = o;
+                        r
+                    }
+                    ReqBody::Stream(cursor) => {
+                        let (r, o) = write_with_deadline(&mut c.stream, out, deadline).await;
+                        v.out = o;
+                        match r {
+                            Ok(()) => {
+                                match stream_request_body(w, v, c, cursor, continue_needed, &mut obuf, &mut leftover).await {
+                                    BodyStream::Done(used) => {
+                                        consumed = head_len + used;
+                                        body_done = true;
+                                        Ok(())
+                                    }
+                                    BodyStream::OriginFailed => Err(()),
+                                    BodyStream::ViewerFailed => {
+                                        m.on(Event::ViewerGone, Instant::now());
+                                        break;
+                                    }
+                                }
+                            }
+                            Err(()) => Err(()),
+                        }
+                    }
+                };
+                c.uses += 1;
+                match sent {
+                    Err(()) => m.on(Event::FailedBeforeResponse { reused }, Instant::now()),
+                    Ok(()) => {
+                        obuf.clear();
+                        let (ev, b) = client::read_head(c, obuf, deadline, head_request, &mut rhead, &mut got_bytes, reused).await;
+                        obuf = b.unwrap_or_else(|| w.take_buf());
+                        m.on(ev, Instant::now())
+                    }
+                }
+            }
+            Action::AwaitHead { deadline } => {
+                let Some(c) = conn.as_mut() else {
+                    break;
+                };
+                let (ev, b) = client::read_head(c, obuf, deadline, head_request, &mut rhead, &mut got_bytes, reused).await;
+                obuf = b.unwrap_or_else(|| w.take_buf());
+                m.on(ev, Instant::now())
+            }
+            Action::Deliver { .. } => {
+                let Some(c) = conn.take() else {
+                    break;
+                };
+                let keep = v.head.keep_alive && body_done;
+                let (ev, reusable, viewer_keep, c, b) = deliver(w, v, c, obuf, &rhead, &m, req.behavior, keep, viewer_http10).await;
+                obuf = b;
+                if reusable {
+                    w.pool.borrow_mut().put(m.current().origin, c, Instant::now());
+                }
+                next = if viewer_keep { Next::KeepAlive } else { Next::Close };
+                m.on(ev, Instant::now())
+            }
+            Action::ServePage { status } => {
+                conn = None;
+                let keep = v.head.keep_alive && body_done;
+                next = generated(w, v, &m, status, true, keep, head_request).await;
+                break;
+            }
+            Action::Generate { status } => {
+                conn = None;
+                let keep = v.head.keep_alive && body_done;
+                next = generated(w, v, &m, status, false, keep, head_request).await;
+                break;
+            }
+            Action::AbortViewer => {
+                next = Next::Close;
+                break;
+            }
+            Action::Done => break,
+        };
+    }
+    drop(conn);
+    w.give_buf(obuf);
+    if next == Next::KeepAlive {
+        let consumed = consumed.min(v.buf.len());
+        v.buf.drain(..consumed);
+        v.buf.extend_from_slice(&leftover);
+    }
+    next
+}
+
+async fn write_with_deadline(s: &mut monoio::net::TcpStream, out: Vec<u8>, deadline: Instant) -> (Result<(), ()>, Vec<u8>) {
+    match monoio::time::timeout_at(deadline.into(), net::write_all(s, out)).await {
+        Ok((Ok(()), o)) => (Ok(()), o),
+        Ok((Err(_), o)) => (Err(()), o),
+        Err(_) => (Err(()), Vec::with_capacity(4096)),
+    }
+}
+
+enum BodyStream {
+    /// The body is complete; `usize` bytes of it came from the viewer buffer.
+    Done(usize),
+    OriginFailed,
+    ViewerFailed,
+}
+
+/// Streams a request body from the viewer to the origin.
+async fn stream_request_body(
+    w: &Worker,
+    v: &mut Viewer,
+    c: &mut OriginConn,
+    cursor: &mut BodyCursor,
+    continue_needed: bool,
+    tmp: &mut Vec<u8>,
+    leftover: &mut Vec<u8>,
+) -> BodyStream {
+    let head_len = v.head.head_len;
+    let timeout = write_timeout(w);
+    // Body bytes that arrived with the head.
+    let in_buf = &v.buf[head_len..];
+    let used = match cursor.feed(in_buf, |_| {}) {
+        Ok(u) => u,
+        Err(_) => return BodyStream::ViewerFailed,
+    };
+    if used > 0 {
+        let buf = std::mem::take(&mut v.buf);
+        let fut = net::write_range(&mut c.stream, buf, head_len..head_len + used);
+        match monoio::time::timeout(timeout, fut).await {
+            Ok((Ok(()), b)) => v.buf = b,
+            Ok((Err(_), b)) => {
+                v.buf = b;
+                return BodyStream::OriginFailed;
+            }
+            Err(_) => return BodyStream::OriginFailed,
+        }
+    }
+    if cursor.is_done() {
+        return BodyStream::Done(used);
+    }
+    if continue_needed && used == 0 && !send_continue(w, v).await {
+        return BodyStream::ViewerFailed;
+    }
+    // The rest comes in through `tmp`; the head stays in `v.buf`.
+    v.buf.truncate(head_len + used);
+    loop {
+        let mut b = std::mem::take(tmp);
+        b.clear();
+        let fut = net::read_more(&mut v.stream, b, super::IO_BUF, super::IO_BUF);
+        let b = match monoio::time::timeout(timeout, fut).await {
+            Ok((Ok(n), b)) if n > 0 => b,
+            _ => return BodyStream::ViewerFailed,
+        };
+        let n = match cursor.feed(&b, |_| {}) {
+            Ok(n) => n,
+            Err(_) => return BodyStream::ViewerFailed,
+        };
+        if n < b.len() {
+            leftover.extend_from_slice(&b[n..]);
+        }
+        let fut = net::write_range(&mut c.stream, b, 0..n);
+        match monoio::time::timeout(timeout, fut).await {
+            Ok((Ok(()), b)) => *tmp = b,
+            _ => return BodyStream::OriginFailed,
+        }
+        if cursor.is_done() {
+            return BodyStream::Done(used);
+        }
+    }
+}
+
+fn proxy_status(w: &Worker, m: &AttemptMachine, out: &mut Vec<u8>) {
+    use std::io::Write;
+    for (i, f) in m.failures().iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        let _ = write!(
+            out,
+            "{}; error={}; next-hop=\"{}\"",
+            w.cfg.server.via,
+            f.failure.error_type(),
+            w.cfg.origins[f.origin].id
+        );
+        if let crate::origin::attempt::Failure::Status(s) = f.failure {
+            let _ = write!(out, "; received-status={s}");
+        }
+    }
+}
+
+fn cache_status(w: &Worker, b: &Behavior, method_ok: bool, out: &mut Vec<u8>) {
+    out.extend_from_slice(w.cfg.server.via.as_bytes());
+    out.extend_from_slice(if !b.cache {
+        b"; fwd=bypass"
+    } else if !method_ok {
+        b"; fwd=method"
+    } else {
+        b"; fwd=miss"
+    });
+}
+
+/// Streams the delivered response. Returns the event for the machine, whether
+/// the origin connection can be pooled, whether the viewer connection stays
+/// open, and the connection and buffer back.
+#[allow(clippy::too_many_arguments)]
+async fn deliver(
+    w: &Worker,
+    v: &mut Viewer,
+    mut c: OriginConn,
+    mut obuf: Vec<u8>,
+    rh: &ResponseHead,
+    m: &AttemptMachine,
+    b: &Behavior,
+    request_keep: bool,
+    viewer_http10: bool,
+) -> (Event, bool, bool, OriginConn, Vec<u8>) {
+    let cfg = &w.cfg;
+    let timeout = write_timeout(w);
+    let rt = cfg.origins[m.current().origin].response_timeout;
+    let framing = if rh.body() == RespBody::Chunked && viewer_http10 {
+        ViewerFraming::Dechunk
+    } else {
+        ViewerFraming::AsIs
+    };
+    let viewer_keep = request_keep
+        && rh.body() != RespBody::Close
+        && framing == ViewerFraming::AsIs
+        && !w.shared.is_stopping();
+    let mut ps = Vec::new();
+    proxy_status(w, m, &mut ps);
+    let mut cs = Vec::with_capacity(48);
+    let method = v.head.method(&v.buf);
+    cache_status(w, b, method == b"GET" || method == b"HEAD", &mut cs);
+    let step = m.current();
+    let mut out = std::mem::take(&mut v.out);
+    out.clear();
+    write_response_head(
+        &mut out,
+        &obuf,
+        rh,
+        &ResponseRewrite {
+            via: &cfg.server.via,
+            x_cache: if rh.status >= 400 { &w.x_cache_error } else { &w.x_cache_miss },
+            cache_status: &cs,
+            proxy_status: &ps,
+            actions: &b.origin_response,
+            ctx: AttemptCtx {
+                attempt: m.attempts(),
+                origin: &cfg.origins[step.origin].id,
+                role: step.role.as_str(),
+            },
+            framing,
+            keep_alive: viewer_keep,
+            viewer_http10,
+            extra: b"",
+        },
+    );
+    let mut cursor = match rh.body() {
+        RespBody::None => BodyCursor::length(0),
+        RespBody::Length(n) => BodyCursor::length(n),
+        RespBody::Chunked => BodyCursor::chunked(),
+        RespBody::Close => BodyCursor::until_close(),
+    };
+    // Body bytes that came with the head.
+    let mut extra_bytes = false;
+    let start = rh.head_len;
+    let avail = obuf.len() - start;
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    let used = match cursor.feed(&obuf[start..], |r| ranges.push(r)) {
+        Ok(u) => u,
+        Err(_) => return (Event::BodyFailed, false, false, c, obuf),
+    };
+    if used < avail {
+        extra_bytes = true;
+    }
+    match framing {
+        ViewerFraming::AsIs => out.extend_from_slice(&obuf[start..start + used]),
+        ViewerFraming::Dechunk => {
+            for r in &ranges {
+                out.extend_from_slice(&obuf[start + r.start..start + r.end]);
+            }
+        }
+    }
+    let (r, o) = match monoio::time::timeout(timeout, net::write_all(&mut v.stream, out)).await {
+        Ok(x) => x,
+        Err(_) => return (Event::ViewerGone, false, false, c, obuf),
+    };
+    v.out = o;
+    if r.is_err() {
+        return (Event::ViewerGone, false, false, c, obuf);
+    }
+    while !cursor.is_done() {
+        obuf.clear();
+        let fut = net::read_more(&mut c.stream, obuf, super::IO_BUF, super::IO_BUF);
+        let b = match monoio::time::timeout(rt, fut).await {
+            Err(_) => return (Event::BodyFailed, false, false, c, w.take_buf()),
+            Ok((Ok(0), b)) | Ok((Err(_), b)) => {
+                if cursor.is_close_delimited() {
+                    return (Event::BodyDone, false, viewer_keep, c, b);
+                }
+                return (Event::BodyFailed, false, false, c, b);
+            }
+            Ok((Ok(_), b)) => b,
+        };
+        obuf = b;
+        ranges.clear();
+        let used = match cursor.feed(&obuf, |r| ranges.push(r)) {
+            Ok(u) => u,
+            Err(_) => return (Event::BodyFailed, false, false, c, obuf),
+        };
+        if used < obuf.len() {
+            extra_bytes = true;
+        }
+        let end = match framing {
+            ViewerFraming::AsIs => used,
+            ViewerFraming::Dechunk => {
+                // Compact the payload ranges to the front of the buffer.
+                let mut at = 0;
+                for r in &ranges {
+                    obuf.copy_within(r.clone(), at);
+                    at += r.len();
+                }
+                at
+            }
+        };
+        let fut = net::write_range(&mut v.stream, obuf, 0..end);
+        obuf = match monoio::time::timeout(timeout, fut).await {
+            Ok((Ok(()), b)) => b,
+            Ok((Err(_), b)) => return (Event::ViewerGone, false, false, c, b),
+            Err(_) => return (Event::ViewerGone, false, false, c, w.take_buf()),
+        };
+    }
+    let reusable = rh.keep_alive && !extra_bytes;
+    (Event::BodyDone, reusable, viewer_keep, c, obuf)
+}
+
+/// Answers with an error page (`page`) or a generated status.
+async fn generated(
+    w: &Worker,
+    v: &mut Viewer,
+    m: &AttemptMachine,
+    status: u16,
+    page: bool,
+    keep: bool,
+    head_request: bool,
+) -> Next {
+    let cfg = &w.cfg;
+    let keep = keep && !w.shared.is_stopping();
+    let (resp_status, body, ctype): (u16, &[u8], &str) = match (page, cfg.error_page(status)) {
+        (true, Some(p)) => (p.response_status, &p.body, p.content_type),
+        _ => (status, crate::http::write::reason(status).as_bytes(), "text/plain; charset=utf-8"),
+    };
+    let mut extra = Vec::with_capacity(160);
+    extra.extend_from_slice(b"Via: 1.1 ");
+    extra.extend_from_slice(cfg.server.via.as_bytes());
+    extra.extend_from_slice(b"\r\nX-Cache: ");
+    extra.extend_from_slice(if resp_status >= 400 { &w.x_cache_error } else { &w.x_cache_miss });
+    extra.extend_from_slice(b"\r\nCache-Status: ");
+    extra.extend_from_slice(cfg.server.via.as_bytes());
+    extra.extend_from_slice(b"; fwd=miss\r\n");
+    let mut ps = Vec::new();
+    proxy_status(w, m, &mut ps);
+    if !ps.is_empty() {
+        extra.extend_from_slice(b"Proxy-Status: ");
+        extra.extend_from_slice(&ps);
+        extra.extend_from_slice(b"\r\n");
+    }
+    let mut out = std::mem::take(&mut v.out);
+    out.clear();
+    write_generated_head(
+        &mut out,
+        &Generated {
+            status: resp_status,
+            content_type: ctype,
+            body_len: body.len(),
+            keep_alive: keep,
+            viewer_http10: v.head.minor == 0,
+            via: &cfg.server.via,
+            extra: &extra,
+        },
+    );
+    if !head_request {
+        out.extend_from_slice(body);
+    }
+    match monoio::time::timeout(write_timeout(w), net::write_all(&mut v.stream, out)).await {
+        Ok((Ok(()), o)) => {
+            v.out = o;
+            if keep {
+                Next::KeepAlive
+            } else {
+                Next::Close
+            }
+        }
+        _ => Next::Close,
+    }
+}

@@ -1,0 +1,89 @@
+//! The per-connection request flow, in named phases.
+//!
+//! A viewer connection ([`conn`]) loops over requests:
+//!
+//! 1. **read head** — bounded by `max_request_head`, `client_header_timeout`
+//!    and, between requests, `client_idle_timeout`;
+//! 2. **route** — the first behavior whose path pattern matches; method check;
+//! 3. **cache lookup** — GET/HEAD on a caching behavior (the cache issue adds
+//!    the store; today every request continues as a miss);
+//! 4. **forward** ([`forward`]) — the attempt machine over the worker's pool:
+//!    connect, send, read the head, deliver or answer;
+//! 5. **finish** — keep the connection for the next request, or close.
+//!
+//! A [`Worker`] holds what the phases share on one thread: the config, the
+//! upstream pool and reusable buffers. It is used through `Rc` by the tasks of
+//! its own thread only, so nothing here needs a lock.
+
+pub mod conn;
+pub mod forward;
+
+use crate::config::Config;
+use crate::origin::pool::Pool;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Process-wide state shared by all workers (touched per connection, never per request).
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Viewer connections open across workers (for `max_connections`).
+    pub open_connections: AtomicUsize,
+    /// Set on SIGTERM/SIGINT: stop accepting, finish in-flight requests.
+    pub stopping: AtomicBool,
+}
+
+impl Shared {
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+}
+
+/// Everything one worker thread's tasks share.
+pub struct Worker {
+    pub id: usize,
+    pub cfg: Arc<Config>,
+    pub shared: Arc<Shared>,
+    pub pool: RefCell<Pool>,
+    /// Requests being handled right now (drain waits for these).
+    pub busy: std::cell::Cell<usize>,
+    bufs: RefCell<Vec<Vec<u8>>>,
+    /// Precomputed header values.
+    pub x_cache_miss: Vec<u8>,
+    pub x_cache_error: Vec<u8>,
+}
+
+/// Size of the buffers used to stream bodies.
+pub const IO_BUF: usize = 64 * 1024;
+
+impl Worker {
+    pub fn new(id: usize, cfg: Arc<Config>, shared: Arc<Shared>) -> Worker {
+        let pool = Pool::new(cfg.origins.iter().map(|o| (o.max_idle_connections, o.keepalive_timeout)));
+        let via = &cfg.server.via;
+        Worker {
+            id,
+            x_cache_miss: format!("Miss from {via}").into_bytes(),
+            x_cache_error: format!("Error from {via}").into_bytes(),
+            cfg,
+            shared,
+            pool: RefCell::new(pool),
+            busy: std::cell::Cell::new(0),
+            bufs: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// A cleared I/O buffer from the worker's free list.
+    pub fn take_buf(&self) -> Vec<u8> {
+        let mut b = self.bufs.borrow_mut().pop().unwrap_or_else(|| Vec::with_capacity(IO_BUF));
+        b.clear();
+        b
+    }
+
+    /// Returns a buffer to the free list (bounded, so bursts do not pin memory).
+    pub fn give_buf(&self, b: Vec<u8>) {
+        let mut l = self.bufs.borrow_mut();
+        if l.len() < 64 && b.capacity() >= IO_BUF && b.capacity() <= 4 * IO_BUF {
+            l.push(b);
+        }
+    }
+}

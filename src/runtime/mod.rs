@@ -1,0 +1,267 @@
+//! Workers: one thread per core, each its own monoio runtime and listeners.
+//!
+//! Thread-per-core means nothing on the request path is shared between
+//! threads: each worker owns its SO_REUSEPORT listener sockets (the kernel
+//! spreads connections across them), its upstream pool and its buffers.
+//! Workers are pinned to the CPUs the process may run on, in order (the
+//! process's cpuset is respected, so `taskset -c 1 ringfront ...` gives one
+//! worker on core 1).
+//!
+//! Each worker picks its I/O driver: io_uring when the kernel has it (probed,
+//! with the reason logged when it does not), or epoll.
+
+use crate::config::{Config, IoDriver};
+use crate::net;
+use crate::proxy::{conn, Shared, Worker};
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The CPUs this process may run on (its affinity mask), ascending.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
+        }
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+    }
+}
+
+fn pin_to(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: as above; pid 0 is the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The driver a worker will use, and why.
+#[derive(Debug, Clone)]
+pub enum Driver {
+    IoUring,
+    Epoll(String),
+}
+
+/// Decides the driver from the config and a probe of the kernel.
+pub fn choose_driver(wanted: IoDriver) -> Result<Driver, String> {
+    let probe = || -> Result<(), String> {
+        io_uring::IoUring::new(8).map_err(|e| format!("io_uring_setup failed: {e}"))?;
+        if monoio::utils::detect_uring() {
+            Ok(())
+        } else {
+            Err("the kernel lacks io_uring operations monoio needs (or MONOIO_FORCE_LEGACY_DRIVER is set)".into())
+        }
+    };
+    match wanted {
+        IoDriver::Epoll => Ok(Driver::Epoll("server.io_driver = \"epoll\"".into())),
+        IoDriver::IoUring => probe()
+            .map(|_| Driver::IoUring)
+            .map_err(|e| format!("server.io_driver = \"io_uring\" but io_uring is unavailable: {e}")),
+        IoDriver::Auto => Ok(match probe() {
+            Ok(()) => Driver::IoUring,
+            Err(e) => Driver::Epoll(e),
+        }),
+    }
+}
+
+/// Runs `f`'s future to completion on a new runtime of the given driver.
+pub fn block_on<F, Fut>(driver: &Driver, f: F) -> std::io::Result<Fut::Output>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future,
+{
+    match driver {
+        Driver::IoUring => {
+            let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                .with_entries(1024)
+                .enable_timer()
+                .build()?;
+            Ok(rt.block_on(f()))
+        }
+        Driver::Epoll(_) => {
+            let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .enable_timer()
+                .build()?;
+            Ok(rt.block_on(f()))
+        }
+    }
+}
+
+/// A running proxy: its addresses and worker threads.
+pub struct Running {
+    pub addrs: Vec<SocketAddr>,
+    pub shared: Arc<Shared>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// How long in-flight requests may take to finish after a stop signal.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish (up to
+    /// [`DRAIN_DEADLINE`]) and joins the workers.
+    pub fn stop(self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Binds the listeners and starts the workers.
+pub fn start(cfg: Arc<Config>) -> Result<Running, String> {
+    let shared = Arc::new(Shared::default());
+    let cpus = allowed_cpus();
+    let n = if cfg.server.workers == 0 {
+        cpus.len().max(1)
+    } else {
+        cfg.server.workers
+    };
+    let driver = choose_driver(cfg.server.io_driver)?;
+    // Bind the first socket of each address here so port 0 resolves once and
+    // every worker binds the same port.
+    let mut firsts = Vec::new();
+    let mut addrs = Vec::new();
+    for a in &cfg.server.listen {
+        let l = net::reuseport_listener(*a, 4096).map_err(|e| format!("server.listen: cannot listen on {a}: {e}"))?;
+        let local = l.local_addr().map_err(|e| e.to_string())?;
+        addrs.push(local);
+        firsts.push(Some(l));
+    }
+    let mut threads = Vec::new();
+    for i in 0..n {
+        let mut ls = Vec::new();
+        for (j, a) in addrs.iter().enumerate() {
+            let l = match firsts[j].take() {
+                Some(l) => l,
+                None => net::reuseport_listener(*a, 4096).map_err(|e| format!("server.listen: cannot listen on {a}: {e}"))?,
+            };
+            ls.push(l);
+        }
+        let cpu = if cfg.server.pin_workers && !cpus.is_empty() {
+            Some(cpus[i % cpus.len()])
+        } else {
+            None
+        };
+        let cfg = cfg.clone();
+        let shared = shared.clone();
+        let driver = driver.clone();
+        let t = std::thread::Builder::new()
+            .name(format!("ringfront-w{i}"))
+            .spawn(move || {
+                let pinned = match cpu {
+                    Some(c) => match pin_to(c) {
+                        Ok(()) => format!("core {c}"),
+                        Err(e) => format!("unpinned (pinning to core {c} failed: {e})"),
+                    },
+                    None => "unpinned".to_string(),
+                };
+                match &driver {
+                    Driver::IoUring => log::info!("worker {i}: {pinned}, driver io_uring"),
+                    Driver::Epoll(why) => log::info!("worker {i}: {pinned}, driver epoll ({why})"),
+                }
+                if let Err(e) = block_on(&driver, || worker_main(i, cfg, shared, ls)) {
+                    log::error!("worker {i}: cannot start runtime: {e}");
+                }
+            })
+            .map_err(|e| format!("cannot spawn worker: {e}"))?;
+        threads.push(t);
+    }
+    for a in &addrs {
+        log::info!("listening on http://{a} with {n} worker(s)");
+    }
+    Ok(Running { addrs, shared, threads })
+}
+
+/// Decrements the open-connection counters when a connection task ends.
+struct ConnGuard {
+    shared: Arc<Shared>,
+    local: Rc<Cell<usize>>,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.shared.open_connections.fetch_sub(1, Ordering::Relaxed);
+        self.local.set(self.local.get() - 1);
+    }
+}
+
+/// How often an accept loop looks at the stop flag, and how often the pool is swept.
+const TICK: Duration = Duration::from_millis(250);
+
+async fn worker_main(id: usize, cfg: Arc<Config>, shared: Arc<Shared>, listeners: Vec<std::net::TcpListener>) {
+    let w = Rc::new(Worker::new(id, cfg.clone(), shared.clone()));
+    let local = Rc::new(Cell::new(0usize));
+    let mut accepts = Vec::new();
+    for l in listeners {
+        let l = match monoio::net::TcpListener::from_std(l) {
+            Ok(l) => l,
+            Err(e) => {
+                log::error!("worker {id}: listener: {e}");
+                continue;
+            }
+        };
+        let (w, local, shared) = (w.clone(), local.clone(), shared.clone());
+        accepts.push(monoio::spawn(async move {
+            let max = w.cfg.server.max_connections;
+            while !shared.is_stopping() {
+                if shared.open_connections.load(Ordering::Relaxed) >= max {
+                    // At the limit: leave new connections in the backlog.
+                    monoio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+                match monoio::time::timeout(TICK, l.accept()).await {
+                    Ok(Ok((s, peer))) => {
+                        shared.open_connections.fetch_add(1, Ordering::Relaxed);
+                        local.set(local.get() + 1);
+                        let guard = ConnGuard {
+                            shared: shared.clone(),
+                            local: local.clone(),
+                        };
+                        let w = w.clone();
+                        monoio::spawn(async move {
+                            conn::serve(w, s, peer).await;
+                            drop(guard);
+                        });
+                    }
+                    Ok(Err(e)) => {
+                        // EMFILE and friends: back off briefly instead of spinning.
+                        log::warn!("worker {}: accept: {e}", w.id);
+                        monoio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    Err(_) => {}
+                }
+            }
+        }));
+    }
+    // Sweep the pool while running.
+    {
+        let w = w.clone();
+        let shared = shared.clone();
+        monoio::spawn(async move {
+            while !shared.is_stopping() {
+                monoio::time::sleep(Duration::from_secs(1)).await;
+                w.pool.borrow_mut().sweep(Instant::now());
+            }
+        });
+    }
+    for a in accepts {
+        a.await;
+    }
+    // Draining: wait for requests in flight to finish, up to the deadline.
+    // Idle keep-alive connections are not waited for; they close with the runtime.
+    let t0 = Instant::now();
+    while w.busy.get() > 0 && t0.elapsed() < DRAIN_DEADLINE {
+        monoio::time::sleep(Duration::from_millis(20)).await;
+    }
+    w.pool.borrow_mut().clear();
+}

@@ -1,0 +1,514 @@
+//! The sample origin: a small, fast, fault-injecting HTTP/1.1 server.
+//!
+//! `ringfront demo`, the integration tests and `scripts/bench` all use it, so
+//! the faults the tests inject are the same ones an operator can try by hand.
+//! It binds loopback addresses only.
+//!
+//! Per-request knobs come from the query string; a knob may be prefixed with
+//! the origin's name (`primary.status=503`) to apply to that origin only,
+//! which is how one URL fails on the primary and succeeds on the secondary:
+//!
+//! | knob | effect |
+//! |---|---|
+//! | `size=N` | body of N bytes (a fixed 64-byte pattern repeated; see [`pattern_body`]) |
+//! | `status=N` | response status |
+//! | `chunked=1` | chunked transfer coding |
+//! | `delay=MS` | wait before the response head |
+//! | `cc=VALUE` | a Cache-Control header |
+//! | `close=1` | `Connection: close` and close after the response |
+//! | `fail=reset` | reset the connection instead of answering |
+//! | `fail=close` | close the connection without answering |
+//! | `fail=stall` | never answer (hold the connection) |
+//! | `fail=reset_mid_head` | send half a head, then reset |
+//! | `fail=close_mid_body` | send the head and half the body, then close |
+//! | `echo=1` | the body is the request head as received |
+//!
+//! Every response carries `X-Origin: NAME`, `X-Request-Count: N` and, when
+//! the request had a body, `X-Received-Bytes` and `X-Received-Sum` (a byte sum
+//! of the body) so tests can check what arrived.
+//!
+//! Origin-wide modes ([`Mode`]) are set in process through [`Control`], or
+//! over HTTP with `GET /__origin/mode?set=refuse|stall|normal[&for=MS]`.
+
+use crate::http::body::BodyCursor;
+use crate::http::parse::{parse_request, BodyKind, RequestHead};
+use crate::net;
+use monoio::io::AsyncWriteRentExt;
+use monoio::net::{TcpListener, TcpStream};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// Origin-wide behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Mode {
+    /// Answer requests.
+    Normal = 0,
+    /// Not listening: connects are refused.
+    Refuse = 1,
+    /// Accept connections, read requests, never answer.
+    Stall = 2,
+}
+
+/// Shared state of one sample origin: its mode and what it has seen.
+#[derive(Debug)]
+pub struct Control {
+    pub name: String,
+    mode: AtomicU8,
+    /// Mode generation the accept loop has applied.
+    applied: AtomicU64,
+    wanted: AtomicU64,
+    requests: AtomicU64,
+    connections: AtomicU64,
+    heads: Mutex<Vec<Vec<u8>>>,
+}
+
+const MAX_KEPT_HEADS: usize = 4096;
+
+impl Control {
+    pub fn mode(&self) -> Mode {
+        match self.mode.load(Ordering::Acquire) {
+            1 => Mode::Refuse,
+            2 => Mode::Stall,
+            _ => Mode::Normal,
+        }
+    }
+
+    /// Requests received (heads parsed).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Acquire)
+    }
+
+    /// TCP connections accepted.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Acquire)
+    }
+
+    /// The request heads received, oldest first (the last 4096).
+    pub fn heads(&self) -> Vec<String> {
+        self.heads
+            .lock()
+            .map(|h| h.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    fn set_mode_async(&self, m: Mode) {
+        self.mode.store(m as u8, Ordering::Release);
+        self.wanted.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// A running sample origin.
+pub struct SampleOrigin {
+    addr: SocketAddr,
+    ctl: Arc<Control>,
+}
+
+impl SampleOrigin {
+    /// Starts a sample origin on `addr` (port 0 picks a free port) with one thread.
+    pub fn start(addr: &str, name: &str) -> std::io::Result<SampleOrigin> {
+        Self::start_threads(addr, name, 1)
+    }
+
+    /// Starts a sample origin with `threads` worker threads sharing the port.
+    pub fn start_threads(addr: &str, name: &str, threads: usize) -> std::io::Result<SampleOrigin> {
+        let addr: SocketAddr = addr
+            .parse()
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad address"))?;
+        if !addr.ip().is_loopback() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the sample origin binds loopback addresses only",
+            ));
+        }
+        let first = net::reuseport_listener(addr, 1024)?;
+        let addr = first.local_addr()?;
+        let ctl = Arc::new(Control {
+            name: name.to_string(),
+            mode: AtomicU8::new(0),
+            applied: AtomicU64::new(0),
+            wanted: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            heads: Mutex::new(Vec::new()),
+        });
+        let mut first = Some(first);
+        for i in 0..threads.max(1) {
+            let l = match first.take() {
+                Some(l) => l,
+                None => net::reuseport_listener(addr, 1024)?,
+            };
+            let ctl = ctl.clone();
+            std::thread::Builder::new()
+                .name(format!("origin-{name}-{i}"))
+                .spawn(move || {
+                    let rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+                        .enable_timer()
+                        .build();
+                    match rt {
+                        Ok(mut rt) => rt.block_on(accept_loop(l, addr, ctl, i == 0)),
+                        Err(e) => log::error!("sample origin runtime: {e}"),
+                    }
+                })?;
+        }
+        Ok(SampleOrigin { addr, ctl })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn control(&self) -> &Arc<Control> {
+        &self.ctl
+    }
+
+    /// Sets the origin-wide mode and waits (up to 10 s) until it applies.
+    pub fn set_mode(&self, m: Mode) {
+        self.ctl.set_mode_async(m);
+        let want = self.ctl.wanted.load(Ordering::Acquire);
+        let t0 = std::time::Instant::now();
+        while self.ctl.applied.load(Ordering::Acquire) < want && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.ctl.requests()
+    }
+
+    pub fn connections(&self) -> u64 {
+        self.ctl.connections()
+    }
+}
+
+/// How often the accept loop looks at the mode while idle.
+const MODE_POLL: Duration = Duration::from_millis(20);
+
+async fn accept_loop(l: std::net::TcpListener, addr: SocketAddr, ctl: Arc<Control>, leader: bool) {
+    let mut listener = TcpListener::from_std(l).ok();
+    loop {
+        if leader {
+            // Only the first thread applies mode changes that need the listener.
+            let wanted = ctl.wanted.load(Ordering::Acquire);
+            if ctl.mode() == Mode::Refuse {
+                listener = None;
+            } else if listener.is_none() {
+                listener = net::reuseport_listener(addr, 1024)
+                    .ok()
+                    .and_then(|l| TcpListener::from_std(l).ok());
+            }
+            ctl.applied.store(wanted, Ordering::Release);
+        }
+        let Some(l) = listener.as_ref() else {
+            monoio::time::sleep(MODE_POLL).await;
+            continue;
+        };
+        match monoio::time::timeout(MODE_POLL, l.accept()).await {
+            Ok(Ok((s, _))) => {
+                ctl.connections.fetch_add(1, Ordering::AcqRel);
+                let _ = s.set_nodelay(true);
+                monoio::spawn(serve(s, ctl.clone()));
+            }
+            Ok(Err(_)) | Err(_) => {}
+        }
+    }
+}
+
+/// The deterministic body pattern for `size=N`: bytes `i % 64` of a fixed alphabet.
+pub fn pattern_body(n: usize) -> Vec<u8> {
+    pattern().iter().cycle().take(n).copied().collect()
+}
+
+const ALPHABET: &[u8; 64] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
+const PATTERN_LEN: usize = 64 * 1024;
+
+fn pattern() -> &'static [u8] {
+    static P: OnceLock<Box<[u8]>> = OnceLock::new();
+    P.get_or_init(|| ALPHABET.iter().cycle().take(PATTERN_LEN).copied().collect())
+}
+
+struct Knobs<'a> {
+    name: &'a str,
+    query: &'a str,
+}
+
+impl Knobs<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        let mut plain = None;
+        for kv in self.query.split('&') {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            if let Some(rest) = k.strip_prefix(self.name).and_then(|r| r.strip_prefix('.')) {
+                if rest == key {
+                    return Some(v);
+                }
+            } else if k == key && plain.is_none() {
+                plain = Some(v);
+            }
+        }
+        plain
+    }
+    fn num(&self, key: &str) -> Option<u64> {
+        self.get(key).and_then(|v| v.parse().ok())
+    }
+}
+
+async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut head = RequestHead::default();
+    loop {
+        // Read a head.
+        let n = loop {
+            if !buf.is_empty() {
+                match parse_request(&buf, 64 * 1024, &mut head) {
+                    Ok(Some(n)) => break n,
+                    Ok(None) => {}
+                    Err(_) => {
+                        let _ = s.write_all(&b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"[..]).await;
+                        return;
+                    }
+                }
+            }
+            let (r, b) = match monoio::time::timeout(Duration::from_secs(120), net::read_more(&mut s, buf, 8192, 1 << 20)).await {
+                Ok(x) => x,
+                Err(_) => return,
+            };
+            buf = b;
+            match r {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        };
+        ctl.requests.fetch_add(1, Ordering::AcqRel);
+        let count = ctl.requests();
+        if let Ok(mut h) = ctl.heads.lock() {
+            if h.len() >= MAX_KEPT_HEADS {
+                h.remove(0);
+            }
+            h.push(buf[..n].to_vec());
+        }
+        let keep_alive = head.keep_alive;
+        let target = String::from_utf8_lossy(head.path.of(&buf)).into_owned();
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let head_req = head.is_head(&buf);
+        let echo = buf[..n].to_vec();
+        let body_kind = head.body;
+        buf.drain(..n);
+
+        // Read the request body, counting it.
+        let mut received: u64 = 0;
+        let mut sum: u64 = 0;
+        let mut cursor = match body_kind {
+            BodyKind::None => None,
+            BodyKind::Length(l) => Some(BodyCursor::length(l)),
+            BodyKind::Chunked => Some(BodyCursor::chunked()),
+        };
+        if let Some(c) = cursor.as_mut() {
+            loop {
+                let mut data = 0u64;
+                let mut s_add = 0u64;
+                let used = match c.feed(&buf, |r| {
+                    data += r.len() as u64;
+                    s_add += buf[r].iter().map(|&b| b as u64).sum::<u64>();
+                }) {
+                    Ok(u) => u,
+                    Err(_) => return,
+                };
+                received += data;
+                sum = sum.wrapping_add(s_add);
+                buf.drain(..used);
+                if c.is_done() {
+                    break;
+                }
+                let (r, b) = match monoio::time::timeout(Duration::from_secs(120), net::read_more(&mut s, buf, 64 * 1024, 1 << 20)).await {
+                    Ok(x) => x,
+                    Err(_) => return,
+                };
+                buf = b;
+                match r {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        }
+
+        if path.starts_with("/__origin/mode") {
+            let k = Knobs { name: "", query };
+            let m = match k.get("set") {
+                Some("refuse") => Mode::Refuse,
+                Some("stall") => Mode::Stall,
+                _ => Mode::Normal,
+            };
+            if let Some(ms) = k.num("for") {
+                let ctl2 = ctl.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(ms.min(3_600_000)));
+                    ctl2.set_mode_async(Mode::Normal);
+                });
+            }
+            ctl.set_mode_async(m);
+            let _ = s.write_all(&b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"[..]).await;
+            return;
+        }
+
+        if ctl.mode() == Mode::Stall {
+            stall(&mut s).await;
+            return;
+        }
+
+        let k = Knobs { name: &ctl.name, query };
+        if let Some(ms) = k.num("delay") {
+            monoio::time::sleep(Duration::from_millis(ms.min(600_000))).await;
+        }
+        match k.get("fail") {
+            Some("reset") => {
+                net::set_linger_zero(s.as_raw_fd());
+                return;
+            }
+            Some("close") => return,
+            Some("stall") => {
+                stall(&mut s).await;
+                return;
+            }
+            Some("reset_mid_head") => {
+                let _ = s.write_all(&b"HTTP/1.1 200 OK\r\nContent-Le"[..]).await;
+                net::set_linger_zero(s.as_raw_fd());
+                return;
+            }
+            _ => {}
+        }
+        let status: u16 = k.num("status").map(|v| v as u16).filter(|v| (200..=599).contains(v)).unwrap_or(200);
+        let close = k.get("close") == Some("1") || !keep_alive;
+        let chunked = k.get("chunked") == Some("1");
+        let mid_body = k.get("fail") == Some("close_mid_body");
+        let (body_len, body_echo) = if k.get("echo") == Some("1") {
+            (echo.len(), true)
+        } else {
+            let default = format!("ok {}\n", ctl.name).len();
+            (k.num("size").map(|v| v as usize).unwrap_or(default), false)
+        };
+        let no_body = head_req || status == 204 || status == 304;
+
+        out.clear();
+        use std::io::Write;
+        let _ = write!(
+            out,
+            "HTTP/1.1 {status} {}\r\nServer: ringfront-sample-origin\r\nX-Origin: {}\r\nX-Request-Count: {count}\r\nContent-Type: text/plain\r\n",
+            crate::http::write::reason(status),
+            ctl.name
+        );
+        if body_kind != BodyKind::None {
+            let _ = write!(out, "X-Received-Bytes: {received}\r\nX-Received-Sum: {sum}\r\n");
+        }
+        if let Some(cc) = k.get("cc") {
+            let _ = write!(out, "Cache-Control: {}\r\n", cc.replace("%20", " ").replace("%2C", ","));
+        }
+        if status != 204 {
+            if chunked {
+                out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+            } else {
+                let _ = write!(out, "Content-Length: {body_len}\r\n");
+            }
+        }
+        if close {
+            out.extend_from_slice(b"Connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if no_body {
+            let (r, o) = net::write_all(&mut s, out).await;
+            out = o;
+            if r.is_err() || close {
+                return;
+            }
+            continue;
+        }
+        let default_body = body_len == format!("ok {}\n", ctl.name).len() && k.get("size").is_none() && !body_echo;
+        let send_len = if mid_body { body_len / 2 } else { body_len };
+        // Small bodies go out with the head in one write.
+        if send_len <= 16 * 1024 && !chunked {
+            if body_echo {
+                out.extend_from_slice(&echo);
+            } else if default_body {
+                let _ = write!(out, "ok {}\n", ctl.name);
+            } else {
+                out.extend_from_slice(&pattern()[..send_len]);
+            }
+            let (r, o) = net::write_all(&mut s, out).await;
+            out = o;
+            if r.is_err() {
+                return;
+            }
+        } else {
+            let (r, o) = net::write_all(&mut s, out).await;
+            out = o;
+            if r.is_err() {
+                return;
+            }
+            let src: Vec<u8> = if body_echo {
+                echo.clone()
+            } else if default_body {
+                format!("ok {}\n", ctl.name).into_bytes()
+            } else {
+                Vec::new()
+            };
+            let mut left = send_len;
+            let mut off = 0usize;
+            while left > 0 {
+                let n = left.min(if src.is_empty() { PATTERN_LEN } else { src.len() - off }).min(16 * 1024);
+                if chunked {
+                    out.clear();
+                    let _ = write!(out, "{n:x}\r\n");
+                    let (r, o) = net::write_all(&mut s, out).await;
+                    out = o;
+                    if r.is_err() {
+                        return;
+                    }
+                }
+                let r = if src.is_empty() {
+                    let start = off % PATTERN_LEN;
+                    let n = n.min(PATTERN_LEN - start);
+                    let res = s.write_all(&pattern()[start..start + n]).await.0;
+                    left -= n;
+                    off += n;
+                    res.map(|_| ())
+                } else {
+                    let chunk = src[off..off + n].to_vec();
+                    left -= n;
+                    off += n;
+                    s.write_all(chunk).await.0.map(|_| ())
+                };
+                if r.is_err() {
+                    return;
+                }
+                if chunked {
+                    if s.write_all(&b"\r\n"[..]).await.0.is_err() {
+                        return;
+                    }
+                }
+            }
+            if chunked && !mid_body && s.write_all(&b"0\r\n\r\n"[..]).await.0.is_err() {
+                return;
+            }
+        }
+        if mid_body || close {
+            return;
+        }
+    }
+}
+
+/// Holds a connection without answering until the peer closes it (or 10 minutes).
+async fn stall(s: &mut TcpStream) {
+    let mut b = Vec::with_capacity(4096);
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < Duration::from_secs(600) {
+        b.clear();
+        match monoio::time::timeout(Duration::from_secs(1), net::read_more(s, b, 4096, 4096)).await {
+            Ok((Ok(0), _)) | Ok((Err(_), _)) => return,
+            Ok((Ok(_), bb)) => b = bb,
+            Err(_) => b = Vec::with_capacity(4096),
+        }
+    }
+}

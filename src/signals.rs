@@ -1,0 +1,33 @@
+//! Stop signals without handlers: SIGINT and SIGTERM are blocked in every
+//! thread (workers inherit the mask of the thread that spawns them) and the
+//! main thread waits for them synchronously with `sigwait`.
+
+/// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread. Call before
+/// spawning threads so they inherit the mask.
+pub fn block_stop_signals() {
+    // SAFETY: plain libc signal-mask calls on a zeroed, initialised sigset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Waits for SIGINT or SIGTERM; returns the signal number.
+pub fn wait_stop_signal() -> i32 {
+    // SAFETY: as above; sigwait writes the received signal into `sig`.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        let mut sig: libc::c_int = 0;
+        loop {
+            if libc::sigwait(&set, &mut sig) == 0 {
+                return sig;
+            }
+        }
+    }
+}

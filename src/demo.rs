@@ -59,9 +59,7 @@ pub fn config(listen: &str, primary: &str, secondary: &str) -> Result<Config, St
         .replace("{LISTEN}", listen)
         .replace("{PRIMARY}", primary)
         .replace("{SECONDARY}", secondary);
-    Config::from_str(&text, Path::new(".")).map_err(|e| {
-        e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("; ")
-    })
+    Config::from_str(&text, Path::new(".")).map_err(|e| e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("; "))
 }
 
 /// Runs the demo until SIGINT/SIGTERM. `listen` is normally 127.0.0.1:8080.

@@ -30,7 +30,10 @@ fn init_logging() {
 }
 
 fn arg_value(args: &[String], flag: &str) -> Option<String> {
-    args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 fn load(args: &[String]) -> Result<std::sync::Arc<Config>, ExitCode> {

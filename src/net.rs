@@ -79,7 +79,10 @@ pub fn is_reset(e: &io::Error) -> bool {
 
 /// Sets SO_LINGER to zero so that closing sends RST (used to inject resets).
 pub fn set_linger_zero(fd: std::os::fd::RawFd) {
-    let l = libc::linger { l_onoff: 1, l_linger: 0 };
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
     // SAFETY: fd is an open socket owned by the caller; the option struct is valid.
     unsafe {
         libc::setsockopt(

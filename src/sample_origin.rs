@@ -22,6 +22,7 @@
 //! | `fail=reset_mid_head` | send half a head, then reset |
 //! | `fail=close_mid_body` | send the head and half the body, then close |
 //! | `echo=1` | the body is the request head as received |
+//! | `drop_after=1` | answer as keep-alive, then close the connection anyway |
 //!
 //! Every response carries `X-Origin: NAME`, `X-Request-Count: N` and, when
 //! the request had a body, `X-Received-Bytes` and `X-Received-Sum` (a byte sum
@@ -47,7 +48,8 @@ use std::time::Duration;
 pub enum Mode {
     /// Answer requests.
     Normal = 0,
-    /// Not listening: connects are refused.
+    /// Not listening: connects are refused, and requests on connections
+    /// opened earlier are answered with a reset.
     Refuse = 1,
     /// Accept connections, read requests, never answer.
     Stall = 2,
@@ -206,13 +208,10 @@ async fn accept_loop(l: std::net::TcpListener, addr: SocketAddr, ctl: Arc<Contro
             monoio::time::sleep(MODE_POLL).await;
             continue;
         };
-        match monoio::time::timeout(MODE_POLL, l.accept()).await {
-            Ok(Ok((s, _))) => {
-                ctl.connections.fetch_add(1, Ordering::AcqRel);
-                let _ = s.set_nodelay(true);
-                monoio::spawn(serve(s, ctl.clone()));
-            }
-            Ok(Err(_)) | Err(_) => {}
+        if let Ok(Ok((s, _))) = monoio::time::timeout(MODE_POLL, l.accept()).await {
+            ctl.connections.fetch_add(1, Ordering::AcqRel);
+            let _ = s.set_nodelay(true);
+            monoio::spawn(serve(s, ctl.clone()));
         }
     }
 }
@@ -267,15 +266,21 @@ async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
                     Ok(Some(n)) => break n,
                     Ok(None) => {}
                     Err(_) => {
-                        let _ = s.write_all(&b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"[..]).await;
+                        let _ = s
+                            .write_all(
+                                &b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"[..],
+                            )
+                            .await;
                         return;
                     }
                 }
             }
-            let (r, b) = match monoio::time::timeout(Duration::from_secs(120), net::read_more(&mut s, buf, 8192, 1 << 20)).await {
-                Ok(x) => x,
-                Err(_) => return,
-            };
+            let (r, b) =
+                match monoio::time::timeout(Duration::from_secs(120), net::read_more(&mut s, buf, 8192, 1 << 20)).await
+                {
+                    Ok(x) => x,
+                    Err(_) => return,
+                };
             buf = b;
             match r {
                 Ok(0) | Err(_) => return,
@@ -323,7 +328,12 @@ async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
                 if c.is_done() {
                     break;
                 }
-                let (r, b) = match monoio::time::timeout(Duration::from_secs(120), net::read_more(&mut s, buf, 64 * 1024, 1 << 20)).await {
+                let (r, b) = match monoio::time::timeout(
+                    Duration::from_secs(120),
+                    net::read_more(&mut s, buf, 64 * 1024, 1 << 20),
+                )
+                .await
+                {
                     Ok(x) => x,
                     Err(_) => return,
                 };
@@ -350,10 +360,17 @@ async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
                 });
             }
             ctl.set_mode_async(m);
-            let _ = s.write_all(&b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"[..]).await;
+            let _ = s
+                .write_all(&b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"[..])
+                .await;
             return;
         }
 
+        if ctl.mode() == Mode::Refuse {
+            // A refusing origin is down: its open connections die too.
+            net::set_linger_zero(s.as_raw_fd());
+            return;
+        }
         if ctl.mode() == Mode::Stall {
             stall(&mut s).await;
             return;
@@ -380,15 +397,19 @@ async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
             }
             _ => {}
         }
-        let status: u16 = k.num("status").map(|v| v as u16).filter(|v| (200..=599).contains(v)).unwrap_or(200);
+        let status: u16 = k
+            .num("status")
+            .map(|v| v as u16)
+            .filter(|v| (200..=599).contains(v))
+            .unwrap_or(200);
         let close = k.get("close") == Some("1") || !keep_alive;
         let chunked = k.get("chunked") == Some("1");
         let mid_body = k.get("fail") == Some("close_mid_body");
-        let (body_len, body_echo) = if k.get("echo") == Some("1") {
-            (echo.len(), true)
+        let body_echo = k.get("echo") == Some("1");
+        let body_len = if body_echo {
+            echo.len()
         } else {
-            let default = format!("ok {}\n", ctl.name).len();
-            (k.num("size").map(|v| v as usize).unwrap_or(default), false)
+            k.num("size").map_or(format!("ok {}\n", ctl.name).len(), |v| v as usize)
         };
         let no_body = head_req || status == 204 || status == 304;
 
@@ -425,75 +446,52 @@ async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
             }
             continue;
         }
-        let default_body = body_len == format!("ok {}\n", ctl.name).len() && k.get("size").is_none() && !body_echo;
-        let send_len = if mid_body { body_len / 2 } else { body_len };
-        // Small bodies go out with the head in one write.
-        if send_len <= 16 * 1024 && !chunked {
-            if body_echo {
-                out.extend_from_slice(&echo);
-            } else if default_body {
-                let _ = write!(out, "ok {}\n", ctl.name);
-            } else {
-                out.extend_from_slice(&pattern()[..send_len]);
-            }
-            let (r, o) = net::write_all(&mut s, out).await;
-            out = o;
-            if r.is_err() {
-                return;
-            }
+        let src: Option<Vec<u8>> = if body_echo {
+            Some(echo)
+        } else if k.get("size").is_none() {
+            Some(format!("ok {}\n", ctl.name).into_bytes())
         } else {
-            let (r, o) = net::write_all(&mut s, out).await;
-            out = o;
-            if r.is_err() {
-                return;
+            None
+        };
+        let piece = |off: usize, n: usize| -> &[u8] {
+            match &src {
+                Some(v) => &v[off..off + n],
+                None => &pattern()[off % PATTERN_LEN..off % PATTERN_LEN + n],
             }
-            let src: Vec<u8> = if body_echo {
-                echo.clone()
-            } else if default_body {
-                format!("ok {}\n", ctl.name).into_bytes()
-            } else {
-                Vec::new()
-            };
-            let mut left = send_len;
-            let mut off = 0usize;
-            while left > 0 {
-                let n = left.min(if src.is_empty() { PATTERN_LEN } else { src.len() - off }).min(16 * 1024);
-                if chunked {
-                    out.clear();
-                    let _ = write!(out, "{n:x}\r\n");
-                    let (r, o) = net::write_all(&mut s, out).await;
-                    out = o;
-                    if r.is_err() {
-                        return;
-                    }
-                }
-                let r = if src.is_empty() {
-                    let start = off % PATTERN_LEN;
-                    let n = n.min(PATTERN_LEN - start);
-                    let res = s.write_all(&pattern()[start..start + n]).await.0;
-                    left -= n;
-                    off += n;
-                    res.map(|_| ())
-                } else {
-                    let chunk = src[off..off + n].to_vec();
-                    left -= n;
-                    off += n;
-                    s.write_all(chunk).await.0.map(|_| ())
-                };
+        };
+        let send_len = if mid_body { body_len / 2 } else { body_len };
+        // Pieces of 16 KiB (which divides the pattern length, so a piece never
+        // wraps), gathered into writes of at least 16 KiB; a small body goes
+        // out with the head in one write.
+        let mut off = 0;
+        while off < send_len {
+            let n = (send_len - off).min(16 * 1024);
+            if chunked {
+                let _ = write!(out, "{n:x}\r\n");
+            }
+            out.extend_from_slice(piece(off, n));
+            if chunked {
+                out.extend_from_slice(b"\r\n");
+            }
+            off += n;
+            if out.len() >= 16 * 1024 && off < send_len {
+                let (r, o) = net::write_all(&mut s, out).await;
+                out = o;
+                out.clear();
                 if r.is_err() {
                     return;
                 }
-                if chunked {
-                    if s.write_all(&b"\r\n"[..]).await.0.is_err() {
-                        return;
-                    }
-                }
-            }
-            if chunked && !mid_body && s.write_all(&b"0\r\n\r\n"[..]).await.0.is_err() {
-                return;
             }
         }
-        if mid_body || close {
+        if chunked && !mid_body {
+            out.extend_from_slice(b"0\r\n\r\n");
+        }
+        let (r, o) = net::write_all(&mut s, out).await;
+        out = o;
+        if r.is_err() {
+            return;
+        }
+        if mid_body || close || k.get("drop_after") == Some("1") {
             return;
         }
     }

@@ -417,7 +417,11 @@ impl Config {
         } else {
             s.workers.to_string()
         };
-        let _ = writeln!(o, "  workers = {workers}, pin_workers = {}, io_driver = {:?}", s.pin_workers, s.io_driver);
+        let _ = writeln!(
+            o,
+            "  workers = {workers}, pin_workers = {}, io_driver = {:?}",
+            s.pin_workers, s.io_driver
+        );
         let _ = writeln!(
             o,
             "  max_connections = {}, client_header_timeout = {}, client_idle_timeout = {}, max_request_head = {}",

@@ -28,9 +28,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if num.is_empty() {
         return Err(format!("duration {s:?} must start with a number"));
     }
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("duration {s:?} is out of range"))?;
+    let n: u64 = num.parse().map_err(|_| format!("duration {s:?} is out of range"))?;
     let ms_per = match unit {
         "ms" => 1,
         "s" => 1_000,
@@ -62,8 +60,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "TiB" | "TB" | "T" => 1 << 40,
         other => return Err(format!("size {s:?} has unknown unit {other:?} (KiB, MiB, GiB)")),
     };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("size {s:?} is out of range"))
+    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} is out of range"))
 }
 
 impl<'de> Deserialize<'de> for Dur {
@@ -111,13 +108,13 @@ impl fmt::Display for Dur {
         let ms = self.0.as_millis();
         let (n, u) = if ms == 0 {
             (0, "s")
-        } else if ms % 86_400_000 == 0 {
+        } else if ms.is_multiple_of(86_400_000) {
             (ms / 86_400_000, "d")
-        } else if ms % 3_600_000 == 0 {
+        } else if ms.is_multiple_of(3_600_000) {
             (ms / 3_600_000, "h")
-        } else if ms % 60_000 == 0 {
+        } else if ms.is_multiple_of(60_000) {
             (ms / 60_000, "m")
-        } else if ms % 1000 == 0 {
+        } else if ms.is_multiple_of(1000) {
             (ms / 1000, "s")
         } else {
             (ms, "ms")
@@ -130,7 +127,7 @@ impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let b = self.0;
         for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
-            if b != 0 && b % (1u64 << shift) == 0 {
+            if b != 0 && b.is_multiple_of(1u64 << shift) {
                 return write!(f, "{}{unit}", b >> shift);
             }
         }

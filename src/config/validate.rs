@@ -263,9 +263,8 @@ fn check_range(e: &mut Errors, key: &[Seg], v: Duration, lo_ms: u64, hi_ms: u64)
 
 fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn parse_template(s: &str) -> Result<Vec<ValuePart>, String> {
@@ -286,7 +285,11 @@ fn parse_template(s: &str) -> Result<Vec<ValuePart>, String> {
             "attempt" => ValuePart::Attempt,
             "origin" => ValuePart::Origin,
             "role" => ValuePart::Role,
-            other => return Err(format!("unknown placeholder {{{other}}} (use {{attempt}}, {{origin}}, {{role}})")),
+            other => {
+                return Err(format!(
+                    "unknown placeholder {{{other}}} (use {{attempt}}, {{origin}}, {{role}})"
+                ))
+            }
         });
         rest = &rest[open + close + 1..];
     }
@@ -346,13 +349,28 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
         }
     }
     if rs.workers > 1024 {
-        e.push(&[K("server"), K("workers")], format!("{} is out of range 0..=1024", rs.workers));
+        e.push(
+            &[K("server"), K("workers")],
+            format!("{} is out of range 0..=1024", rs.workers),
+        );
     }
     if rs.max_connections == 0 {
         e.push(&[K("server"), K("max_connections")], "must be at least 1");
     }
-    check_range(&mut e, &[K("server"), K("client_header_timeout")], rs.client_header_timeout.0, 10, 3_600_000);
-    check_range(&mut e, &[K("server"), K("client_idle_timeout")], rs.client_idle_timeout.0, 10, 86_400_000);
+    check_range(
+        &mut e,
+        &[K("server"), K("client_header_timeout")],
+        rs.client_header_timeout.0,
+        10,
+        3_600_000,
+    );
+    check_range(
+        &mut e,
+        &[K("server"), K("client_idle_timeout")],
+        rs.client_idle_timeout.0,
+        10,
+        86_400_000,
+    );
     if rs.max_request_head.0 < 1024 || rs.max_request_head.0 > (1 << 20) {
         e.push(
             &[K("server"), K("max_request_head")],
@@ -360,7 +378,10 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
         );
     }
     if rs.via.is_empty() || !is_token(&rs.via) {
-        e.push(&[K("server"), K("via")], format!("{:?} must be a non-empty token (letters, digits, -._)", rs.via));
+        e.push(
+            &[K("server"), K("via")],
+            format!("{:?} must be a non-empty token (letters, digits, -._)", rs.via),
+        );
     }
     let access_log = if rs.access_log.is_empty() || rs.access_log == "-" {
         rs.access_log.clone()
@@ -378,7 +399,10 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
                 }
             }
         }
-        e.push(&[K("server"), K("tls")], "TLS listeners are not available in this build yet");
+        e.push(
+            &[K("server"), K("tls")],
+            "TLS listeners are not available in this build yet",
+        );
     }
     let server = Server {
         listen,
@@ -396,7 +420,10 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
     let admin = raw.admin.as_ref().and_then(|a| match a.listen.parse::<SocketAddr>() {
         Ok(x) => Some(x),
         Err(_) => {
-            e.push(&[K("admin"), K("listen")], format!("{:?} is not an ip:port address", a.listen));
+            e.push(
+                &[K("admin"), K("listen")],
+                format!("{:?} is not an ip:port address", a.listen),
+            );
             None
         }
     });
@@ -407,7 +434,10 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
         if id.is_empty() {
             e.push(&path, "id must not be empty");
         } else if ids.iter().any(|x| x == id) {
-            e.push(&path, format!("duplicate id {id:?} (ids are unique across origins and origin groups)"));
+            e.push(
+                &path,
+                format!("duplicate id {id:?} (ids are unique across origins and origin groups)"),
+            );
         }
         ids.push(id.to_string());
     };
@@ -417,10 +447,16 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
         seen(&mut e, &o.id, vec![K("origin"), I(i), K("id")]);
         let addrs = resolve_addrs(&[K("origin"), I(i), K("address")], &o.address, &mut e, "address");
         if o.protocol == Protocol::Https {
-            e.push(&[K("origin"), I(i), K("protocol")], "https origins are not available in this build yet");
+            e.push(
+                &[K("origin"), I(i), K("protocol")],
+                "https origins are not available in this build yet",
+            );
         }
         if !o.ca_file.is_empty() && !base.join(&o.ca_file).is_file() {
-            e.push(&[K("origin"), I(i), K("ca_file")], format!("file {} not found", base.join(&o.ca_file).display()));
+            e.push(
+                &[K("origin"), I(i), K("ca_file")],
+                format!("file {} not found", base.join(&o.ca_file).display()),
+            );
         }
         if !(1..=10).contains(&o.connection_attempts) {
             e.push(
@@ -428,9 +464,27 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
                 format!("{} is out of range 1..=10", o.connection_attempts),
             );
         }
-        check_range(&mut e, &[K("origin"), I(i), K("connection_timeout")], o.connection_timeout.0, 10, 60_000);
-        check_range(&mut e, &[K("origin"), I(i), K("response_timeout")], o.response_timeout.0, 10, 300_000);
-        check_range(&mut e, &[K("origin"), I(i), K("keepalive_timeout")], o.keepalive_timeout.0, 0, 3_600_000);
+        check_range(
+            &mut e,
+            &[K("origin"), I(i), K("connection_timeout")],
+            o.connection_timeout.0,
+            10,
+            60_000,
+        );
+        check_range(
+            &mut e,
+            &[K("origin"), I(i), K("response_timeout")],
+            o.response_timeout.0,
+            10,
+            300_000,
+        );
+        check_range(
+            &mut e,
+            &[K("origin"), I(i), K("keepalive_timeout")],
+            o.keepalive_timeout.0,
+            0,
+            3_600_000,
+        );
         if o.max_idle_connections > 65536 {
             e.push(
                 &[K("origin"), I(i), K("max_idle_connections")],
@@ -438,7 +492,10 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
             );
         }
         if !o.host_header.is_empty() && o.host_header.bytes().any(|b| b <= b' ' || b == 0x7f) {
-            e.push(&[K("origin"), I(i), K("host_header")], "must not contain spaces or control characters");
+            e.push(
+                &[K("origin"), I(i), K("host_header")],
+                "must not contain spaces or control characters",
+            );
         }
         origins.push(Origin {
             id: o.id.clone(),
@@ -471,11 +528,17 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
             e.push(&[K("origin_group"), I(i), K("secondary")], "must differ from primary");
         }
         if g.failover_status.is_empty() {
-            e.push(&[K("origin_group"), I(i), K("failover_status")], "must list at least one status");
+            e.push(
+                &[K("origin_group"), I(i), K("failover_status")],
+                "must list at least one status",
+            );
         }
         for s in &g.failover_status {
             if !(400..=599).contains(s) {
-                e.push(&[K("origin_group"), I(i), K("failover_status")], format!("{s} is out of range 400..=599"));
+                e.push(
+                    &[K("origin_group"), I(i), K("failover_status")],
+                    format!("{s} is out of range 400..=599"),
+                );
             }
         }
         if !(1..=1000).contains(&g.fast_fail_after) {
@@ -504,7 +567,10 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
 
     let mut behaviors = Vec::new();
     if raw.behavior.is_empty() {
-        e.push(&[K("behavior")], "at least one behavior is required, and the last must have path = \"*\"");
+        e.push(
+            &[K("behavior")],
+            "at least one behavior is required, and the last must have path = \"*\"",
+        );
     } else if raw.behavior.last().map(|b| b.path.as_str()) != Some("*") {
         e.push(
             &[K("behavior"), I(raw.behavior.len() - 1), K("path")],
@@ -513,7 +579,10 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
     }
     for (i, b) in raw.behavior.iter().enumerate() {
         if b.path.is_empty() || b.path.bytes().any(|c| c <= b' ' || c == 0x7f) {
-            e.push(&[K("behavior"), I(i), K("path")], format!("{:?} is not a valid path pattern", b.path));
+            e.push(
+                &[K("behavior"), I(i), K("path")],
+                format!("{:?} is not a valid path pattern", b.path),
+            );
         }
         let target = if let Some(x) = origin_idx(&b.target) {
             Target::Origin(x)
@@ -540,7 +609,10 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
         }
         for must in ["GET", "HEAD"] {
             if !methods.iter().any(|m| m == must) {
-                e.push(&[K("behavior"), I(i), K("allowed_methods")], format!("must include {must}"));
+                e.push(
+                    &[K("behavior"), I(i), K("allowed_methods")],
+                    format!("must include {must}"),
+                );
             }
         }
         if !(b.min_ttl <= b.default_ttl && b.default_ttl <= b.max_ttl) {
@@ -572,10 +644,16 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
     let mut error_pages: Vec<ErrorPage> = Vec::new();
     for (i, r) in raw.error_response.iter().enumerate() {
         if !(400..=599).contains(&r.status) {
-            e.push(&[K("error_response"), I(i), K("status")], format!("{} is out of range 400..=599", r.status));
+            e.push(
+                &[K("error_response"), I(i), K("status")],
+                format!("{} is out of range 400..=599", r.status),
+            );
         }
         if error_pages.iter().any(|p| p.status == r.status) {
-            e.push(&[K("error_response"), I(i), K("status")], format!("duplicate error_response for {}", r.status));
+            e.push(
+                &[K("error_response"), I(i), K("status")],
+                format!("duplicate error_response for {}", r.status),
+            );
         }
         let response_status = r.response_status.unwrap_or(r.status);
         if !(200..=599).contains(&response_status) || (204..=205).contains(&response_status) || response_status == 304 {
@@ -588,7 +666,10 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
         let body = match std::fs::read(&path) {
             Ok(b) => bytes::Bytes::from(b),
             Err(err) => {
-                e.push(&[K("error_response"), I(i), K("file")], format!("cannot read {}: {err}", path.display()));
+                e.push(
+                    &[K("error_response"), I(i), K("file")],
+                    format!("cannot read {}: {err}", path.display()),
+                );
                 bytes::Bytes::new()
             }
         };
@@ -603,7 +684,10 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
     }
 
     if raw.cache.max_object_size.0 == 0 && raw.cache.capacity.0 > 0 {
-        e.push(&[K("cache"), K("max_object_size")], "must be above 0 when the cache is enabled");
+        e.push(
+            &[K("cache"), K("max_object_size")],
+            "must be above 0 when the cache is enabled",
+        );
     }
 
     if !e.list.is_empty() {
@@ -625,7 +709,12 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
 
 /// Content-Type of an error page, by extension.
 fn content_type_for(p: &Path) -> &'static str {
-    match p.extension().and_then(|x| x.to_str()).map(|x| x.to_ascii_lowercase()).as_deref() {
+    match p
+        .extension()
+        .and_then(|x| x.to_str())
+        .map(|x| x.to_ascii_lowercase())
+        .as_deref()
+    {
         Some("html") | Some("htm") => "text/html; charset=utf-8",
         Some("json") => "application/json",
         Some("txt") => "text/plain; charset=utf-8",
@@ -684,7 +773,10 @@ target = "primary"
 
     #[test]
     fn unknown_key_named_with_line() {
-        let t = GOOD.replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:0\"\nlisten_backlog = 5");
+        let t = GOOD.replace(
+            "listen = \"127.0.0.1:0\"",
+            "listen = \"127.0.0.1:0\"\nlisten_backlog = 5",
+        );
         let e = errs(&t);
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].key, "server.listen_backlog", "{e:?}");
@@ -695,13 +787,19 @@ target = "primary"
     fn duplicate_id_named() {
         let t = GOOD.replace("id = \"secondary\"", "id = \"primary\"");
         let e = errs(&t);
-        assert!(e.iter().any(|x| x.key == "origin[1].id" && x.message.contains("duplicate")), "{e:?}");
+        assert!(
+            e.iter()
+                .any(|x| x.key == "origin[1].id" && x.message.contains("duplicate")),
+            "{e:?}"
+        );
         assert_eq!(e.iter().find(|x| x.key == "origin[1].id").unwrap().line, Some(10));
     }
 
     #[test]
     fn group_id_clashing_with_origin() {
-        let t = GOOD.replace("id = \"site\"", "id = \"primary\"").replace("target = \"site\"", "target = \"primary\"");
+        let t = GOOD
+            .replace("id = \"site\"", "id = \"primary\"")
+            .replace("target = \"site\"", "target = \"primary\"");
         let e = errs(&t);
         assert!(e.iter().any(|x| x.key == "origin_group[0].id"), "{e:?}");
     }
@@ -710,7 +808,11 @@ target = "primary"
     fn missing_default_behavior_named() {
         let t = GOOD.replace("path = \"*\"", "path = \"/x\"");
         let e = errs(&t);
-        assert!(e.iter().any(|x| x.key == "behavior[1].path" && x.message.contains("default")), "{e:?}");
+        assert!(
+            e.iter()
+                .any(|x| x.key == "behavior[1].path" && x.message.contains("default")),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -724,17 +826,26 @@ target = "primary"
 
     #[test]
     fn out_of_range_timeout_named() {
-        let t = GOOD.replace("address = \"127.0.0.1:9001\"", "address = \"127.0.0.1:9001\"\nconnection_timeout = \"61s\"");
+        let t = GOOD.replace(
+            "address = \"127.0.0.1:9001\"",
+            "address = \"127.0.0.1:9001\"\nconnection_timeout = \"61s\"",
+        );
         let e = errs(&t);
         assert_eq!(e[0].key, "origin[0].connection_timeout", "{e:?}");
         assert_eq!(e[0].line, Some(8));
-        let t = GOOD.replace("address = \"127.0.0.1:9001\"", "address = \"127.0.0.1:9001\"\nresponse_timeout = \"5ms\"");
+        let t = GOOD.replace(
+            "address = \"127.0.0.1:9001\"",
+            "address = \"127.0.0.1:9001\"\nresponse_timeout = \"5ms\"",
+        );
         assert_eq!(errs(&t)[0].key, "origin[0].response_timeout");
     }
 
     #[test]
     fn bad_duration_named() {
-        let t = GOOD.replace("address = \"127.0.0.1:9001\"", "address = \"127.0.0.1:9001\"\nresponse_timeout = \"10 parsecs\"");
+        let t = GOOD.replace(
+            "address = \"127.0.0.1:9001\"",
+            "address = \"127.0.0.1:9001\"\nresponse_timeout = \"10 parsecs\"",
+        );
         let e = errs(&t);
         assert_eq!(e[0].key, "origin.response_timeout", "{e:?}");
         assert_eq!(e[0].line, Some(8));
@@ -743,8 +854,14 @@ target = "primary"
     #[test]
     fn several_errors_at_once() {
         let t = GOOD
-            .replace("address = \"127.0.0.1:9001\"", "address = \"127.0.0.1:9001\"\nconnection_attempts = 11")
-            .replace("secondary = \"secondary\"", "secondary = \"ghost\"\nfailover_status = [200]");
+            .replace(
+                "address = \"127.0.0.1:9001\"",
+                "address = \"127.0.0.1:9001\"\nconnection_attempts = 11",
+            )
+            .replace(
+                "secondary = \"secondary\"",
+                "secondary = \"ghost\"\nfailover_status = [200]",
+            );
         let e = errs(&t);
         let keys: Vec<&str> = e.iter().map(|x| x.key.as_str()).collect();
         assert!(keys.contains(&"origin[0].connection_attempts"), "{keys:?}");
@@ -764,7 +881,10 @@ target = "primary"
         HeaderActions::render(&a.set[0].1, 2, "secondary", "secondary", &mut out);
         assert_eq!(out, b"2-secondary@secondary");
         assert_eq!(a.remove, vec!["cookie".to_string()]);
-        let bad = GOOD.replace("path = \"/static/*\"", "path = \"/static/*\"\norigin_request = { set = { \"x\" = \"{nope}\" } }");
+        let bad = GOOD.replace(
+            "path = \"/static/*\"",
+            "path = \"/static/*\"\norigin_request = { set = { \"x\" = \"{nope}\" } }",
+        );
         assert_eq!(errs(&bad)[0].key, "behavior[0].origin_request.set");
     }
 

@@ -265,7 +265,12 @@ mod tests {
         ];
         for (input, want) in cases {
             let mut d = ChunkedDecoder::new();
-            assert_eq!(d.feed(input, |_| {}), Err(*want), "{:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                d.feed(input, |_| {}),
+                Err(*want),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -280,7 +285,7 @@ mod tests {
     #[test]
     fn extension_and_trailer_bounded() {
         let mut long = b"1;".to_vec();
-        long.extend(std::iter::repeat(b'a').take(5000));
+        long.extend(std::iter::repeat_n(b'a', 5000));
         assert_eq!(ChunkedDecoder::new().feed(&long, |_| {}), Err(ChunkError::TooLong));
         let mut t = b"0\r\n".to_vec();
         for _ in 0..2000 {

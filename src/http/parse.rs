@@ -206,6 +206,23 @@ pub fn parse_content_length(v: &[u8]) -> Option<u64> {
     std::str::from_utf8(v).ok()?.parse().ok()
 }
 
+/// 505 only for a well-formed request line naming another version
+/// (`HTTP/2.0`); anything else httparse calls a version error is malformed.
+fn version_error(buf: &[u8]) -> HeadError {
+    let line_end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
+    let line = buf[..line_end].strip_suffix(b"\r").unwrap_or(&buf[..line_end]);
+    let mut parts = line.split(|&b| b == b' ');
+    let (_, _, v, rest) = (parts.next(), parts.next(), parts.next(), parts.next());
+    match v {
+        Some([b'H', b'T', b'T', b'P', b'/', d1, b'.', d2])
+            if rest.is_none() && d1.is_ascii_digit() && d2.is_ascii_digit() =>
+        {
+            HeadError::Version
+        }
+        _ => HeadError::Bad("malformed request line"),
+    }
+}
+
 /// Parses a request head at the start of `buf` into `head`.
 ///
 /// `Ok(None)`: incomplete (read more, unless `buf` is already `max_head`
@@ -224,7 +241,7 @@ pub fn parse_request(buf: &[u8], max_head: usize, head: &mut RequestHead) -> Res
             };
         }
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
-        Err(httparse::Error::Version) => return Err(HeadError::Version),
+        Err(httparse::Error::Version) => return Err(version_error(buf)),
         Err(_) => return Err(HeadError::Bad("malformed request head")),
     };
     if n > max_head {
@@ -363,7 +380,11 @@ pub fn parse_request(buf: &[u8], max_head: usize, head: &mut RequestHead) -> Res
             Some(n) => BodyKind::Length(n),
         }
     };
-    head.keep_alive = if head.minor == 1 { !conn_close } else { conn_keep_alive && !conn_close };
+    head.keep_alive = if head.minor == 1 {
+        !conn_close
+    } else {
+        conn_keep_alive && !conn_close
+    };
     if head.body == BodyKind::None {
         head.expect_continue = false;
     }
@@ -425,23 +446,37 @@ mod tests {
         let (_, h) = parse(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
         assert!(!h.keep_alive);
         assert!(h.host.is_none());
-        let (_, h) = parse(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap().unwrap();
+        let (_, h) = parse(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert!(h.keep_alive);
-        let (_, h) = parse(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap().unwrap();
+        let (_, h) = parse(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert!(!h.keep_alive);
     }
 
     #[test]
     fn bodies() {
-        let (_, h) = parse(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n").unwrap().unwrap();
+        let (_, h) = parse(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.body, BodyKind::Length(10));
-        let (_, h) = parse(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n").unwrap().unwrap();
+        let (_, h) = parse(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.body, BodyKind::Length(5));
-        let (_, h) = parse(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n").unwrap().unwrap();
+        let (_, h) = parse(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.body, BodyKind::Length(5));
-        let (_, h) = parse(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").unwrap().unwrap();
+        let (_, h) = parse(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.body, BodyKind::Chunked);
-        let (_, h) = parse(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n").unwrap().unwrap();
+        let (_, h) = parse(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert!(h.expect_continue);
     }
 
@@ -477,14 +512,22 @@ mod tests {
         ];
         for c in cases {
             let e = bad(c);
-            assert!(matches!(e, HeadError::Bad(_)), "{:?} -> {e:?}", String::from_utf8_lossy(c));
+            assert!(
+                matches!(e, HeadError::Bad(_)),
+                "{:?} -> {e:?}",
+                String::from_utf8_lossy(c)
+            );
         }
     }
 
     #[test]
     fn version_errors() {
         assert_eq!(bad(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n").status(), 505);
-        assert!(matches!(bad(b"GET / HTTP/1.1x\r\n\r\n"), HeadError::Bad(_) | HeadError::Version));
+        assert!(matches!(bad(b"GET / HTTP/1.1x\r\n\r\n"), HeadError::Bad(_)));
+        assert!(matches!(
+            bad(b"GET /a b HTTP/1.1\r\nHost: t\r\n\r\n"),
+            HeadError::Bad(_)
+        ));
     }
 
     #[test]

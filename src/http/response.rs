@@ -156,7 +156,8 @@ pub fn parse_response(buf: &[u8], head_request: bool, head: &mut ResponseHead) -
         RespBody::Close
     });
     let framed = head.body() != RespBody::Close;
-    head.keep_alive = framed && !close && (head.minor == 1 || keep) && te.is_none_or(|c| c) && !(te.is_some() && cl.is_some());
+    head.keep_alive =
+        framed && !close && (head.minor == 1 || keep) && te.is_none_or(|c| c) && !(te.is_some() && cl.is_some());
     Ok(Some(n))
 }
 
@@ -171,33 +172,63 @@ mod tests {
 
     #[test]
     fn framing() {
-        let h = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false).unwrap().unwrap();
+        let h = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false)
+            .unwrap()
+            .unwrap();
         assert_eq!((h.status, h.body(), h.keep_alive), (200, RespBody::Length(5), true));
-        let h = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false).unwrap().unwrap();
+        let h = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false)
+            .unwrap()
+            .unwrap();
         assert_eq!(h.body(), RespBody::Chunked);
         let h = parse(b"HTTP/1.1 200 OK\r\n\r\n", false).unwrap().unwrap();
         assert_eq!((h.body(), h.keep_alive), (RespBody::Close, false));
-        let h = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true).unwrap().unwrap();
+        let h = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true)
+            .unwrap()
+            .unwrap();
         assert_eq!(h.body(), RespBody::None);
-        let h = parse(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", false).unwrap().unwrap();
+        let h = parse(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", false)
+            .unwrap()
+            .unwrap();
         assert_eq!(h.body(), RespBody::None);
         let h = parse(b"HTTP/1.1 204 No Content\r\n\r\n", false).unwrap().unwrap();
         assert_eq!((h.body(), h.keep_alive), (RespBody::None, true));
         let h = parse(b"HTTP/1.1 100 Continue\r\n\r\n", false).unwrap().unwrap();
         assert_eq!(h.body(), RespBody::None);
-        let h = parse(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", false).unwrap().unwrap();
+        let h = parse(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", false)
+            .unwrap()
+            .unwrap();
         assert!(!h.keep_alive);
-        let h = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n", false).unwrap().unwrap();
+        let h = parse(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n",
+            false,
+        )
+        .unwrap()
+        .unwrap();
         assert!(!h.keep_alive);
-        let h = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false).unwrap().unwrap();
+        let h = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false)
+            .unwrap()
+            .unwrap();
         assert_eq!(h.body(), RespBody::Close);
     }
 
     #[test]
     fn invalid() {
-        assert_eq!(parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", false).unwrap_err(), ResponseError::BadLength);
-        assert_eq!(parse(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", false).unwrap_err(), ResponseError::BadLength);
-        assert_eq!(parse(b"HTTX/1.1 200 OK\r\n\r\n", false).unwrap_err(), ResponseError::Malformed);
+        assert_eq!(
+            parse(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+                false
+            )
+            .unwrap_err(),
+            ResponseError::BadLength
+        );
+        assert_eq!(
+            parse(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", false).unwrap_err(),
+            ResponseError::BadLength
+        );
+        assert_eq!(
+            parse(b"HTTX/1.1 200 OK\r\n\r\n", false).unwrap_err(),
+            ResponseError::Malformed
+        );
         assert!(parse(b"HTTP/1.1 200 OK\r\nX: y", false).unwrap().is_none());
     }
 }

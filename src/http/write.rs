@@ -307,14 +307,27 @@ mod tests {
             client_ip: "127.0.0.9".parse().unwrap(),
             via: "ringfront",
             actions: &a,
-            ctx: AttemptCtx { attempt: 1, origin: "o", role: "single" },
+            ctx: AttemptCtx {
+                attempt: 1,
+                origin: "o",
+                role: "single",
+            },
             extra: b"",
         };
         let mut out = Vec::new();
         write_request_head(&mut out, buf, &h, &rw);
         let s = String::from_utf8(out).unwrap();
         assert!(s.starts_with("POST /x?y HTTP/1.1\r\nHost: site\r\n"), "{s}");
-        for gone in ["Connection", "X-Drop", "Keep-Alive", "TE:", "Trailer", "Upgrade", "Proxy-", "Expect"] {
+        for gone in [
+            "Connection",
+            "X-Drop",
+            "Keep-Alive",
+            "TE:",
+            "Trailer",
+            "Upgrade",
+            "Proxy-",
+            "Expect",
+        ] {
             assert!(!s.contains(gone), "{gone} forwarded: {s}");
         }
         assert!(s.contains("X-Keep: yes\r\n"));
@@ -337,7 +350,11 @@ mod tests {
             cache_status: b"edge; fwd=miss",
             proxy_status: b"",
             actions: &a,
-            ctx: AttemptCtx { attempt: 1, origin: "o", role: "single" },
+            ctx: AttemptCtx {
+                attempt: 1,
+                origin: "o",
+                role: "single",
+            },
             framing: ViewerFraming::Dechunk,
             keep_alive: false,
             viewer_http10: true,

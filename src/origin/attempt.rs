@@ -90,14 +90,20 @@ pub enum ConnectError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     /// The last `Connect` succeeded; `reused` if it came from the pool.
-    Connected { reused: bool },
+    Connected {
+        reused: bool,
+    },
     ConnectFailed(ConnectError),
     /// Sending, or reading the head, failed before any response byte.
-    FailedBeforeResponse { reused: bool },
+    FailedBeforeResponse {
+        reused: bool,
+    },
     /// Some bytes of the head arrived (re-arms the gap timeout).
     Progress,
     /// A complete response head (1xx already skipped by the driver).
-    Head { status: u16 },
+    Head {
+        status: u16,
+    },
     /// The head was malformed, or the connection broke inside it.
     BadHead,
     /// The timer of the current action fired.
@@ -307,7 +313,10 @@ impl AttemptMachine {
         self.pooled_retry_used = true;
         let s = self.current();
         let deadline = now + s.connection_timeout;
-        self.phase = Phase::Connecting { pooled: false, deadline };
+        self.phase = Phase::Connecting {
+            pooled: false,
+            deadline,
+        };
         Action::Connect {
             origin: s.origin,
             role: s.role,
@@ -498,7 +507,10 @@ mod tests {
 
     fn group(attempts: u32) -> Plan {
         Plan {
-            steps: [Some(step(0, Role::Primary, attempts)), Some(step(1, Role::Secondary, attempts))],
+            steps: [
+                Some(step(0, Role::Primary, attempts)),
+                Some(step(1, Role::Secondary, attempts)),
+            ],
             failover_status: vec![500, 502, 503, 504],
             method_fails_over: true,
             replayable: true,
@@ -509,7 +521,13 @@ mod tests {
 
     fn connect_of(a: Action) -> (usize, u32, bool, Instant) {
         match a {
-            Action::Connect { origin, attempt, pooled, deadline, .. } => (origin, attempt, pooled, deadline),
+            Action::Connect {
+                origin,
+                attempt,
+                pooled,
+                deadline,
+                ..
+            } => (origin, attempt, pooled, deadline),
             other => panic!("expected Connect, got {other:?}"),
         }
     }
@@ -520,7 +538,10 @@ mod tests {
         let mut m = AttemptMachine::new(single(3));
         let (o, n, pooled, dl) = connect_of(m.start(t0));
         assert_eq!((o, n, pooled, dl), (0, 1, true, t0 + CT));
-        assert_eq!(m.on(Event::Connected { reused: false }, t0), Action::Send { deadline: t0 + RT });
+        assert_eq!(
+            m.on(Event::Connected { reused: false }, t0),
+            Action::Send { deadline: t0 + RT }
+        );
         assert_eq!(m.on(Event::Head { status: 200 }, t0), Action::Deliver { status: 200 });
         assert_eq!(m.on(Event::BodyDone, t0), Action::Done);
         assert!(m.is_finished());
@@ -536,7 +557,10 @@ mod tests {
         let (_, n, pooled, _) = connect_of(m.on(Event::ConnectFailed(ConnectError::Refused), t0));
         assert_eq!((n, pooled), (2, false));
         connect_of(m.on(Event::ConnectFailed(ConnectError::Refused), t0));
-        assert_eq!(m.on(Event::ConnectFailed(ConnectError::Refused), t0), Action::Generate { status: 502 });
+        assert_eq!(
+            m.on(Event::ConnectFailed(ConnectError::Refused), t0),
+            Action::Generate { status: 502 }
+        );
         assert_eq!(m.failures().len(), 3);
         assert_eq!(m.final_failure(), Some(Failure::ConnectionRefused));
         assert_eq!(m.outcome(), Some(502));
@@ -560,8 +584,13 @@ mod tests {
         let t0 = Instant::now();
         let mut m = AttemptMachine::new(single(1));
         m.start(t0);
-        let Action::Send { deadline } = m.on(Event::Connected { reused: false }, t0) else { panic!() };
-        assert_eq!(m.on(Event::Timer, deadline - Duration::from_nanos(1)), Action::AwaitHead { deadline });
+        let Action::Send { deadline } = m.on(Event::Connected { reused: false }, t0) else {
+            panic!()
+        };
+        assert_eq!(
+            m.on(Event::Timer, deadline - Duration::from_nanos(1)),
+            Action::AwaitHead { deadline }
+        );
         let t1 = t0 + Duration::from_millis(700);
         assert_eq!(m.on(Event::Progress, t1), Action::AwaitHead { deadline: t1 + RT });
         assert_eq!(m.on(Event::Timer, deadline), Action::AwaitHead { deadline: t1 + RT });
@@ -578,7 +607,10 @@ mod tests {
         let (_, n, pooled, _) = connect_of(m.on(Event::FailedBeforeResponse { reused: true }, t0));
         assert_eq!((n, pooled), (1, false));
         m.on(Event::Connected { reused: false }, t0);
-        assert_eq!(m.on(Event::FailedBeforeResponse { reused: false }, t0), Action::Generate { status: 502 });
+        assert_eq!(
+            m.on(Event::FailedBeforeResponse { reused: false }, t0),
+            Action::Generate { status: 502 }
+        );
         assert_eq!(m.attempts(), 1);
     }
 
@@ -611,7 +643,10 @@ mod tests {
         let mut m = AttemptMachine::new(p);
         m.start(t0);
         connect_of(m.on(Event::ConnectFailed(ConnectError::Refused), t0));
-        assert_eq!(m.on(Event::ConnectFailed(ConnectError::Refused), t0), Action::ServePage { status: 502 });
+        assert_eq!(
+            m.on(Event::ConnectFailed(ConnectError::Refused), t0),
+            Action::ServePage { status: 502 }
+        );
         let mut p = group(1);
         p.error_pages = vec![404];
         let mut m = AttemptMachine::new(p);
@@ -640,7 +675,10 @@ mod tests {
         let mut m = AttemptMachine::new(p.clone());
         m.start(t0);
         m.on(Event::Connected { reused: true }, t0);
-        assert_eq!(m.on(Event::FailedBeforeResponse { reused: true }, t0), Action::Generate { status: 502 });
+        assert_eq!(
+            m.on(Event::FailedBeforeResponse { reused: true }, t0),
+            Action::Generate { status: 502 }
+        );
         // but a connect failure, before anything was sent, still fails over
         let mut m = AttemptMachine::new(p);
         m.start(t0);

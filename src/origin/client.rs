@@ -65,7 +65,12 @@ pub async fn read_head(
                 Err(_) => return (Event::BadHead, Some(buf)),
             }
         }
-        let fut = net::read_more(&mut conn.stream, buf, 16 * 1024, crate::http::response::MAX_RESPONSE_HEAD + 64 * 1024);
+        let fut = net::read_more(
+            &mut conn.stream,
+            buf,
+            16 * 1024,
+            crate::http::response::MAX_RESPONSE_HEAD + 64 * 1024,
+        );
         match monoio::time::timeout_at(deadline.into(), fut).await {
             Err(_) => return (Event::Timer, None),
             Ok((Ok(0), b)) | Ok((Err(_), b)) => {

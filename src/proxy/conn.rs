@@ -156,7 +156,11 @@ pub async fn send_error(w: &Worker, v: &mut Viewer, status: u16, keep: bool) {
     let http10 = v.head.minor == 0;
     let mut out = std::mem::take(&mut v.out);
     out.clear();
-    let x_cache = if status >= 400 { &w.x_cache_error } else { &w.x_cache_miss };
+    let x_cache = if status >= 400 {
+        &w.x_cache_error
+    } else {
+        &w.x_cache_miss
+    };
     let mut extra = Vec::with_capacity(64);
     extra.extend_from_slice(b"X-Cache: ");
     extra.extend_from_slice(x_cache);

@@ -54,7 +54,10 @@ fn plan(w: &Worker, b: &Behavior, method: &[u8], replayable: bool) -> Plan {
         Target::Group(g) => {
             let g = &cfg.groups[g];
             (
-                [Some(step(g.primary, Role::Primary)), Some(step(g.secondary, Role::Secondary))],
+                [
+                    Some(step(g.primary, Role::Primary)),
+                    Some(step(g.secondary, Role::Secondary)),
+                ],
                 g.failover_status.clone(),
             )
         }
@@ -167,7 +170,9 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
                             reused = false;
                             m.on(Event::Connected { reused: false }, Instant::now())
                         }
-                        Err(crate::origin::attempt::ConnectError::Timeout) => m.on(Event::Timer, Instant::now().max(deadline)),
+                        Err(crate::origin::attempt::ConnectError::Timeout) => {
+                            m.on(Event::Timer, Instant::now().max(deadline))
+                        }
                         Err(e) => m.on(Event::ConnectFailed(e), Instant::now()),
                     }
                 }
@@ -212,7 +217,9 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
                         v.out = o;
                         match r {
                             Ok(()) => {
-                                match stream_request_body(w, v, c, cursor, continue_needed, &mut obuf, &mut leftover).await {
+                                match stream_request_body(w, v, c, cursor, continue_needed, &mut obuf, &mut leftover)
+                                    .await
+                                {
                                     BodyStream::Done(used) => {
                                         consumed = head_len + used;
                                         body_done = true;
@@ -234,7 +241,9 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
                     Err(()) => m.on(Event::FailedBeforeResponse { reused }, Instant::now()),
                     Ok(()) => {
                         obuf.clear();
-                        let (ev, b) = client::read_head(c, obuf, deadline, head_request, &mut rhead, &mut got_bytes, reused).await;
+                        let (ev, b) =
+                            client::read_head(c, obuf, deadline, head_request, &mut rhead, &mut got_bytes, reused)
+                                .await;
                         obuf = b.unwrap_or_else(|| w.take_buf());
                         m.on(ev, Instant::now())
                     }
@@ -244,7 +253,8 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
                 let Some(c) = conn.as_mut() else {
                     break;
                 };
-                let (ev, b) = client::read_head(c, obuf, deadline, head_request, &mut rhead, &mut got_bytes, reused).await;
+                let (ev, b) =
+                    client::read_head(c, obuf, deadline, head_request, &mut rhead, &mut got_bytes, reused).await;
                 obuf = b.unwrap_or_else(|| w.take_buf());
                 m.on(ev, Instant::now())
             }
@@ -253,7 +263,8 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
                     break;
                 };
                 let keep = v.head.keep_alive && body_done;
-                let (ev, reusable, viewer_keep, c, b) = deliver(w, v, c, obuf, &rhead, &m, req.behavior, keep, viewer_http10).await;
+                let (ev, reusable, viewer_keep, c, b) =
+                    deliver(w, v, c, obuf, &rhead, &m, req.behavior, keep, viewer_http10).await;
                 obuf = b;
                 if reusable {
                     w.pool.borrow_mut().put(m.current().origin, c, Instant::now());
@@ -290,7 +301,11 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
     next
 }
 
-async fn write_with_deadline(s: &mut monoio::net::TcpStream, out: Vec<u8>, deadline: Instant) -> (Result<(), ()>, Vec<u8>) {
+async fn write_with_deadline(
+    s: &mut monoio::net::TcpStream,
+    out: Vec<u8>,
+    deadline: Instant,
+) -> (Result<(), ()>, Vec<u8>) {
     match monoio::time::timeout_at(deadline.into(), net::write_all(s, out)).await {
         Ok((Ok(()), o)) => (Ok(()), o),
         Ok((Err(_), o)) => (Err(()), o),
@@ -422,10 +437,8 @@ async fn deliver(
     } else {
         ViewerFraming::AsIs
     };
-    let viewer_keep = request_keep
-        && rh.body() != RespBody::Close
-        && framing == ViewerFraming::AsIs
-        && !w.shared.is_stopping();
+    let viewer_keep =
+        request_keep && rh.body() != RespBody::Close && framing == ViewerFraming::AsIs && !w.shared.is_stopping();
     let mut ps = Vec::new();
     proxy_status(w, m, &mut ps);
     let mut cs = Vec::with_capacity(48);
@@ -440,7 +453,11 @@ async fn deliver(
         rh,
         &ResponseRewrite {
             via: &cfg.server.via,
-            x_cache: if rh.status >= 400 { &w.x_cache_error } else { &w.x_cache_miss },
+            x_cache: if rh.status >= 400 {
+                &w.x_cache_error
+            } else {
+                &w.x_cache_miss
+            },
             cache_status: &cs,
             proxy_status: &ps,
             actions: &b.origin_response,
@@ -548,13 +565,21 @@ async fn generated(
     let keep = keep && !w.shared.is_stopping();
     let (resp_status, body, ctype): (u16, &[u8], &str) = match (page, cfg.error_page(status)) {
         (true, Some(p)) => (p.response_status, &p.body, p.content_type),
-        _ => (status, crate::http::write::reason(status).as_bytes(), "text/plain; charset=utf-8"),
+        _ => (
+            status,
+            crate::http::write::reason(status).as_bytes(),
+            "text/plain; charset=utf-8",
+        ),
     };
     let mut extra = Vec::with_capacity(160);
     extra.extend_from_slice(b"Via: 1.1 ");
     extra.extend_from_slice(cfg.server.via.as_bytes());
     extra.extend_from_slice(b"\r\nX-Cache: ");
-    extra.extend_from_slice(if resp_status >= 400 { &w.x_cache_error } else { &w.x_cache_miss });
+    extra.extend_from_slice(if resp_status >= 400 {
+        &w.x_cache_error
+    } else {
+        &w.x_cache_miss
+    });
     extra.extend_from_slice(b"\r\nCache-Status: ");
     extra.extend_from_slice(cfg.server.via.as_bytes());
     extra.extend_from_slice(b"; fwd=miss\r\n");

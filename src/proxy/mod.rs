@@ -58,7 +58,11 @@ pub const IO_BUF: usize = 64 * 1024;
 
 impl Worker {
     pub fn new(id: usize, cfg: Arc<Config>, shared: Arc<Shared>) -> Worker {
-        let pool = Pool::new(cfg.origins.iter().map(|o| (o.max_idle_connections, o.keepalive_timeout)));
+        let pool = Pool::new(
+            cfg.origins
+                .iter()
+                .map(|o| (o.max_idle_connections, o.keepalive_timeout)),
+        );
         let via = &cfg.server.via;
         Worker {
             id,
@@ -74,7 +78,11 @@ impl Worker {
 
     /// A cleared I/O buffer from the worker's free list.
     pub fn take_buf(&self) -> Vec<u8> {
-        let mut b = self.bufs.borrow_mut().pop().unwrap_or_else(|| Vec::with_capacity(IO_BUF));
+        let mut b = self
+            .bufs
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(IO_BUF));
         b.clear();
         b
     }

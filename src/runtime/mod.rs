@@ -28,7 +28,9 @@ pub fn allowed_cpus() -> Vec<usize> {
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
             return (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
         }
-        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
     }
 }
 
@@ -143,7 +145,8 @@ pub fn start(cfg: Arc<Config>) -> Result<Running, String> {
         for (j, a) in addrs.iter().enumerate() {
             let l = match firsts[j].take() {
                 Some(l) => l,
-                None => net::reuseport_listener(*a, 4096).map_err(|e| format!("server.listen: cannot listen on {a}: {e}"))?,
+                None => net::reuseport_listener(*a, 4096)
+                    .map_err(|e| format!("server.listen: cannot listen on {a}: {e}"))?,
             };
             ls.push(l);
         }

@@ -1,0 +1,127 @@
+//! `ringfront check`: valid configs print a summary; each kind of error is
+//! reported on one line naming the key, with exit status 2.
+use std::process::Command;
+
+fn check(text: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ringfront"))
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const GOOD: &str = r#"[server]
+listen = "127.0.0.1:8080"
+
+[[origin]]
+id = "primary"
+address = "127.0.0.1:9001"
+
+[[origin]]
+id = "secondary"
+address = "127.0.0.1:9002"
+
+[[origin_group]]
+id = "site"
+primary = "primary"
+secondary = "secondary"
+
+[[behavior]]
+path = "*"
+target = "site"
+"#;
+
+fn one_error(text: &str, key: &str) -> String {
+    let (code, out, err) = check(text);
+    assert_eq!(code, 2, "stdout: {out}\nstderr: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
+    assert!(lines[0].contains(key), "{key} not named in: {err}");
+    lines[0].to_string()
+}
+
+#[test]
+fn good_config_prints_summary() {
+    let (code, out, err) = check(GOOD);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("origin_group \"site\": primary = \"primary\", secondary = \"secondary\""),
+        "{out}"
+    );
+    assert!(out.contains("attempts = 3 x 10s"), "{out}");
+    assert!(out.contains("config ok"));
+}
+
+#[test]
+fn unknown_key() {
+    let line = one_error(
+        &GOOD.replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:8080\"\nlisen = 1"),
+        "server.lisen",
+    );
+    assert!(line.contains("line 3"), "{line}");
+}
+
+#[test]
+fn duplicate_id() {
+    let line = one_error(
+        &GOOD
+            .replace("id = \"site\"", "id = \"primary\"")
+            .replace("target = \"site\"", "target = \"primary\""),
+        "origin_group[0].id",
+    );
+    assert!(line.contains("duplicate"), "{line}");
+    assert!(line.contains("line 13"), "{line}");
+}
+
+#[test]
+fn missing_default_behavior() {
+    let line = one_error(
+        &GOOD.replace("path = \"*\"", "path = \"/static/*\""),
+        "behavior[0].path",
+    );
+    assert!(line.contains("line 18"), "{line}");
+}
+
+#[test]
+fn dangling_target() {
+    let line = one_error(
+        &GOOD.replace("target = \"site\"", "target = \"ghost\""),
+        "behavior[0].target",
+    );
+    assert!(line.contains("ghost"));
+}
+
+#[test]
+fn out_of_range_timeout() {
+    let line = one_error(
+        &GOOD.replace(
+            "address = \"127.0.0.1:9002\"",
+            "address = \"127.0.0.1:9002\"\nconnection_timeout = \"2m\"",
+        ),
+        "origin[1].connection_timeout",
+    );
+    assert!(line.contains("out of range"), "{line}");
+    assert!(line.contains("line 11"), "{line}");
+}
+
+#[test]
+fn every_error_listed() {
+    let text = GOOD
+        .replace(
+            "address = \"127.0.0.1:9001\"",
+            "address = \"127.0.0.1:9001\"\nconnection_attempts = 0",
+        )
+        .replace("target = \"site\"", "target = \"ghost\"");
+    let (code, _, err) = check(&text);
+    assert_eq!(code, 2);
+    assert_eq!(err.lines().count(), 2, "{err}");
+}

@@ -1,0 +1,305 @@
+//! Shared test harness: the real `ringfront` binary on a free loopback port,
+//! in-process sample origins, and a raw HTTP/1.1 client over std sockets.
+//!
+//! Every wait is bounded; conditions are polled with a deadline, never slept
+//! for a fixed time.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[allow(unused_imports)]
+pub use ringfront::sample_origin::{pattern_body, Mode, SampleOrigin};
+
+/// Generous bound for anything a test waits on.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// A running `ringfront run` process.
+pub struct Proxy {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Proxy {
+    /// Starts the proxy with `config` (its `listen` should be "127.0.0.1:0").
+    pub fn start(config: &str) -> Proxy {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(config, dir)
+    }
+
+    /// Starts the proxy with a config written into `dir` (for relative paths).
+    pub fn start_in(config: &str, dir: tempfile::TempDir) -> Proxy {
+        let path = dir.path().join("ringfront.toml");
+        std::fs::write(&path, config).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringfront"))
+            .arg("run")
+            .arg("--config")
+            .arg(&path)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ringfront");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut tx = Some(tx);
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(rest) = line.split("listening on http://").nth(1) {
+                        let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(addr);
+                        }
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let addr = match rx.recv_timeout(WAIT) {
+            Ok(a) => a.parse().expect("listen address"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("proxy did not start; log: {:?}", log.lock().unwrap());
+            }
+        };
+        Proxy {
+            child,
+            addr,
+            log,
+            _dir: dir,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Open file descriptors of the proxy process.
+    pub fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// A `/proc/PID/status` field in KiB (VmRSS, VmHWM).
+    pub fn status_kib(&self, field: &str) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        s.lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(self.addr)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let t0 = Instant::now();
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st;
+            }
+            if t0.elapsed() > WAIT {
+                let _ = self.child.kill();
+                panic!("proxy did not exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal proxy config: one worker, origins given as `(id, addr)`, the
+/// last behavior targeting `target`. `extra` is appended verbatim.
+pub fn config(origins: &[(&str, SocketAddr)], target: &str, extra: &str) -> String {
+    let mut c = String::from("[server]\nlisten = \"127.0.0.1:0\"\nworkers = 1\npin_workers = false\n");
+    for (id, addr) in origins {
+        c.push_str(&format!(
+            "\n[[origin]]\nid = \"{id}\"\naddress = \"{addr}\"\nconnection_attempts = 2\nconnection_timeout = \"1s\"\nresponse_timeout = \"3s\"\n"
+        ));
+    }
+    c.push_str(extra);
+    c.push_str(&format!(
+        "\n[[behavior]]\npath = \"*\"\ntarget = \"{target}\"\nallowed_methods = [\"GET\", \"HEAD\", \"OPTIONS\", \"PUT\", \"POST\", \"PATCH\", \"DELETE\"]\n"
+    ));
+    c
+}
+
+/// A parsed response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn has_header(&self, name: &str) -> bool {
+        self.header(name).is_some()
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A raw HTTP/1.1 client over one connection.
+pub struct Client {
+    pub s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.set_write_timeout(Some(WAIT)).unwrap();
+        s.set_nodelay(true).unwrap();
+        Client { s, buf: Vec::new() }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).expect("send");
+    }
+
+    /// `GET path` with Host and keep-alive.
+    pub fn get(&mut self, path: &str) -> Response {
+        self.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
+        self.read_response(false).expect("response")
+    }
+
+    fn fill(&mut self) -> std::io::Result<usize> {
+        let mut tmp = [0u8; 65536];
+        let n = self.s.read(&mut tmp)?;
+        self.buf.extend_from_slice(&tmp[..n]);
+        Ok(n)
+    }
+
+    /// Reads one response; `head_request` means no body. `None` on EOF before a head.
+    pub fn read_response(&mut self, head_request: bool) -> Option<Response> {
+        loop {
+            let mut hdrs = [httparse::EMPTY_HEADER; 128];
+            let mut r = httparse::Response::new(&mut hdrs);
+            match r.parse(&self.buf) {
+                Ok(httparse::Status::Complete(n)) => {
+                    let status = r.code.unwrap();
+                    let headers: Vec<(String, String)> = r
+                        .headers
+                        .iter()
+                        .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+                        .collect();
+                    self.buf.drain(..n);
+                    if (100..200).contains(&status) {
+                        continue;
+                    }
+                    let resp = Response {
+                        status,
+                        headers,
+                        body: Vec::new(),
+                    };
+                    return Some(self.read_body(resp, head_request));
+                }
+                Ok(httparse::Status::Partial) => match self.fill() {
+                    Ok(0) | Err(_) => return None,
+                    Ok(_) => {}
+                },
+                Err(e) => panic!("bad response head: {e:?}: {:?}", String::from_utf8_lossy(&self.buf)),
+            }
+        }
+    }
+
+    fn read_body(&mut self, mut resp: Response, head_request: bool) -> Response {
+        if head_request || resp.status == 204 || resp.status == 304 {
+            return resp;
+        }
+        if resp.header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+            let mut d = ringfront::http::chunked::ChunkedDecoder::new();
+            loop {
+                let mut data = Vec::new();
+                let buf = std::mem::take(&mut self.buf);
+                let used = d.feed(&buf, |r| data.extend_from_slice(&buf[r])).expect("chunked");
+                resp.body.extend_from_slice(&data);
+                self.buf = buf[used..].to_vec();
+                if d.is_done() {
+                    return resp;
+                }
+                if self.fill().unwrap_or(0) == 0 {
+                    panic!("EOF inside chunked body");
+                }
+            }
+        }
+        if let Some(cl) = resp.header("content-length") {
+            let n: usize = cl.trim().parse().expect("content-length");
+            while self.buf.len() < n {
+                if self.fill().unwrap_or(0) == 0 {
+                    panic!("EOF after {} of {n} body bytes", self.buf.len());
+                }
+            }
+            resp.body = self.buf.drain(..n).collect();
+            return resp;
+        }
+        while self.fill().unwrap_or(0) > 0 {}
+        resp.body = std::mem::take(&mut self.buf);
+        resp
+    }
+
+    /// True when the server closed the connection (EOF within the wait bound).
+    pub fn closed(&mut self) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        matches!(self.fill(), Ok(0) | Err(_))
+    }
+}
+
+/// Polls `cond` until true or `WAIT` passes.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !cond() {
+        if t0.elapsed() > WAIT {
+            panic!("timed out waiting for: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs curl with args; returns stdout.
+pub fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "30"])
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

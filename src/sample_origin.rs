@@ -65,7 +65,7 @@ pub struct Control {
     wanted: AtomicU64,
     requests: AtomicU64,
     connections: AtomicU64,
-    heads: Mutex<Vec<Vec<u8>>>,
+    heads: Mutex<std::collections::VecDeque<Vec<u8>>>,
 }
 
 const MAX_KEPT_HEADS: usize = 4096;
@@ -135,7 +135,7 @@ impl SampleOrigin {
             wanted: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             connections: AtomicU64::new(0),
-            heads: Mutex::new(Vec::new()),
+            heads: Mutex::new(std::collections::VecDeque::new()),
         });
         let mut first = Some(first);
         for i in 0..threads.max(1) {
@@ -291,15 +291,19 @@ async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
         let count = ctl.requests();
         if let Ok(mut h) = ctl.heads.lock() {
             if h.len() >= MAX_KEPT_HEADS {
-                h.remove(0);
+                h.pop_front();
             }
-            h.push(buf[..n].to_vec());
+            h.push_back(buf[..n].to_vec());
         }
         let keep_alive = head.keep_alive;
         let target = String::from_utf8_lossy(head.path.of(&buf)).into_owned();
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
         let head_req = head.is_head(&buf);
-        let echo = buf[..n].to_vec();
+        let echo = if query.contains("echo=1") {
+            buf[..n].to_vec()
+        } else {
+            Vec::new()
+        };
         let body_kind = head.body;
         buf.drain(..n);
 

@@ -374,6 +374,8 @@ pub struct Config {
     pub groups: Vec<Group>,
     pub behaviors: Vec<Behavior>,
     pub error_pages: Vec<ErrorPage>,
+    /// The statuses of `error_pages`, for the attempt machine's plan.
+    pub error_page_statuses: Vec<u16>,
 }
 
 impl Config {

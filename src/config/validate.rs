@@ -703,6 +703,7 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
         origins,
         groups,
         behaviors,
+        error_page_statuses: error_pages.iter().map(|p| p.status).collect(),
         error_pages,
     })
 }

@@ -65,9 +65,9 @@ pub enum ResponseError {
 /// Parses a response head at the start of `buf`. `head_request`: the request
 /// was HEAD, so the response has no body whatever its headers say.
 pub fn parse_response(buf: &[u8], head_request: bool, head: &mut ResponseHead) -> Result<Option<usize>, ResponseError> {
-    let mut hdrs = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut hdrs);
-    let n = match resp.parse(buf) {
+    let mut hdrs = [const { std::mem::MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let n = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, buf, &mut hdrs) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             return if buf.len() >= MAX_RESPONSE_HEAD {

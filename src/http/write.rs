@@ -13,7 +13,6 @@ use super::parse::{HeaderClass, RequestHead};
 use super::response::ResponseHead;
 use crate::config::HeaderActions;
 use std::cell::RefCell;
-use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 /// Per-attempt context for header action placeholders.
@@ -30,7 +29,8 @@ pub struct RequestRewrite<'a> {
     pub host_override: Option<&'a str>,
     /// Host when the viewer sent none (HTTP/1.0): the origin's address.
     pub host_fallback: &'a str,
-    pub client_ip: IpAddr,
+    /// The viewer's address as text (formatted once per connection).
+    pub client_ip: &'a [u8],
     /// `via` pseudonym.
     pub via: &'a str,
     pub actions: &'a HeaderActions,
@@ -100,7 +100,7 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], h: &RequestHead, rw: &R
             out.extend_from_slice(b", ");
         }
     }
-    push_ip(out, rw.client_ip);
+    out.extend_from_slice(rw.client_ip);
     out.extend_from_slice(b"\r\nVia: 1.");
     out.push(b'0' + h.minor);
     out.push(b' ');
@@ -109,11 +109,6 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], h: &RequestHead, rw: &R
     apply_sets(out, rw.actions, rw.ctx);
     out.extend_from_slice(rw.extra);
     out.extend_from_slice(b"\r\n");
-}
-
-fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
-    use std::io::Write;
-    let _ = write!(out, "{ip}");
 }
 
 /// How the body of a forwarded response reaches the viewer.
@@ -304,7 +299,7 @@ mod tests {
         let rw = RequestRewrite {
             host_override: None,
             host_fallback: "127.0.0.1:1",
-            client_ip: "127.0.0.9".parse().unwrap(),
+            client_ip: b"127.0.0.9",
             via: "ringfront",
             actions: &a,
             ctx: AttemptCtx {

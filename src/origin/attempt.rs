@@ -60,11 +60,11 @@ pub struct Step {
 
 /// Everything the machine needs to know about one request up front.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct Plan<'a> {
     /// The primary (or single origin), then the secondary if any.
     pub steps: [Option<Step>; 2],
     /// Statuses that send the request on to the secondary.
-    pub failover_status: Vec<u16>,
+    pub failover_status: &'a [u16],
     /// GET, HEAD or OPTIONS: only those fail over.
     pub method_fails_over: bool,
     /// The request can be sent again (no body, or a body kept whole). If not,
@@ -74,7 +74,7 @@ pub struct Plan {
     /// not the probe: go straight to the secondary.
     pub skip_primary: bool,
     /// Final statuses that have an `error_response` page.
-    pub error_pages: Vec<u16>,
+    pub error_pages: &'a [u16],
 }
 
 /// Why a connect failed.
@@ -209,8 +209,8 @@ enum Phase {
 
 /// The state of one request's trip to its origins; see the module doc.
 #[derive(Debug)]
-pub struct AttemptMachine {
-    plan: Plan,
+pub struct AttemptMachine<'a> {
+    plan: Plan<'a>,
     step: usize,
     phase: Phase,
     /// Connect attempts made on the current step.
@@ -228,8 +228,8 @@ pub struct AttemptMachine {
     final_failure: Option<Failure>,
 }
 
-impl AttemptMachine {
-    pub fn new(plan: Plan) -> Self {
+impl<'a> AttemptMachine<'a> {
+    pub fn new(plan: Plan<'a>) -> Self {
         AttemptMachine {
             plan,
             step: 0,
@@ -494,28 +494,28 @@ mod tests {
         }
     }
 
-    fn single(attempts: u32) -> Plan {
+    fn single(attempts: u32) -> Plan<'static> {
         Plan {
             steps: [Some(step(0, Role::Single, attempts)), None],
-            failover_status: vec![],
+            failover_status: &[],
             method_fails_over: true,
             replayable: true,
             skip_primary: false,
-            error_pages: vec![],
+            error_pages: &[],
         }
     }
 
-    fn group(attempts: u32) -> Plan {
+    fn group(attempts: u32) -> Plan<'static> {
         Plan {
             steps: [
                 Some(step(0, Role::Primary, attempts)),
                 Some(step(1, Role::Secondary, attempts)),
             ],
-            failover_status: vec![500, 502, 503, 504],
+            failover_status: &[500, 502, 503, 504],
             method_fails_over: true,
             replayable: true,
             skip_primary: false,
-            error_pages: vec![],
+            error_pages: &[],
         }
     }
 
@@ -639,7 +639,7 @@ mod tests {
     fn error_page_for_final_status() {
         let t0 = Instant::now();
         let mut p = group(1);
-        p.error_pages = vec![502, 404];
+        p.error_pages = &[502, 404];
         let mut m = AttemptMachine::new(p);
         m.start(t0);
         connect_of(m.on(Event::ConnectFailed(ConnectError::Refused), t0));
@@ -648,7 +648,7 @@ mod tests {
             Action::ServePage { status: 502 }
         );
         let mut p = group(1);
-        p.error_pages = vec![404];
+        p.error_pages = &[404];
         let mut m = AttemptMachine::new(p);
         m.start(t0);
         m.on(Event::Connected { reused: false }, t0);

@@ -48,8 +48,12 @@ pub async fn read_head(
     got_bytes: &mut bool,
     reused: bool,
 ) -> (Event, Option<Vec<u8>>) {
+    // Whether `buf` may already hold a complete head (bytes left from a 1xx).
+    let mut parse_first = !buf.is_empty();
+    // Bytes arrived during this call (progress is reported only for those).
+    let mut fresh = false;
     loop {
-        if !buf.is_empty() {
+        if parse_first {
             match parse_response(&buf, head_request, head) {
                 Ok(Some(n)) => {
                     if head.status == 101 {
@@ -57,10 +61,14 @@ pub async fn read_head(
                     }
                     if (100..200).contains(&head.status) {
                         buf.drain(..n);
+                        parse_first = !buf.is_empty();
                         continue;
                     }
                     return (Event::Head { status: head.status }, Some(buf));
                 }
+                // Bytes arrived but the head is incomplete: report progress
+                // so the machine re-arms the gap timeout.
+                Ok(None) if fresh => return (Event::Progress, Some(buf)),
                 Ok(None) => {}
                 Err(_) => return (Event::BadHead, Some(buf)),
             }
@@ -84,11 +92,8 @@ pub async fn read_head(
             Ok((Ok(_), b)) => {
                 buf = b;
                 *got_bytes = true;
-                // Bytes arrived but the head may still be incomplete: if so,
-                // report progress so the machine re-arms the gap timeout.
-                if let Ok(None) = parse_response(&buf, head_request, head) {
-                    return (Event::Progress, Some(buf));
-                }
+                fresh = true;
+                parse_first = true;
             }
         }
     }

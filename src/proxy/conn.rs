@@ -24,9 +24,13 @@ use std::time::{Duration, Instant};
 pub struct Viewer {
     pub stream: TcpStream,
     pub peer: SocketAddr,
+    /// `peer`'s IP as text, for X-Forwarded-For.
+    pub peer_ip: String,
     /// Read buffer: the current head, then what followed it.
     pub buf: Vec<u8>,
     pub head: RequestHead,
+    /// The origin response head of the current request (reused).
+    pub resp: crate::http::response::ResponseHead,
     /// Scratch for heads written to the viewer or the origin.
     pub out: Vec<u8>,
 }
@@ -53,6 +57,8 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
     let mut v = Viewer {
         stream,
         peer,
+        peer_ip: peer.ip().to_string(),
+        resp: Default::default(),
         buf: Vec::with_capacity(8 * 1024),
         head: RequestHead::default(),
         out: Vec::with_capacity(4 * 1024),

@@ -37,7 +37,7 @@ pub struct Request<'a> {
 }
 
 /// Builds the machine's plan for a request.
-fn plan(w: &Worker, b: &Behavior, method: &[u8], replayable: bool) -> Plan {
+fn plan<'a>(w: &'a Worker, b: &Behavior, method: &[u8], replayable: bool) -> Plan<'a> {
     let cfg = &w.cfg;
     let step = |i: usize, role: Role| {
         let o = &cfg.origins[i];
@@ -50,7 +50,7 @@ fn plan(w: &Worker, b: &Behavior, method: &[u8], replayable: bool) -> Plan {
         }
     };
     let (steps, failover_status) = match b.target {
-        Target::Origin(i) => ([Some(step(i, Role::Single)), None], Vec::new()),
+        Target::Origin(i) => ([Some(step(i, Role::Single)), None], &[][..]),
         Target::Group(g) => {
             let g = &cfg.groups[g];
             (
@@ -58,7 +58,7 @@ fn plan(w: &Worker, b: &Behavior, method: &[u8], replayable: bool) -> Plan {
                     Some(step(g.primary, Role::Primary)),
                     Some(step(g.secondary, Role::Secondary)),
                 ],
-                g.failover_status.clone(),
+                &g.failover_status[..],
             )
         }
     };
@@ -68,7 +68,7 @@ fn plan(w: &Worker, b: &Behavior, method: &[u8], replayable: bool) -> Plan {
         method_fails_over: matches!(method, b"GET" | b"HEAD" | b"OPTIONS"),
         replayable,
         skip_primary: false,
-        error_pages: cfg.error_pages.iter().map(|p| p.status).collect(),
+        error_pages: &cfg.error_page_statuses,
     }
 }
 
@@ -135,7 +135,7 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
     let mut reused = false;
     let mut got_bytes = false;
     let mut obuf = w.take_buf();
-    let mut rhead = ResponseHead::default();
+    let mut rhead = std::mem::take(&mut v.resp);
     // Bytes of `v.buf` that belong to this request (head + body read so far).
     let mut consumed = head_len + if let ReqBody::Whole(n) = body { n } else { 0 };
     // Bytes read past the end of a streamed body (the next pipelined request).
@@ -194,7 +194,7 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
                     &RequestRewrite {
                         host_override: o.host_header.as_deref(),
                         host_fallback: &o.address,
-                        client_ip: v.peer.ip(),
+                        client_ip: v.peer_ip.as_bytes(),
                         via: &cfg.server.via,
                         actions: &req.behavior.origin_request,
                         ctx: AttemptCtx {
@@ -292,6 +292,7 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
         };
     }
     drop(conn);
+    v.resp = rhead;
     w.give_buf(obuf);
     if next == Next::KeepAlive {
         let consumed = consumed.min(v.buf.len());
@@ -384,7 +385,7 @@ async fn stream_request_body(
     }
 }
 
-fn proxy_status(w: &Worker, m: &AttemptMachine, out: &mut Vec<u8>) {
+fn proxy_status(w: &Worker, m: &AttemptMachine<'_>, out: &mut Vec<u8>) {
     use std::io::Write;
     for (i, f) in m.failures().iter().enumerate() {
         if i > 0 {
@@ -403,15 +404,15 @@ fn proxy_status(w: &Worker, m: &AttemptMachine, out: &mut Vec<u8>) {
     }
 }
 
-fn cache_status(w: &Worker, b: &Behavior, method_ok: bool, out: &mut Vec<u8>) {
-    out.extend_from_slice(w.cfg.server.via.as_bytes());
-    out.extend_from_slice(if !b.cache {
-        b"; fwd=bypass"
+/// Cache-Status for a forwarded response (RFC 9211 `fwd` reasons).
+fn cache_status<'w>(w: &'w Worker, b: &Behavior, method_ok: bool) -> &'w [u8] {
+    if !b.cache {
+        &w.cache_status_bypass
     } else if !method_ok {
-        b"; fwd=method"
+        &w.cache_status_method
     } else {
-        b"; fwd=miss"
-    });
+        &w.cache_status_miss
+    }
 }
 
 /// Streams the delivered response. Returns the event for the machine, whether
@@ -424,7 +425,7 @@ async fn deliver(
     mut c: OriginConn,
     mut obuf: Vec<u8>,
     rh: &ResponseHead,
-    m: &AttemptMachine,
+    m: &AttemptMachine<'_>,
     b: &Behavior,
     request_keep: bool,
     viewer_http10: bool,
@@ -441,9 +442,8 @@ async fn deliver(
         request_keep && rh.body() != RespBody::Close && framing == ViewerFraming::AsIs && !w.shared.is_stopping();
     let mut ps = Vec::new();
     proxy_status(w, m, &mut ps);
-    let mut cs = Vec::with_capacity(48);
     let method = v.head.method(&v.buf);
-    cache_status(w, b, method == b"GET" || method == b"HEAD", &mut cs);
+    let cs = cache_status(w, b, method == b"GET" || method == b"HEAD");
     let step = m.current();
     let mut out = std::mem::take(&mut v.out);
     out.clear();
@@ -458,7 +458,7 @@ async fn deliver(
             } else {
                 &w.x_cache_miss
             },
-            cache_status: &cs,
+            cache_status: cs,
             proxy_status: &ps,
             actions: &b.origin_response,
             ctx: AttemptCtx {
@@ -482,8 +482,13 @@ async fn deliver(
     let mut extra_bytes = false;
     let start = rh.head_len;
     let avail = obuf.len() - start;
+    let dechunk = framing == ViewerFraming::Dechunk;
     let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
-    let used = match cursor.feed(&obuf[start..], |r| ranges.push(r)) {
+    let used = match cursor.feed(&obuf[start..], |r| {
+        if dechunk {
+            ranges.push(r)
+        }
+    }) {
         Ok(u) => u,
         Err(_) => return (Event::BodyFailed, false, false, c, obuf),
     };
@@ -521,7 +526,11 @@ async fn deliver(
         };
         obuf = b;
         ranges.clear();
-        let used = match cursor.feed(&obuf, |r| ranges.push(r)) {
+        let used = match cursor.feed(&obuf, |r| {
+            if dechunk {
+                ranges.push(r)
+            }
+        }) {
             Ok(u) => u,
             Err(_) => return (Event::BodyFailed, false, false, c, obuf),
         };
@@ -555,7 +564,7 @@ async fn deliver(
 async fn generated(
     w: &Worker,
     v: &mut Viewer,
-    m: &AttemptMachine,
+    m: &AttemptMachine<'_>,
     status: u16,
     page: bool,
     keep: bool,
@@ -581,8 +590,8 @@ async fn generated(
         &w.x_cache_miss
     });
     extra.extend_from_slice(b"\r\nCache-Status: ");
-    extra.extend_from_slice(cfg.server.via.as_bytes());
-    extra.extend_from_slice(b"; fwd=miss\r\n");
+    extra.extend_from_slice(&w.cache_status_miss);
+    extra.extend_from_slice(b"\r\n");
     let mut ps = Vec::new();
     proxy_status(w, m, &mut ps);
     if !ps.is_empty() {

@@ -51,6 +51,9 @@ pub struct Worker {
     /// Precomputed header values.
     pub x_cache_miss: Vec<u8>,
     pub x_cache_error: Vec<u8>,
+    pub cache_status_miss: Vec<u8>,
+    pub cache_status_bypass: Vec<u8>,
+    pub cache_status_method: Vec<u8>,
 }
 
 /// Size of the buffers used to stream bodies.
@@ -68,6 +71,9 @@ impl Worker {
             id,
             x_cache_miss: format!("Miss from {via}").into_bytes(),
             x_cache_error: format!("Error from {via}").into_bytes(),
+            cache_status_miss: format!("{via}; fwd=miss").into_bytes(),
+            cache_status_bypass: format!("{via}; fwd=bypass").into_bytes(),
+            cache_status_method: format!("{via}; fwd=method").into_bytes(),
             cfg,
             shared,
             pool: RefCell::new(pool),

@@ -75,6 +75,24 @@ pub fn choose_driver(wanted: IoDriver) -> Result<Driver, String> {
     }
 }
 
+/// Ring setup flags. COOP_TASKRUN: completions that arrive from another CPU
+/// (loopback and NIC softirqs) do not interrupt the worker with an IPI; their
+/// task work runs at the worker's next `io_uring_enter`, which a busy worker
+/// makes every loop turn anyway. Measured before/after on the 1 KiB proxy
+/// bench: see the commit message. Kernels without it (< 5.19) get a plain ring.
+fn uring_builder() -> io_uring::Builder {
+    let mut b = io_uring::IoUring::builder();
+    let supported = io_uring::IoUring::<io_uring::squeue::Entry, io_uring::cqueue::Entry>::builder()
+        .setup_coop_taskrun()
+        .setup_taskrun_flag()
+        .build(8)
+        .is_ok();
+    if supported {
+        b.setup_coop_taskrun().setup_taskrun_flag();
+    }
+    b
+}
+
 /// Runs `f`'s future to completion on a new runtime of the given driver.
 pub fn block_on<F, Fut>(driver: &Driver, f: F) -> std::io::Result<Fut::Output>
 where
@@ -84,6 +102,7 @@ where
     match driver {
         Driver::IoUring => {
             let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                .uring_builder(uring_builder())
                 .with_entries(1024)
                 .enable_timer()
                 .build()?;

@@ -142,6 +142,7 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
     let mut leftover: Vec<u8> = Vec::new();
     let mut next = Next::Close;
 
+    let mut last_event = Event::Timer;
     let mut act = m.start(Instant::now());
     loop {
         act = match act {
@@ -152,7 +153,19 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
                 attempt,
                 ..
             } => {
-                conn = None;
+                // After a failover on status the previous origin's answer may
+                // be complete in `obuf`: keep its connection instead of closing.
+                if let Some(c) = conn.take() {
+                    if let Event::Head { .. } = last_event {
+                        if response_complete(&obuf, &rhead) {
+                            w.pool.borrow_mut().put(
+                                m.failures().last().map_or(origin, |f| f.origin),
+                                c,
+                                Instant::now(),
+                            );
+                        }
+                    }
+                }
                 if pooled && replayable {
                     if let Some(c) = w.pool.borrow_mut().take(origin, Instant::now()) {
                         conn = Some(c);
@@ -244,6 +257,7 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
                         let (ev, b) =
                             client::read_head(c, obuf, deadline, head_request, &mut rhead, &mut got_bytes, reused)
                                 .await;
+                        last_event = ev;
                         obuf = b.unwrap_or_else(|| w.take_buf());
                         m.on(ev, Instant::now())
                     }
@@ -255,6 +269,7 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
                 };
                 let (ev, b) =
                     client::read_head(c, obuf, deadline, head_request, &mut rhead, &mut got_bytes, reused).await;
+                last_event = ev;
                 obuf = b.unwrap_or_else(|| w.take_buf());
                 m.on(ev, Instant::now())
             }
@@ -412,6 +427,19 @@ fn cache_status<'w>(w: &'w Worker, b: &Behavior, method_ok: bool) -> &'w [u8] {
         &w.cache_status_method
     } else {
         &w.cache_status_miss
+    }
+}
+
+/// True when `buf` holds exactly one complete response (head and body) on a
+/// connection that allows reuse.
+fn response_complete(buf: &[u8], rh: &ResponseHead) -> bool {
+    if !rh.keep_alive {
+        return false;
+    }
+    match rh.body() {
+        RespBody::None => buf.len() == rh.head_len,
+        RespBody::Length(n) => buf.len() as u64 == rh.head_len as u64 + n,
+        RespBody::Chunked | RespBody::Close => false,
     }
 }
 

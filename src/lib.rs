@@ -7,8 +7,9 @@
 //! | [`config`] | the TOML schema (SPEC §2), defaults, validation, `check` |
 //! | [`runtime`] | worker threads: one monoio runtime per core, pinning, driver choice, listeners |
 //! | [`http`] | HTTP/1.1 without I/O: request/response head parsing, framing, chunked, head writing |
-//! | [`proxy`] | the per-connection flow in phases: read head, route, cache lookup, forward, finish |
+//! | [`proxy`] | the per-connection flow in phases: read head, route, cache lookup, forward, finish; the hooks trait |
 //! | [`origin`] | the upstream side: the attempt state machine, the connection pool, origin I/O |
+//! | [`log`] | the access log: per-worker buffers, one writer thread |
 //! | [`net`] | socket helpers shared by the proxy and the sample origin |
 //! | [`sample_origin`] | the fault-injecting origin used by the demo, tests and benchmarks |
 //! | [`demo`] | `ringfront demo`: two sample origins and the proxy, in one process |
@@ -34,6 +35,7 @@
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod log;
 pub mod net;
 pub mod origin;
 pub mod proxy;

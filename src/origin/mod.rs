@@ -4,10 +4,12 @@
 //!   which origin a request goes to, with timeouts and failover.
 //! - [`pool`]: the per-worker pool of idle keep-alive connections.
 //! - [`client`]: the I/O that carries out the machine's actions over the pool.
+//! - [`health`]: `primary_fast_fail`, the one piece of state kept across requests.
 //!
 //! The split keeps every rule of SPEC §3.5 in one place that is tested without
 //! sockets; `client` only performs actions and reports events.
 
 pub mod attempt;
 pub mod client;
+pub mod health;
 pub mod pool;

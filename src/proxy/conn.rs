@@ -69,11 +69,13 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
             HeadOutcome::Ready => {}
             HeadOutcome::Gone => return,
             HeadOutcome::Timeout => {
-                send_error(&w, &mut v, 408, false).await;
+                let bytes = send_error(&w, &mut v, 408, false).await;
+                log_client_error(&w, &v, 408, bytes, None);
                 return;
             }
             HeadOutcome::Invalid(e) => {
-                send_error(&w, &mut v, e.status(), false).await;
+                let bytes = send_error(&w, &mut v, e.status(), false).await;
+                log_client_error(&w, &v, e.status(), bytes, None);
                 return;
             }
         }
@@ -131,15 +133,41 @@ async fn read_head(w: &Worker, v: &mut Viewer, first: bool) -> HeadOutcome {
     }
 }
 
+/// Logs a request refused before routing or by the method check. `started`
+/// is when its head was complete (None: the head never was).
+fn log_client_error(w: &Worker, v: &Viewer, status: u16, bytes: u64, started: Option<Instant>) {
+    if !w.log.enabled() {
+        return;
+    }
+    let parsed = started.is_some();
+    let part = |s: crate::http::parse::Span| if parsed { s.of(&v.buf) } else { &b""[..] };
+    w.log.record(&crate::log::Entry {
+        client: v.peer,
+        method: part(v.head.method),
+        host: v.head.host.filter(|_| parsed).map_or(&b""[..], |h| h.of(&v.buf)),
+        path: part(v.head.path),
+        status,
+        bytes,
+        result: "Error",
+        detail: "ClientError",
+        origin: None,
+        attempts: 0,
+        total: started.map_or(Duration::ZERO, |t| t.elapsed()),
+        origin_time: None,
+    });
+}
+
 /// Routes one parsed request and answers it.
 async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
+    let received = Instant::now();
     let cfg = w.cfg.clone();
     let path = v.head.path_only(&v.buf);
     let behavior = cfg.behavior_for(path);
     if !behavior.allows(v.head.method(&v.buf)) {
         // The body, if any, was not read: close rather than parse it as a request.
         let keep = v.head.keep_alive && v.head.body == crate::http::parse::BodyKind::None;
-        send_error(w, v, 403, keep).await;
+        let bytes = send_error(w, v, 403, keep).await;
+        log_client_error(w, v, 403, bytes, Some(received));
         if keep {
             let n = v.head.head_len;
             v.buf.drain(..n);
@@ -149,15 +177,48 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
     }
     // Cache lookup phase: GET/HEAD on a caching behavior would be answered
     // here from the store; until the cache lands, every request is a miss.
-    let req = Request {
-        behavior,
-        received: Instant::now(),
-    };
-    forward::forward(w, v, req).await
+    let req = Request { behavior, received };
+    let mut report = forward::Report::default();
+    // The log line needs the request's method, host and path, which live in
+    // `v.buf` and are drained when the connection moves to the next request;
+    // keep a copy only when logging (the access log is off by default).
+    let logged = w.log.enabled().then(|| {
+        let h = &v.head;
+        (
+            h.method(&v.buf).to_vec(),
+            h.host.map_or(Vec::new(), |s| s.of(&v.buf).to_vec()),
+            h.path.of(&v.buf).to_vec(),
+        )
+    });
+    let next = forward::forward(w, v, req, &mut report).await;
+    if let Some((method, host, path)) = logged {
+        // Status 0: nothing was sent (the viewer went away, or the body failed).
+        let result = if report.status >= 400 || report.status == 0 {
+            "Error"
+        } else {
+            "Miss"
+        };
+        w.log.record(&crate::log::Entry {
+            client: v.peer,
+            method: &method,
+            host: &host,
+            path: &path,
+            status: report.status,
+            bytes: report.bytes,
+            result,
+            detail: report.detail,
+            origin: report.origin.map(|o| cfg.origins[o].id.as_str()),
+            attempts: report.attempts,
+            total: received.elapsed(),
+            origin_time: report.origin_time,
+        });
+    }
+    next
 }
 
-/// Writes a generated error response (small text body); `keep` keeps the connection.
-pub async fn send_error(w: &Worker, v: &mut Viewer, status: u16, keep: bool) {
+/// Writes a generated error response (small text body); `keep` keeps the
+/// connection. Returns the bytes written.
+pub async fn send_error(w: &Worker, v: &mut Viewer, status: u16, keep: bool) -> u64 {
     let body = crate::http::write::reason(status);
     let http10 = v.head.minor == 0;
     let mut out = std::mem::take(&mut v.out);
@@ -185,9 +246,18 @@ pub async fn send_error(w: &Worker, v: &mut Viewer, status: u16, keep: bool) {
     );
     out.extend_from_slice(body.as_bytes());
     out.push(b'\n');
+    let len = out.len() as u64;
     let fut = net::write_all(&mut v.stream, out);
-    if let Ok((_, o)) = monoio::time::timeout(write_timeout(w), fut).await {
-        v.out = o;
+    match monoio::time::timeout(write_timeout(w), fut).await {
+        Ok((r, o)) => {
+            v.out = o;
+            if r.is_ok() {
+                len
+            } else {
+                0
+            }
+        }
+        Err(_) => 0,
     }
 }
 

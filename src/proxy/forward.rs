@@ -23,6 +23,7 @@ use crate::net;
 use crate::origin::attempt::{Action, AttemptMachine, Event, Plan, Role, Step};
 use crate::origin::client;
 use crate::origin::pool::OriginConn;
+use crate::proxy::hooks::{AttemptInfo, HeaderLines};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -100,8 +101,56 @@ async fn send_continue(w: &Worker, v: &mut Viewer) -> bool {
     matches!(monoio::time::timeout(write_timeout(w), fut).await, Ok((Ok(_), _)))
 }
 
+/// What the access log needs to know about a forwarded request.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub status: u16,
+    pub bytes: u64,
+    /// Origin index whose response (or failure) ended the request.
+    pub origin: Option<usize>,
+    pub attempts: u32,
+    /// Detailed result (SPEC §7).
+    pub detail: &'static str,
+    pub origin_time: Option<std::time::Duration>,
+}
+
+/// Per-request context for the code hooks.
+fn attempt_info<'a>(w: &'a Worker, v: &'a Viewer, m: &AttemptMachine<'_>) -> AttemptInfo<'a> {
+    let step = m.current();
+    AttemptInfo {
+        attempt: m.attempts(),
+        origin: &w.cfg.origins[step.origin].id,
+        role: step.role,
+        method: v.head.method(&v.buf),
+        path: v.head.path.of(&v.buf),
+    }
+}
+
+/// Reads toward a response head and runs the `origin_response` hook on it.
+#[allow(clippy::too_many_arguments)]
+async fn read_head_hooked(
+    w: &Worker,
+    v: &Viewer,
+    m: &AttemptMachine<'_>,
+    c: &mut OriginConn,
+    obuf: Vec<u8>,
+    deadline: Instant,
+    rhead: &mut ResponseHead,
+    got_bytes: &mut bool,
+    reused: bool,
+    resp_extra: &mut Vec<u8>,
+) -> (Event, Vec<u8>) {
+    let head_request = v.head.is_head(&v.buf);
+    let (ev, b) = client::read_head(c, obuf, deadline, head_request, rhead, got_bytes, reused).await;
+    if let (Event::Head { status }, Some(h)) = (ev, w.hooks.as_ref()) {
+        resp_extra.clear();
+        h.origin_response(&attempt_info(w, v, m), status, &mut HeaderLines::new(resp_extra));
+    }
+    (ev, b.unwrap_or_else(|| w.take_buf()))
+}
+
 /// Forwards the request in `v` and answers the viewer.
-pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
+pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>, report: &mut Report) -> Next {
     let cfg = w.cfg.clone();
     let head_len = v.head.head_len;
     let head_request = v.head.is_head(&v.buf);
@@ -115,9 +164,11 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
             let n = n as usize;
             if v.buf.len() < head_len + n {
                 if continue_needed && !send_continue(w, v).await {
+                    report.detail = "ClientError";
                     return Next::Close;
                 }
                 if !read_whole_body(w, v, n).await {
+                    report.detail = "ClientError";
                     return Next::Close;
                 }
             }
@@ -130,17 +181,30 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
     // The viewer's request body has been read to its end (else the connection
     // cannot carry another request).
     let mut body_done = replayable;
-    let mut m = AttemptMachine::new(plan(w, req.behavior, v.head.method(&v.buf), replayable));
+    let mut plan = plan(w, req.behavior, v.head.method(&v.buf), replayable);
+    let group = match req.behavior.target {
+        Target::Group(g) => Some(g),
+        Target::Origin(_) => None,
+    };
+    if let Some(g) = group {
+        plan.skip_primary = w.shared.health[g].skip_primary(&cfg.groups[g], Instant::now());
+    }
+    let mut m = AttemptMachine::new(plan);
     let mut conn: Option<OriginConn> = None;
     let mut reused = false;
     let mut got_bytes = false;
     let mut obuf = w.take_buf();
     let mut rhead = std::mem::take(&mut v.resp);
+    // Header lines the hooks add to the request / the delivered response.
+    let mut req_extra: Vec<u8> = Vec::new();
+    let mut resp_extra: Vec<u8> = Vec::new();
     // Bytes of `v.buf` that belong to this request (head + body read so far).
     let mut consumed = head_len + if let ReqBody::Whole(n) = body { n } else { 0 };
     // Bytes read past the end of a streamed body (the next pipelined request).
     let mut leftover: Vec<u8> = Vec::new();
     let mut next = Next::Close;
+    let mut origin_started: Option<Instant> = None;
+    let mut origin_ended: Option<Instant> = None;
 
     let mut last_event = Event::Timer;
     let mut act = m.start(Instant::now());
@@ -148,28 +212,24 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
         act = match act {
             Action::Connect {
                 origin,
+                role,
                 pooled,
                 deadline,
                 attempt,
-                ..
             } => {
+                origin_started.get_or_insert_with(Instant::now);
                 // After a failover on status the previous origin's answer may
                 // be complete in `obuf`: keep its connection instead of closing.
                 if let Some(c) = conn.take() {
                     if let Event::Head { .. } = last_event {
                         if response_complete(&obuf, &rhead) {
-                            w.pool.borrow_mut().put(
-                                m.failures().last().map_or(origin, |f| f.origin),
-                                c,
-                                Instant::now(),
-                            );
+                            let prev = m.failures().last().map_or(origin, |f| f.origin);
+                            w.pool.borrow_mut().put(prev, c, Instant::now());
                         }
                     }
                 }
                 if pooled && replayable {
-                    if let Some(c) = w.pool.borrow_mut().take(origin, Instant::now()) {
-                        conn = Some(c);
-                    }
+                    conn = w.pool.borrow_mut().take(origin, Instant::now());
                 }
                 if conn.is_some() {
                     reused = true;
@@ -177,7 +237,15 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
                 } else {
                     let o = &cfg.origins[origin];
                     let addr = o.addrs[(attempt as usize - 1) % o.addrs.len().max(1)];
-                    match client::connect(addr, deadline).await {
+                    let result = client::connect(addr, deadline).await;
+                    if let (Some(g), Role::Primary) = (group, role) {
+                        let h = &w.shared.health[g];
+                        match result {
+                            Ok(_) => h.connect_ok(&cfg.groups[g], &o.id),
+                            Err(_) => h.connect_failed(&cfg.groups[g], &o.id, Instant::now()),
+                        }
+                    }
+                    match result {
                         Ok(c) => {
                             conn = Some(c);
                             reused = false;
@@ -197,6 +265,10 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
                 got_bytes = false;
                 let step = m.current();
                 let o = &cfg.origins[step.origin];
+                if let Some(h) = w.hooks.as_ref() {
+                    req_extra.clear();
+                    h.origin_request(&attempt_info(w, v, &m), &mut HeaderLines::new(&mut req_extra));
+                }
                 // Build the head for this attempt.
                 let mut out = std::mem::take(&mut v.out);
                 out.clear();
@@ -215,7 +287,7 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
                             origin: &o.id,
                             role: step.role.as_str(),
                         },
-                        extra: b"",
+                        extra: &req_extra,
                     },
                 );
                 let sent = match &mut body {
@@ -241,6 +313,7 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
                                     BodyStream::OriginFailed => Err(()),
                                     BodyStream::ViewerFailed => {
                                         m.on(Event::ViewerGone, Instant::now());
+                                        report.detail = "ClientError";
                                         break;
                                     }
                                 }
@@ -254,11 +327,21 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
                     Err(()) => m.on(Event::FailedBeforeResponse { reused }, Instant::now()),
                     Ok(()) => {
                         obuf.clear();
-                        let (ev, b) =
-                            client::read_head(c, obuf, deadline, head_request, &mut rhead, &mut got_bytes, reused)
-                                .await;
+                        let (ev, b) = read_head_hooked(
+                            w,
+                            v,
+                            &m,
+                            c,
+                            obuf,
+                            deadline,
+                            &mut rhead,
+                            &mut got_bytes,
+                            reused,
+                            &mut resp_extra,
+                        )
+                        .await;
+                        obuf = b;
                         last_event = ev;
-                        obuf = b.unwrap_or_else(|| w.take_buf());
                         m.on(ev, Instant::now())
                     }
                 }
@@ -267,36 +350,60 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
                 let Some(c) = conn.as_mut() else {
                     break;
                 };
-                let (ev, b) =
-                    client::read_head(c, obuf, deadline, head_request, &mut rhead, &mut got_bytes, reused).await;
+                let (ev, b) = read_head_hooked(
+                    w,
+                    v,
+                    &m,
+                    c,
+                    obuf,
+                    deadline,
+                    &mut rhead,
+                    &mut got_bytes,
+                    reused,
+                    &mut resp_extra,
+                )
+                .await;
+                obuf = b;
                 last_event = ev;
-                obuf = b.unwrap_or_else(|| w.take_buf());
                 m.on(ev, Instant::now())
             }
-            Action::Deliver { .. } => {
+            Action::Deliver { status } => {
+                origin_ended = Some(Instant::now());
                 let Some(c) = conn.take() else {
                     break;
                 };
                 let keep = v.head.keep_alive && body_done;
-                let (ev, reusable, viewer_keep, c, b) =
-                    deliver(w, v, c, obuf, &rhead, &m, req.behavior, keep, viewer_http10).await;
-                obuf = b;
-                if reusable {
-                    w.pool.borrow_mut().put(m.current().origin, c, Instant::now());
+                let d = deliver(
+                    w,
+                    v,
+                    c,
+                    obuf,
+                    &rhead,
+                    &m,
+                    req.behavior,
+                    keep,
+                    viewer_http10,
+                    &resp_extra,
+                )
+                .await;
+                obuf = d.buf;
+                report.status = status;
+                report.bytes = d.bytes;
+                if d.reusable {
+                    w.pool.borrow_mut().put(m.current().origin, d.conn, Instant::now());
                 }
-                next = if viewer_keep { Next::KeepAlive } else { Next::Close };
-                m.on(ev, Instant::now())
+                next = if d.viewer_keep { Next::KeepAlive } else { Next::Close };
+                m.on(d.event, Instant::now())
             }
-            Action::ServePage { status } => {
+            Action::ServePage { status } | Action::Generate { status } => {
+                origin_ended = Some(Instant::now());
                 conn = None;
                 let keep = v.head.keep_alive && body_done;
-                next = generated(w, v, &m, status, true, keep, head_request).await;
-                break;
-            }
-            Action::Generate { status } => {
-                conn = None;
-                let keep = v.head.keep_alive && body_done;
-                next = generated(w, v, &m, status, false, keep, head_request).await;
+                let page = matches!(act, Action::ServePage { .. });
+                let (n, sent_status, bytes) = generated(w, v, &m, status, page, keep, head_request).await;
+                next = n;
+                report.status = sent_status;
+                report.bytes = bytes;
                 break;
             }
             Action::AbortViewer => {
@@ -309,6 +416,16 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>) -> Next {
     drop(conn);
     v.resp = rhead;
     w.give_buf(obuf);
+    report.attempts = m.attempts();
+    report.origin = (m.attempts() > 0).then(|| m.current().origin);
+    report.origin_time = origin_started.map(|t| origin_ended.unwrap_or_else(Instant::now) - t);
+    if report.detail.is_empty() {
+        report.detail = match m.final_failure() {
+            Some(f) => f.detail(),
+            None if report.status >= 400 => "OriginStatus",
+            None => "Miss",
+        };
+    }
     if next == Next::KeepAlive {
         let consumed = consumed.min(v.buf.len());
         v.buf.drain(..consumed);
@@ -443,9 +560,21 @@ fn response_complete(buf: &[u8], rh: &ResponseHead) -> bool {
     }
 }
 
-/// Streams the delivered response. Returns the event for the machine, whether
-/// the origin connection can be pooled, whether the viewer connection stays
-/// open, and the connection and buffer back.
+/// What delivering a response came to.
+struct Delivered {
+    /// For the machine: `BodyDone`, `BodyFailed` or `ViewerGone`.
+    event: Event,
+    /// The origin connection can go back to the pool.
+    reusable: bool,
+    /// The viewer connection stays open.
+    viewer_keep: bool,
+    conn: OriginConn,
+    buf: Vec<u8>,
+    /// Bytes written to the viewer.
+    bytes: u64,
+}
+
+/// Streams the delivered response to the viewer.
 #[allow(clippy::too_many_arguments)]
 async fn deliver(
     w: &Worker,
@@ -457,7 +586,21 @@ async fn deliver(
     b: &Behavior,
     request_keep: bool,
     viewer_http10: bool,
-) -> (Event, bool, bool, OriginConn, Vec<u8>) {
+    hook_lines: &[u8],
+) -> Delivered {
+    let mut bytes = 0u64;
+    macro_rules! done {
+        ($ev:expr, $reusable:expr, $keep:expr, $buf:expr) => {
+            return Delivered {
+                event: $ev,
+                reusable: $reusable,
+                viewer_keep: $keep,
+                conn: c,
+                buf: $buf,
+                bytes,
+            }
+        };
+    }
     let cfg = &w.cfg;
     let timeout = write_timeout(w);
     let rt = cfg.origins[m.current().origin].response_timeout;
@@ -497,7 +640,7 @@ async fn deliver(
             framing,
             keep_alive: viewer_keep,
             viewer_http10,
-            extra: b"",
+            extra: hook_lines,
         },
     );
     let mut cursor = match rh.body() {
@@ -518,7 +661,7 @@ async fn deliver(
         }
     }) {
         Ok(u) => u,
-        Err(_) => return (Event::BodyFailed, false, false, c, obuf),
+        Err(_) => done!(Event::BodyFailed, false, false, obuf),
     };
     if used < avail {
         extra_bytes = true;
@@ -531,24 +674,26 @@ async fn deliver(
             }
         }
     }
+    let head_and_first = out.len() as u64;
     let (r, o) = match monoio::time::timeout(timeout, net::write_all(&mut v.stream, out)).await {
         Ok(x) => x,
-        Err(_) => return (Event::ViewerGone, false, false, c, obuf),
+        Err(_) => done!(Event::ViewerGone, false, false, obuf),
     };
     v.out = o;
     if r.is_err() {
-        return (Event::ViewerGone, false, false, c, obuf);
+        done!(Event::ViewerGone, false, false, obuf);
     }
+    bytes += head_and_first;
     while !cursor.is_done() {
         obuf.clear();
         let fut = net::read_more(&mut c.stream, obuf, super::IO_BUF, super::IO_BUF);
         let b = match monoio::time::timeout(rt, fut).await {
-            Err(_) => return (Event::BodyFailed, false, false, c, w.take_buf()),
+            Err(_) => done!(Event::BodyFailed, false, false, w.take_buf()),
             Ok((Ok(0), b)) | Ok((Err(_), b)) => {
                 if cursor.is_close_delimited() {
-                    return (Event::BodyDone, false, viewer_keep, c, b);
+                    done!(Event::BodyDone, false, viewer_keep, b);
                 }
-                return (Event::BodyFailed, false, false, c, b);
+                done!(Event::BodyFailed, false, false, b);
             }
             Ok((Ok(_), b)) => b,
         };
@@ -560,7 +705,7 @@ async fn deliver(
             }
         }) {
             Ok(u) => u,
-            Err(_) => return (Event::BodyFailed, false, false, c, obuf),
+            Err(_) => done!(Event::BodyFailed, false, false, obuf),
         };
         if used < obuf.len() {
             extra_bytes = true;
@@ -579,16 +724,19 @@ async fn deliver(
         };
         let fut = net::write_range(&mut v.stream, obuf, 0..end);
         obuf = match monoio::time::timeout(timeout, fut).await {
-            Ok((Ok(()), b)) => b,
-            Ok((Err(_), b)) => return (Event::ViewerGone, false, false, c, b),
-            Err(_) => return (Event::ViewerGone, false, false, c, w.take_buf()),
+            Ok((Ok(()), b)) => {
+                bytes += end as u64;
+                b
+            }
+            Ok((Err(_), b)) => done!(Event::ViewerGone, false, false, b),
+            Err(_) => done!(Event::ViewerGone, false, false, w.take_buf()),
         };
     }
-    let reusable = rh.keep_alive && !extra_bytes;
-    (Event::BodyDone, reusable, viewer_keep, c, obuf)
+    done!(Event::BodyDone, rh.keep_alive && !extra_bytes, viewer_keep, obuf)
 }
 
-/// Answers with an error page (`page`) or a generated status.
+/// Answers with an error page (`page`) or a generated status; returns what
+/// follows, the status sent and the bytes written.
 async fn generated(
     w: &Worker,
     v: &mut Viewer,
@@ -597,7 +745,7 @@ async fn generated(
     page: bool,
     keep: bool,
     head_request: bool,
-) -> Next {
+) -> (Next, u16, u64) {
     let cfg = &w.cfg;
     let keep = keep && !w.shared.is_stopping();
     let (resp_status, body, ctype): (u16, &[u8], &str) = match (page, cfg.error_page(status)) {
@@ -644,15 +792,12 @@ async fn generated(
     if !head_request {
         out.extend_from_slice(body);
     }
+    let len = out.len() as u64;
     match monoio::time::timeout(write_timeout(w), net::write_all(&mut v.stream, out)).await {
         Ok((Ok(()), o)) => {
             v.out = o;
-            if keep {
-                Next::KeepAlive
-            } else {
-                Next::Close
-            }
+            (if keep { Next::KeepAlive } else { Next::Close }, resp_status, len)
         }
-        _ => Next::Close,
+        _ => (Next::Close, resp_status, 0),
     }
 }

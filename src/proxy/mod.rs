@@ -17,6 +17,7 @@
 
 pub mod conn;
 pub mod forward;
+pub mod hooks;
 
 use crate::config::Config;
 use crate::origin::pool::Pool;
@@ -24,16 +25,32 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// Process-wide state shared by all workers (touched per connection, never per request).
+/// Process-wide state shared by all workers (touched per connection, or on
+/// origin connect failures; never on a healthy request's path).
 #[derive(Debug, Default)]
 pub struct Shared {
     /// Viewer connections open across workers (for `max_connections`).
     pub open_connections: AtomicUsize,
     /// Set on SIGTERM/SIGINT: stop accepting, finish in-flight requests.
     pub stopping: AtomicBool,
+    /// `primary_fast_fail` state, per origin group (config order).
+    pub health: Vec<crate::origin::health::GroupHealth>,
 }
 
 impl Shared {
+    pub fn new(cfg: &Config) -> Shared {
+        let epoch = std::time::Instant::now();
+        Shared {
+            open_connections: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+            health: cfg
+                .groups
+                .iter()
+                .map(|_| crate::origin::health::GroupHealth::new(epoch))
+                .collect(),
+        }
+    }
+
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
     }
@@ -44,6 +61,10 @@ pub struct Worker {
     pub id: usize,
     pub cfg: Arc<Config>,
     pub shared: Arc<Shared>,
+    /// Code hooks, when the proxy is embedded as a library.
+    pub hooks: Option<Arc<dyn hooks::OriginHooks>>,
+    /// This worker's side of the access log.
+    pub log: crate::log::WorkerLog,
     pub pool: RefCell<Pool>,
     /// Requests being handled right now (drain waits for these).
     pub busy: std::cell::Cell<usize>,
@@ -60,7 +81,13 @@ pub struct Worker {
 pub const IO_BUF: usize = 64 * 1024;
 
 impl Worker {
-    pub fn new(id: usize, cfg: Arc<Config>, shared: Arc<Shared>) -> Worker {
+    pub fn new(
+        id: usize,
+        cfg: Arc<Config>,
+        shared: Arc<Shared>,
+        hooks: Option<Arc<dyn hooks::OriginHooks>>,
+        log: crate::log::WorkerLog,
+    ) -> Worker {
         let pool = Pool::new(
             cfg.origins
                 .iter()
@@ -76,6 +103,8 @@ impl Worker {
             cache_status_method: format!("{via}; fwd=method").into_bytes(),
             cfg,
             shared,
+            hooks,
+            log,
             pool: RefCell::new(pool),
             busy: std::cell::Cell::new(0),
             bufs: RefCell::new(Vec::new()),

@@ -11,7 +11,9 @@
 //! with the reason logged when it does not), or epoll.
 
 use crate::config::{Config, IoDriver};
+use crate::log::{AccessLog, WorkerLog};
 use crate::net;
+use crate::proxy::hooks::OriginHooks;
 use crate::proxy::{conn, Shared, Worker};
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -122,6 +124,7 @@ pub struct Running {
     pub addrs: Vec<SocketAddr>,
     pub shared: Arc<Shared>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    access_log: Option<AccessLog>,
 }
 
 /// How long in-flight requests may take to finish after a stop signal.
@@ -131,16 +134,32 @@ impl Running {
     /// Stops accepting, lets in-flight requests finish (up to
     /// [`DRAIN_DEADLINE`]) and joins the workers.
     pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
-        for t in self.threads {
+        for t in self.threads.drain(..) {
             let _ = t.join();
+        }
+        if let Some(l) = self.access_log.take() {
+            l.close();
         }
     }
 }
 
 /// Binds the listeners and starts the workers.
 pub fn start(cfg: Arc<Config>) -> Result<Running, String> {
-    let shared = Arc::new(Shared::default());
+    start_with_hooks(cfg, None)
+}
+
+/// [`start`] with code hooks (see [`crate::proxy::hooks`]).
+pub fn start_with_hooks(cfg: Arc<Config>, hooks: Option<Arc<dyn OriginHooks>>) -> Result<Running, String> {
+    let shared = Arc::new(Shared::new(&cfg));
+    let access_log = AccessLog::open(&cfg.server.access_log)
+        .map_err(|e| format!("server.access_log: cannot open {:?}: {e}", cfg.server.access_log))?;
     let cpus = allowed_cpus();
     let n = if cfg.server.workers == 0 {
         cpus.len().max(1)
@@ -177,6 +196,8 @@ pub fn start(cfg: Arc<Config>) -> Result<Running, String> {
         let cfg = cfg.clone();
         let shared = shared.clone();
         let driver = driver.clone();
+        let hooks = hooks.clone();
+        let wlog = access_log.worker();
         let t = std::thread::Builder::new()
             .name(format!("ringfront-w{i}"))
             .spawn(move || {
@@ -191,7 +212,7 @@ pub fn start(cfg: Arc<Config>) -> Result<Running, String> {
                     Driver::IoUring => log::info!("worker {i}: {pinned}, driver io_uring"),
                     Driver::Epoll(why) => log::info!("worker {i}: {pinned}, driver epoll ({why})"),
                 }
-                if let Err(e) = block_on(&driver, || worker_main(i, cfg, shared, ls)) {
+                if let Err(e) = block_on(&driver, || worker_main(i, cfg, shared, ls, hooks, wlog)) {
                     log::error!("worker {i}: cannot start runtime: {e}");
                 }
             })
@@ -201,7 +222,12 @@ pub fn start(cfg: Arc<Config>) -> Result<Running, String> {
     for a in &addrs {
         log::info!("listening on http://{a} with {n} worker(s)");
     }
-    Ok(Running { addrs, shared, threads })
+    Ok(Running {
+        addrs,
+        shared,
+        threads,
+        access_log: Some(access_log),
+    })
 }
 
 /// Decrements the open-connection counters when a connection task ends.
@@ -220,8 +246,15 @@ impl Drop for ConnGuard {
 /// How often an accept loop looks at the stop flag, and how often the pool is swept.
 const TICK: Duration = Duration::from_millis(250);
 
-async fn worker_main(id: usize, cfg: Arc<Config>, shared: Arc<Shared>, listeners: Vec<std::net::TcpListener>) {
-    let w = Rc::new(Worker::new(id, cfg.clone(), shared.clone()));
+async fn worker_main(
+    id: usize,
+    cfg: Arc<Config>,
+    shared: Arc<Shared>,
+    listeners: Vec<std::net::TcpListener>,
+    hooks: Option<Arc<dyn OriginHooks>>,
+    log: WorkerLog,
+) {
+    let w = Rc::new(Worker::new(id, cfg.clone(), shared.clone(), hooks, log));
     let local = Rc::new(Cell::new(0usize));
     let mut accepts = Vec::new();
     for l in listeners {
@@ -265,7 +298,7 @@ async fn worker_main(id: usize, cfg: Arc<Config>, shared: Arc<Shared>, listeners
             }
         }));
     }
-    // Sweep the pool while running.
+    // Once a second: sweep the pool, hand buffered access log lines over.
     {
         let w = w.clone();
         let shared = shared.clone();
@@ -273,6 +306,7 @@ async fn worker_main(id: usize, cfg: Arc<Config>, shared: Arc<Shared>, listeners
             while !shared.is_stopping() {
                 monoio::time::sleep(Duration::from_secs(1)).await;
                 w.pool.borrow_mut().sweep(Instant::now());
+                w.log.flush();
             }
         });
     }
@@ -286,4 +320,5 @@ async fn worker_main(id: usize, cfg: Arc<Config>, shared: Arc<Shared>, listeners
         monoio::time::sleep(Duration::from_millis(20)).await;
     }
     w.pool.borrow_mut().clear();
+    w.log.flush();
 }

@@ -43,7 +43,13 @@ impl AccessLog {
         let thread = std::thread::Builder::new()
             .name("ringfront-log".into())
             .spawn(move || {
+                // An empty chunk is the stop message (see `close`): worker
+                // handles may outlive the workers, so the channel alone
+                // would not tell the end.
                 for chunk in rx {
+                    if chunk.is_empty() {
+                        break;
+                    }
                     if let Err(e) = out.write_all(&chunk) {
                         log::warn!("access log: {e}");
                     }
@@ -66,7 +72,9 @@ impl AccessLog {
 
     /// Waits until everything sent so far is written (workers must have flushed).
     pub fn close(mut self) {
-        self.tx.take();
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Vec::new());
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -684,4 +684,239 @@ mod tests {
         m.start(t0);
         assert_eq!(connect_of(m.on(Event::ConnectFailed(ConnectError::Refused), t0)).0, 1);
     }
+
+    /// Every event sequence a driver can produce, for every kind of plan,
+    /// checked against the rules in the module doc. Progress and early timer
+    /// wakes are allowed once per sequence so the search stays finite.
+    #[test]
+    fn exhaustive_event_sequences_keep_the_rules() {
+        let mut paths = 0u64;
+        for &grouped in &[false, true] {
+            for &fails_over in &[false, true] {
+                for &replayable in &[false, true] {
+                    for &attempts in &[1u32, 2] {
+                        for pages in [&[][..], &[502u16, 504, 404][..]] {
+                            for &skip in &[false, true] {
+                                let mut p = if grouped { group(attempts) } else { single(attempts) };
+                                p.method_fails_over = fails_over;
+                                p.replayable = replayable;
+                                p.error_pages = pages;
+                                p.skip_primary = skip;
+                                let t0 = Instant::now();
+                                let mut m = AttemptMachine::new(p.clone());
+                                let first = m.start(t0);
+                                let mut trace = Trace::default();
+                                explore(&p, m, first, t0, &mut trace, &mut paths);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(paths > 10_000, "only {paths} paths explored");
+    }
+
+    #[derive(Clone, Default)]
+    struct Trace {
+        actions: Vec<Action>,
+        events: Vec<Event>,
+        progress_used: bool,
+        early_used: bool,
+    }
+
+    fn events_for(a: Action, now: Instant, deadline: Option<Instant>, t: &Trace) -> Vec<(Event, Instant)> {
+        let mut v = Vec::new();
+        match a {
+            Action::Connect { pooled, .. } => {
+                v.push((Event::Connected { reused: false }, now));
+                if pooled {
+                    v.push((Event::Connected { reused: true }, now));
+                }
+                v.push((Event::ConnectFailed(ConnectError::Refused), now));
+                v.push((Event::ConnectFailed(ConnectError::Unavailable), now));
+                v.push((Event::ConnectFailed(ConnectError::Timeout), now));
+            }
+            Action::Send { .. } | Action::AwaitHead { .. } => {
+                for s in [200u16, 404, 503] {
+                    v.push((Event::Head { status: s }, now));
+                }
+                v.push((Event::BadHead, now));
+                v.push((Event::FailedBeforeResponse { reused: true }, now));
+                v.push((Event::FailedBeforeResponse { reused: false }, now));
+                if !t.progress_used {
+                    v.push((Event::Progress, now + Duration::from_millis(10)));
+                }
+            }
+            Action::Deliver { .. } => {
+                v.push((Event::BodyDone, now));
+                v.push((Event::BodyFailed, now));
+            }
+            _ => return v,
+        }
+        if let Some(d) = deadline {
+            v.push((Event::Timer, d));
+            if !t.early_used {
+                v.push((Event::Timer, d - Duration::from_nanos(1)));
+            }
+        }
+        v.push((Event::ViewerGone, now));
+        v
+    }
+
+    fn deadline_of(a: Action) -> Option<Instant> {
+        match a {
+            Action::Connect { deadline, .. } | Action::Send { deadline } | Action::AwaitHead { deadline } => {
+                Some(deadline)
+            }
+            _ => None,
+        }
+    }
+
+    fn explore(p: &Plan<'_>, m: AttemptMachine<'_>, a: Action, now: Instant, t: &mut Trace, paths: &mut u64) {
+        t.actions.push(a);
+        let evs = events_for(a, now, deadline_of(a), t);
+        if evs.is_empty() || t.actions.len() > 24 {
+            check(p, &m, t);
+            *paths += 1;
+            t.actions.pop();
+            return;
+        }
+        for (ev, at) in evs {
+            let mut m2 = AttemptMachine {
+                plan: m.plan.clone(),
+                step: m.step,
+                phase: m.phase,
+                connects: m.connects,
+                attempt: m.attempt,
+                pooled_retry_used: m.pooled_retry_used,
+                sent: m.sent,
+                failures: m.failures.clone(),
+                outcome: m.outcome,
+                final_failure: m.final_failure,
+            };
+            let next = m2.on(ev, at);
+            let mut t2 = t.clone();
+            t2.events.push(ev);
+            if ev == Event::Progress {
+                t2.progress_used = true;
+            }
+            if ev == Event::Timer && Some(at) != deadline_of(a) {
+                t2.early_used = true;
+                // An early wake changes nothing: the same wait goes on.
+                let same = match (a, next) {
+                    (Action::Send { deadline: d1 }, Action::AwaitHead { deadline: d2 }) => d1 == d2,
+                    _ => next == a,
+                };
+                assert!(same, "early timer changed {a:?} to {next:?}: {:?}", t2.events);
+            }
+            if ev == Event::Timer && Some(at) == deadline_of(a) {
+                // A timer at the deadline is a timeout, never a wait.
+                assert_ne!(next, a, "timer at the deadline ignored: {:?}", t2.events);
+            }
+            explore(p, m2, next, at, &mut t2, paths);
+        }
+        t.actions.pop();
+    }
+
+    fn check(p: &Plan<'_>, m: &AttemptMachine<'_>, t: &Trace) {
+        let ctx = || format!("plan {p:?}\nevents {:?}\nactions {:?}", t.events, t.actions);
+        let primary = p.steps[0].unwrap().origin;
+        // An early timer re-issues the same Connect: count it once.
+        let mut distinct = t.actions.clone();
+        distinct.dedup();
+        let connects: Vec<(usize, u32, bool)> = distinct
+            .iter()
+            .filter_map(|a| match a {
+                Action::Connect {
+                    origin,
+                    attempt,
+                    pooled,
+                    ..
+                } => Some((*origin, *attempt, *pooled)),
+                _ => None,
+            })
+            .collect();
+        // Starts at the primary (or the secondary when the primary is skipped).
+        let first = connects[0];
+        let expect_first = if p.skip_primary && p.steps[1].is_some() {
+            1
+        } else {
+            primary
+        };
+        assert_eq!((first.0, first.1), (expect_first, 1), "{}", ctx());
+        // Attempt numbers: +1 per new connect; a fresh retry after a pooled
+        // failure keeps the number.
+        for w in connects.windows(2) {
+            assert!(w[1].1 == w[0].1 + 1 || (w[1].1 == w[0].1 && !w[1].2), "{}", ctx());
+        }
+        // Per origin, at most connection_attempts numbered attempts.
+        for s in p.steps.iter().flatten() {
+            let mut nums: Vec<u32> = connects.iter().filter(|c| c.0 == s.origin).map(|c| c.1).collect();
+            nums.dedup();
+            assert!(nums.len() as u32 <= s.connection_attempts, "{}", ctx());
+        }
+        // The secondary only after a failure of the primary, and only when allowed.
+        if let Some(sec) = p.steps[1] {
+            if connects.iter().any(|c| c.0 == sec.origin) && !p.skip_primary {
+                assert!(p.method_fails_over, "{}", ctx());
+                assert!(m.failures.iter().any(|f| f.origin == primary), "{}", ctx());
+            }
+        } else {
+            assert!(connects.iter().all(|c| c.0 == primary), "{}", ctx());
+        }
+        // Exactly one final answer, and nothing after it.
+        let finals: Vec<&Action> = t
+            .actions
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    Action::Deliver { .. } | Action::ServePage { .. } | Action::Generate { .. }
+                )
+            })
+            .collect();
+        let gone = t.events.last() == Some(&Event::ViewerGone);
+        assert!(finals.len() <= 1, "{}", ctx());
+        if !gone {
+            assert_eq!(finals.len(), 1, "no answer: {}", ctx());
+        }
+        let last = *t.actions.last().unwrap();
+        match last {
+            Action::Done | Action::ServePage { .. } | Action::Generate { .. } | Action::AbortViewer => {}
+            other => panic!("ended on {other:?}: {}", ctx()),
+        }
+        match finals.first().copied() {
+            Some(Action::Generate { status }) => {
+                assert!(!p.error_pages.contains(status), "{}", ctx());
+                let want = if m.final_failure == Some(Failure::ResponseTimeout) {
+                    504
+                } else {
+                    502
+                };
+                assert_eq!(*status, want, "{}", ctx());
+            }
+            Some(Action::ServePage { status }) => assert!(p.error_pages.contains(status), "{}", ctx()),
+            Some(Action::Deliver { status }) => {
+                if p.failover_status.contains(status) {
+                    // A failover status is delivered only by the last origin
+                    // or when failing over was not allowed.
+                    assert!(
+                        m.step == 1 || p.steps[1].is_none() || !p.method_fails_over || (!p.replayable && m.sent),
+                        "{}",
+                        ctx()
+                    );
+                }
+                // A body failure after delivery aborts; it never fails over.
+                if t.events.last() == Some(&Event::BodyFailed) {
+                    assert_eq!(last, Action::AbortViewer, "{}", ctx());
+                }
+            }
+            _ => {}
+        }
+        // Unreplayable requests are never sent twice.
+        if !p.replayable {
+            let sends = t.actions.iter().filter(|a| matches!(a, Action::Send { .. })).count();
+            assert!(sends <= 1, "{}", ctx());
+        }
+    }
 }

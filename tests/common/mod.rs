@@ -303,3 +303,39 @@ pub fn curl(args: &[&str]) -> String {
         .expect("curl is installed");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A listener whose accept queue is full and never drained: connects to it
+/// hang in SYN-SENT until they time out, like a blackholed host. Keep the
+/// returned value alive for as long as the blackhole is needed.
+pub struct Blackhole {
+    pub addr: SocketAddr,
+    _listener: socket2::Socket,
+    _fillers: Vec<TcpStream>,
+}
+
+impl Blackhole {
+    pub fn new() -> Blackhole {
+        use socket2::{Domain, Socket, Type};
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        s.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+        s.listen(0).unwrap();
+        let addr = s.local_addr().unwrap().as_socket().unwrap();
+        let mut fillers = Vec::new();
+        // Fill the queue until a connect no longer completes.
+        for _ in 0..16 {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(c) => fillers.push(c),
+                Err(_) => break,
+            }
+        }
+        assert!(
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err(),
+            "blackhole still accepts connections"
+        );
+        Blackhole {
+            addr,
+            _listener: s,
+            _fillers: fillers,
+        }
+    }
+}

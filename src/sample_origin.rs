@@ -275,17 +275,10 @@ async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
                     }
                 }
             }
-            let (r, b) =
-                match monoio::time::timeout(Duration::from_secs(120), net::read_more(&mut s, buf, 8192, 1 << 20)).await
-                {
-                    Ok(x) => x,
-                    Err(_) => return,
-                };
-            buf = b;
-            match r {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
+            buf = match read_some(&mut s, buf).await {
+                Some(b) => b,
+                None => return,
+            };
         };
         ctl.requests.fetch_add(1, Ordering::AcqRel);
         let count = ctl.requests();
@@ -332,20 +325,10 @@ async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
                 if c.is_done() {
                     break;
                 }
-                let (r, b) = match monoio::time::timeout(
-                    Duration::from_secs(120),
-                    net::read_more(&mut s, buf, 64 * 1024, 1 << 20),
-                )
-                .await
-                {
-                    Ok(x) => x,
-                    Err(_) => return,
+                buf = match read_some(&mut s, buf).await {
+                    Some(b) => b,
+                    None => return,
                 };
-                buf = b;
-                match r {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
             }
         }
 
@@ -498,6 +481,14 @@ async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
         if mid_body || close || k.get("drop_after") == Some("1") {
             return;
         }
+    }
+}
+
+/// Reads more onto `buf` (two minutes at most); `None` on EOF, error or timeout.
+async fn read_some(s: &mut TcpStream, buf: Vec<u8>) -> Option<Vec<u8>> {
+    match monoio::time::timeout(Duration::from_secs(120), net::read_more(s, buf, 64 * 1024, 1 << 20)).await {
+        Ok((Ok(n), b)) if n > 0 => Some(b),
+        _ => None,
     }
 }
 

@@ -12,23 +12,14 @@ struct Setup {
     proxy: Proxy,
 }
 
-fn setup_with(primary: std::net::SocketAddr, s: &SampleOrigin, origin_extra: &str, extra: &str) -> Proxy {
-    let cfg = config(
-        &[("primary", primary), ("secondary", s.addr())],
-        "site",
-        &format!("{GROUP}{extra}"),
-    )
-    .replace(
-        "response_timeout = \"3s\"\n",
-        &format!("response_timeout = \"3s\"\n{origin_extra}"),
-    );
-    Proxy::start(&cfg)
-}
-
 fn setup() -> Setup {
     let p = SampleOrigin::start("127.0.0.1:0", "primary").unwrap();
     let s = SampleOrigin::start("127.0.0.1:0", "secondary").unwrap();
-    let proxy = setup_with(p.addr(), &s, "", "");
+    let proxy = Proxy::start(&config(
+        &[("primary", p.addr()), ("secondary", s.addr())],
+        "site",
+        GROUP,
+    ));
     Setup { p, s, proxy }
 }
 
@@ -158,14 +149,7 @@ fn primary_closing_mid_body_aborts_the_viewer_and_skips_the_secondary() {
     let t = setup();
     let mut c = t.proxy.client();
     c.send(b"GET /m?size=300000&primary.fail=close_mid_body HTTP/1.1\r\nHost: t\r\n\r\n");
-    let mut all = Vec::new();
-    let mut b = [0u8; 65536];
-    loop {
-        match std::io::Read::read(&mut c.s, &mut b) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => all.extend_from_slice(&b[..n]),
-        }
-    }
+    let all = read_until_close(&mut c.s);
     let text = String::from_utf8_lossy(&all);
     assert!(text.starts_with("HTTP/1.1 200"));
     assert!(text.contains("X-Origin: primary"));

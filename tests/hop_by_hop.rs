@@ -37,19 +37,9 @@ Proxy-Authorization: Basic eDp5\r\nX-Forwarded-For: 203.0.113.7\r\nX-End: kept\r
 
 #[test]
 fn response_hop_by_hop_removed() {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming().take(1) {
-            let mut s = s.unwrap();
-            let mut b = [0u8; 4096];
-            let _ = std::io::Read::read(&mut s, &mut b);
-            let _ = std::io::Write::write_all(
-                &mut s,
-                b"HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nX-Secret: s\r\nKeep-Alive: timeout=9\r\nTrailer: X-T\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\nX-Public: p\r\nContent-Length: 2\r\n\r\nok",
-            );
-        }
-    });
+    let addr = one_shot_origin(
+        b"HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nX-Secret: s\r\nKeep-Alive: timeout=9\r\nTrailer: X-T\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\nX-Public: p\r\nContent-Length: 2\r\n\r\nok",
+    );
     let p = Proxy::start(&config(&[("o", addr)], "o", ""));
     let r = p.client().get("/");
     assert_eq!(r.body, b"ok");

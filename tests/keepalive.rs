@@ -91,19 +91,7 @@ fn connection_close_from_viewer_is_honoured() {
 #[test]
 fn close_delimited_origin_response_closes_viewer() {
     // An origin body without length: the viewer sees it end by close.
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming().take(1) {
-            let mut s = s.unwrap();
-            let mut b = [0u8; 4096];
-            let _ = std::io::Read::read(&mut s, &mut b);
-            let _ = std::io::Write::write_all(
-                &mut s,
-                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close",
-            );
-        }
-    });
+    let addr = one_shot_origin(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close");
     let p = Proxy::start(&config(&[("o", addr)], "o", ""));
     let mut c = p.client();
     let r = c.get("/");

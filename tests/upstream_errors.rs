@@ -65,14 +65,7 @@ fn origin_closing_mid_body_aborts_viewer_connection() {
     let mut c = p.client();
     c.send(b"GET /?size=200000&fail=close_mid_body HTTP/1.1\r\nHost: t\r\n\r\n");
     // Head arrives with Content-Length 200000, then the connection ends short.
-    let mut all = Vec::new();
-    let mut b = [0u8; 65536];
-    loop {
-        match std::io::Read::read(&mut c.s, &mut b) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => all.extend_from_slice(&b[..n]),
-        }
-    }
+    let all = read_until_close(&mut c.s);
     let head_end = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     assert!(all.starts_with(b"HTTP/1.1 200"));
     assert!(

@@ -33,8 +33,16 @@ impl Span {
     pub fn is_empty(&self) -> bool {
         self.start == self.end
     }
-    fn within(base: &[u8], part: &[u8]) -> Span {
-        let start = part.as_ptr() as usize - base.as_ptr() as usize;
+    /// The span of `part`, a subslice of `base`.
+    /// An empty slice that is not inside `base` (a parser returning a
+    /// static `&[]`) maps to the empty span at 0 rather than out of bounds.
+    pub(crate) fn within(base: &[u8], part: &[u8]) -> Span {
+        let b = base.as_ptr() as usize;
+        let p = part.as_ptr() as usize;
+        if p < b || p + part.len() > b + base.len() {
+            return Span::default();
+        }
+        let start = p - b;
         Span {
             start: start as u32,
             end: (start + part.len()) as u32,
@@ -160,16 +168,42 @@ impl RequestHead {
 
     /// True when `name` (a header name span) is listed in Connection.
     pub fn named_by_connection(&self, buf: &[u8], name: Span) -> bool {
-        let n = name.of(buf);
-        self.connection_tokens.iter().any(|t| t.of(buf).eq_ignore_ascii_case(n))
+        token_listed(buf, &self.connection_tokens, name)
     }
 
-    /// Value of the first header with this (lowercase) name.
+    /// Value of the first header with this name (any case).
     pub fn header<'a>(&self, buf: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-        self.headers
-            .iter()
-            .find(|h| h.name.of(buf).eq_ignore_ascii_case(name))
-            .map(|h| h.value.of(buf))
+        find_header(buf, &self.headers, name)
+    }
+}
+
+/// True when the header name at `name` is one of `tokens` (any case).
+pub(crate) fn token_listed(buf: &[u8], tokens: &[Span], name: Span) -> bool {
+    let n = name.of(buf);
+    tokens.iter().any(|t| t.of(buf).eq_ignore_ascii_case(n))
+}
+
+/// Value of the first of `headers` named `name` (any case).
+pub(crate) fn find_header<'a>(buf: &'a [u8], headers: &[HeaderRef], name: &[u8]) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .find(|h| h.name.of(buf).eq_ignore_ascii_case(name))
+        .map(|h| h.value.of(buf))
+}
+
+/// Folds one Content-Length field value into `cl`: a list ("5, 5") or
+/// repeated fields are allowed only when all values are equal (RFC 9110 §8.6).
+/// `Err` for a malformed or differing value.
+pub(crate) fn merge_content_length(buf: &[u8], value: Span, cl: &mut Option<u64>) -> Result<(), ()> {
+    let mut bad = false;
+    for_each_token(buf, value, |t| match parse_content_length(t.of(buf)) {
+        Some(v) if cl.is_none() || *cl == Some(v) => *cl = Some(v),
+        _ => bad = true,
+    });
+    if bad || cl.is_none() {
+        Err(())
+    } else {
+        Ok(())
     }
 }
 
@@ -302,16 +336,8 @@ pub fn parse_request(buf: &[u8], max_head: usize, head: &mut RequestHead) -> Res
                 host_count += 1;
                 host_hdr = Some(value);
             }
-            HeaderClass::ContentLength => {
-                // A list ("5, 5") or repeats are allowed only when all equal (RFC 9110 §8.6).
-                let mut bad = false;
-                for_each_token(buf, value, |t| match parse_content_length(t.of(buf)) {
-                    Some(v) if cl.is_none() || cl == Some(v) => cl = Some(v),
-                    _ => bad = true,
-                });
-                if bad || cl.is_none() {
-                    return Err(HeadError::Bad("malformed or differing Content-Length"));
-                }
+            HeaderClass::ContentLength if merge_content_length(buf, value, &mut cl).is_err() => {
+                return Err(HeadError::Bad("malformed or differing Content-Length"));
             }
             HeaderClass::TransferEncoding => {
                 te_seen = true;
@@ -546,6 +572,17 @@ mod tests {
         let secret = h.headers.iter().find(|x| x.name.of(b) == b"X-Secret").unwrap();
         assert!(h.named_by_connection(b, secret.name));
         assert_eq!(h.headers.iter().filter(|x| x.class == HeaderClass::HopByHop).count(), 1);
+    }
+
+    #[test]
+    fn empty_values_and_odd_spacing_stay_in_bounds() {
+        let b = b"GET / HTTP/1.1\r\nHost: x\r\nX-Empty:\r\nX-Sp:   \r\nContent-Length: 0\r\n\r\n";
+        let (_, h) = parse(b).unwrap().unwrap();
+        for hd in &h.headers {
+            assert!(hd.value.end as usize <= b.len() && hd.value.start <= hd.value.end);
+            let _ = hd.value.of(b);
+        }
+        assert_eq!(h.header(b, b"x-empty"), Some(&b""[..]));
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //! means the body runs to connection close; a malformed or conflicting
 //! Content-Length is an invalid response (the proxy answers 502).
 
-use super::parse::{classify, for_each_token, parse_content_length, HeaderClass, HeaderRef, Span, MAX_HEADERS};
+use super::parse::{
+    classify, find_header, for_each_token, merge_content_length, token_listed, HeaderClass, HeaderRef, Span,
+    MAX_HEADERS,
+};
 
 /// Largest response head accepted from an origin.
 pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
@@ -42,15 +45,11 @@ impl ResponseHead {
     }
 
     pub fn named_by_connection(&self, buf: &[u8], name: Span) -> bool {
-        let n = name.of(buf);
-        self.connection_tokens.iter().any(|t| t.of(buf).eq_ignore_ascii_case(n))
+        token_listed(buf, &self.connection_tokens, name)
     }
 
     pub fn header<'a>(&self, buf: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-        self.headers
-            .iter()
-            .find(|h| h.name.of(buf).eq_ignore_ascii_case(name))
-            .map(|h| h.value.of(buf))
+        find_header(buf, &self.headers, name)
     }
 }
 
@@ -91,39 +90,19 @@ pub fn parse_response(buf: &[u8], head_request: bool, head: &mut ResponseHead) -
     head.reason = if reason.is_empty() {
         Span::default()
     } else {
-        let start = reason.as_ptr() as usize - buf.as_ptr() as usize;
-        Span {
-            start: start as u32,
-            end: (start + reason.len()) as u32,
-        }
+        Span::within(buf, reason)
     };
     let mut cl: Option<u64> = None;
     let mut te: Option<bool> = None; // Some(last coding is chunked)
     let mut close = false;
     let mut keep = false;
     for h in resp.headers.iter() {
-        let base = buf.as_ptr() as usize;
-        let ns = h.name.as_ptr() as usize - base;
-        let vs = h.value.as_ptr() as usize - base;
-        let name = Span {
-            start: ns as u32,
-            end: (ns + h.name.len()) as u32,
-        };
-        let value = Span {
-            start: vs as u32,
-            end: (vs + h.value.len()) as u32,
-        };
+        let name = Span::within(buf, h.name.as_bytes());
+        let value = Span::within(buf, h.value);
         let class = classify(h.name.as_bytes());
         match class {
-            HeaderClass::ContentLength => {
-                let mut bad = false;
-                for_each_token(buf, value, |t| match parse_content_length(t.of(buf)) {
-                    Some(v) if cl.is_none() || cl == Some(v) => cl = Some(v),
-                    _ => bad = true,
-                });
-                if bad || cl.is_none() {
-                    return Err(ResponseError::BadLength);
-                }
+            HeaderClass::ContentLength if merge_content_length(buf, value, &mut cl).is_err() => {
+                return Err(ResponseError::BadLength);
             }
             HeaderClass::TransferEncoding => {
                 for_each_token(buf, value, |t| te = Some(t.of(buf).eq_ignore_ascii_case(b"chunked")));
@@ -209,6 +188,16 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(h.body(), RespBody::Close);
+    }
+
+    #[test]
+    fn empty_values_stay_in_bounds() {
+        let b = b"HTTP/1.1 200 \r\nX-Empty:\r\nContent-Length: 0\r\n\r\n";
+        let h = parse(b, false).unwrap().unwrap();
+        for hd in &h.headers {
+            assert!(hd.value.end as usize <= b.len() && hd.value.start <= hd.value.end);
+        }
+        assert_eq!(h.header(b, b"x-empty"), Some(&b""[..]));
     }
 
     #[test]

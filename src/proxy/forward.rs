@@ -326,23 +326,10 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>, report: &
                 match sent {
                     Err(()) => m.on(Event::FailedBeforeResponse { reused }, Instant::now()),
                     Ok(()) => {
+                        // The second half of `Send`: wait for the head,
+                        // exactly as `AwaitHead` does.
                         obuf.clear();
-                        let (ev, b) = read_head_hooked(
-                            w,
-                            v,
-                            &m,
-                            c,
-                            obuf,
-                            deadline,
-                            &mut rhead,
-                            &mut got_bytes,
-                            reused,
-                            &mut resp_extra,
-                        )
-                        .await;
-                        obuf = b;
-                        last_event = ev;
-                        m.on(ev, Instant::now())
+                        Action::AwaitHead { deadline }
                     }
                 }
             }

@@ -339,3 +339,31 @@ impl Blackhole {
         }
     }
 }
+
+/// An origin that answers the first connection once with `response`
+/// (whatever the request) and then closes: for responses the sample origin
+/// cannot make (no length, odd hop-by-hop headers).
+pub fn one_shot_origin(response: &'static [u8]) -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        if let Some(Ok(mut s)) = l.incoming().next() {
+            let mut b = [0u8; 4096];
+            let _ = s.read(&mut b);
+            let _ = s.write_all(response);
+        }
+    });
+    addr
+}
+
+/// Reads everything until the peer closes (or the wait bound passes).
+pub fn read_until_close(s: &mut TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    let mut b = [0u8; 65536];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) | Err(_) => return all,
+            Ok(n) => all.extend_from_slice(&b[..n]),
+        }
+    }
+}

@@ -147,12 +147,11 @@ impl SampleOrigin {
             std::thread::Builder::new()
                 .name(format!("origin-{name}-{i}"))
                 .spawn(move || {
-                    let rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-                        .enable_timer()
-                        .build();
-                    match rt {
-                        Ok(mut rt) => rt.block_on(accept_loop(l, addr, ctl, i == 0)),
-                        Err(e) => log::error!("sample origin runtime: {e}"),
+                    // The same runtime set-up as the proxy's workers.
+                    let driver = crate::runtime::choose_driver(crate::config::IoDriver::Auto)
+                        .unwrap_or(crate::runtime::Driver::Epoll(String::new()));
+                    if let Err(e) = crate::runtime::block_on(&driver, || accept_loop(l, addr, ctl, i == 0)) {
+                        log::error!("sample origin runtime: {e}");
                     }
                 })?;
         }

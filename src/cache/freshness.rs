@@ -1,0 +1,351 @@
+//! What may be cached, and for how long (SPEC §4, after CloudFront).
+//!
+//! - TTL: `s-maxage`, else `max-age`, else `Expires` − `Date`, else the
+//!   behavior's `default_ttl`; then clamped to `[min_ttl, max_ttl]`.
+//! - `no-store`, `no-cache` and `private` prevent caching unless
+//!   `min_ttl` > 0; then the object is cached for `min_ttl` (CloudFront).
+//! - A response with `Set-Cookie` is not cached; nor a response to a request
+//!   with `Authorization`, unless it says `public` or `s-maxage`.
+//! - `Vary` naming anything but `Accept-Encoding` prevents caching.
+//! - A status with an `error_response` is cached for
+//!   `max(error_response.min_ttl, max-age)`; other statuses that RFC 9110
+//!   §15.1 calls heuristically cacheable, and 5xx, follow the TTL rules.
+//! - `stale-while-revalidate` and `stale-if-error` are kept for serving stale.
+//!
+//! Pure functions of the parsed response, so every rule is tested here with
+//! an injected clock.
+
+use std::time::{Duration, SystemTime};
+
+/// The behavior's TTL bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub min_ttl: Duration,
+    pub default_ttl: Duration,
+    pub max_ttl: Duration,
+}
+
+/// The response facts the rules read (header values as sent).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ResponseFacts<'a> {
+    pub status: u16,
+    pub cache_control: Option<&'a [u8]>,
+    pub expires: Option<&'a [u8]>,
+    pub date: Option<&'a [u8]>,
+    pub vary: Option<&'a [u8]>,
+    pub set_cookie: bool,
+}
+
+/// How long a response may be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    pub ttl: Duration,
+    pub stale_while_revalidate: Duration,
+    pub stale_if_error: Duration,
+    /// The response varies on Accept-Encoding (the key must include it).
+    pub vary_encoding: bool,
+}
+
+/// Parsed Cache-Control directives that matter to a shared cache.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CacheControl {
+    pub s_maxage: Option<u64>,
+    pub max_age: Option<u64>,
+    pub no_store: bool,
+    pub no_cache: bool,
+    pub private: bool,
+    pub public: bool,
+    pub stale_while_revalidate: Option<u64>,
+    pub stale_if_error: Option<u64>,
+}
+
+/// Parses a Cache-Control value (RFC 9111 §5.2): comma-separated
+/// directives, case-insensitive names, optional (possibly quoted) values.
+/// A malformed delta-seconds makes that directive count as absent, except
+/// for `max-age`/`s-maxage`, where it counts as 0 (stale) per RFC 9111 §4.2.1.
+pub fn parse_cache_control(v: &[u8]) -> CacheControl {
+    let mut cc = CacheControl::default();
+    for part in split_commas(v) {
+        let (name, value) = match part.iter().position(|&b| b == b'=') {
+            Some(i) => (trim(&part[..i]), Some(unquote(trim(&part[i + 1..])))),
+            None => (trim(part), None),
+        };
+        let secs = || {
+            value
+                .and_then(|x| std::str::from_utf8(x).ok())
+                .and_then(|x| x.parse::<u64>().ok())
+        };
+        let n = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
+        if n("s-maxage") {
+            cc.s_maxage = Some(secs().unwrap_or(0));
+        } else if n("max-age") {
+            cc.max_age = Some(secs().unwrap_or(0));
+        } else if n("no-store") {
+            cc.no_store = true;
+        } else if n("no-cache") {
+            cc.no_cache = true;
+        } else if n("private") {
+            cc.private = true;
+        } else if n("public") {
+            cc.public = true;
+        } else if n("stale-while-revalidate") {
+            cc.stale_while_revalidate = secs();
+        } else if n("stale-if-error") {
+            cc.stale_if_error = secs();
+        }
+    }
+    cc
+}
+
+/// Splits at commas outside double quotes.
+fn split_commas(v: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    let mut quoted = false;
+    let mut parts = Vec::new();
+    for (i, &b) in v.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
+                parts.push(&v[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&v[start..]);
+    parts.into_iter().filter(|p| !trim(p).is_empty())
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let s = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+    let e = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(s, |e| e + 1);
+    &v[s..e.max(s)]
+}
+
+fn unquote(v: &[u8]) -> &[u8] {
+    if v.len() >= 2 && v[0] == b'"' && v[v.len() - 1] == b'"' {
+        &v[1..v.len() - 1]
+    } else {
+        v
+    }
+}
+
+fn http_date(v: &[u8]) -> Option<SystemTime> {
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|s| httpdate::parse_http_date(s.trim()).ok())
+}
+
+/// Statuses a cache may store without explicit freshness (RFC 9110 §15.1).
+fn heuristically_cacheable(status: u16) -> bool {
+    matches!(status, 200 | 203 | 204 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501)
+}
+
+/// Whether and for how long the response may be cached.
+///
+/// `authorization`: the request carried Authorization. `error_min_ttl`: the
+/// `min_ttl` of an `error_response` configured for this status.
+pub fn lifetime(
+    r: &ResponseFacts<'_>,
+    authorization: bool,
+    policy: &Policy,
+    error_min_ttl: Option<Duration>,
+    now: SystemTime,
+) -> Option<Lifetime> {
+    if r.set_cookie {
+        return None;
+    }
+    let mut vary_encoding = false;
+    if let Some(v) = r.vary {
+        for t in split_commas(v) {
+            let t = trim(t);
+            if t.eq_ignore_ascii_case(b"accept-encoding") {
+                vary_encoding = true;
+            } else {
+                return None;
+            }
+        }
+    }
+    let cc = r.cache_control.map(parse_cache_control).unwrap_or_default();
+    if authorization && !(cc.public || cc.s_maxage.is_some()) {
+        return None;
+    }
+    let secs = Duration::from_secs;
+    let origin_ttl = cc.s_maxage.or(cc.max_age).map(secs).or_else(|| {
+        let exp = r.expires?;
+        // An invalid Expires (such as "0") means already expired.
+        let Some(exp) = http_date(exp) else {
+            return Some(Duration::ZERO);
+        };
+        let base = r.date.and_then(http_date).unwrap_or(now);
+        Some(exp.duration_since(base).unwrap_or(Duration::ZERO))
+    });
+    let ttl = if let Some(min) = error_min_ttl {
+        min.max(cc.max_age.map(secs).unwrap_or(Duration::ZERO))
+    } else {
+        if !(heuristically_cacheable(r.status) || (500..=599).contains(&r.status)) {
+            return None;
+        }
+        if cc.no_store || cc.no_cache || cc.private {
+            // CloudFront: not cached, unless min_ttl > 0; then for min_ttl.
+            if policy.min_ttl.is_zero() {
+                return None;
+            }
+            policy.min_ttl
+        } else {
+            origin_ttl
+                .unwrap_or(policy.default_ttl)
+                .clamp(policy.min_ttl, policy.max_ttl.max(policy.min_ttl))
+        }
+    };
+    if ttl.is_zero() && cc.stale_while_revalidate.is_none() && cc.stale_if_error.is_none() {
+        return None;
+    }
+    Some(Lifetime {
+        ttl,
+        stale_while_revalidate: secs(cc.stale_while_revalidate.unwrap_or(0)),
+        stale_if_error: secs(cc.stale_if_error.unwrap_or(0)),
+        vary_encoding,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(86400);
+
+    fn policy(min: u64) -> Policy {
+        Policy {
+            min_ttl: Duration::from_secs(min),
+            default_ttl: DAY,
+            max_ttl: 365 * DAY,
+        }
+    }
+
+    fn facts(cc: &'static str) -> ResponseFacts<'static> {
+        ResponseFacts {
+            status: 200,
+            cache_control: (!cc.is_empty()).then_some(cc.as_bytes()),
+            ..Default::default()
+        }
+    }
+
+    fn ttl_of(r: &ResponseFacts<'_>, p: &Policy) -> Option<u64> {
+        lifetime(r, false, p, None, SystemTime::UNIX_EPOCH + DAY * 10000).map(|l| l.ttl.as_secs())
+    }
+
+    #[test]
+    fn ttl_precedence() {
+        let p = policy(0);
+        assert_eq!(ttl_of(&facts("max-age=60, s-maxage=120"), &p), Some(120));
+        assert_eq!(ttl_of(&facts("max-age=60"), &p), Some(60));
+        assert_eq!(ttl_of(&facts(""), &p), Some(86400));
+        let mut r = facts("");
+        r.date = Some(b"Sun, 06 Nov 1994 08:49:37 GMT");
+        r.expires = Some(b"Sun, 06 Nov 1994 09:49:37 GMT");
+        assert_eq!(ttl_of(&r, &p), Some(3600));
+        r.cache_control = Some(b"max-age=5");
+        assert_eq!(ttl_of(&r, &p), Some(5), "max-age beats Expires");
+        let mut r = facts("");
+        r.expires = Some(b"0");
+        assert_eq!(ttl_of(&r, &p), None, "invalid Expires is already stale");
+    }
+
+    #[test]
+    fn clamp_to_min_and_max() {
+        let p = Policy {
+            min_ttl: Duration::from_secs(10),
+            default_ttl: Duration::from_secs(100),
+            max_ttl: Duration::from_secs(1000),
+        };
+        assert_eq!(ttl_of(&facts("max-age=1"), &p), Some(10));
+        assert_eq!(ttl_of(&facts("max-age=99999"), &p), Some(1000));
+        assert_eq!(ttl_of(&facts(""), &p), Some(100));
+    }
+
+    #[test]
+    fn no_store_no_cache_private() {
+        for cc in [
+            "no-store",
+            "no-cache",
+            "private",
+            "private, max-age=60",
+            "no-cache=\"set-cookie\"",
+        ] {
+            assert_eq!(ttl_of(&facts(cc), &policy(0)), None, "{cc}");
+            assert_eq!(ttl_of(&facts(cc), &policy(30)), Some(30), "{cc} with min_ttl");
+        }
+    }
+
+    #[test]
+    fn set_cookie_vary_authorization() {
+        let p = policy(0);
+        let mut r = facts("max-age=60");
+        r.set_cookie = true;
+        assert_eq!(ttl_of(&r, &p), None);
+        let mut r = facts("max-age=60");
+        r.vary = Some(b"User-Agent");
+        assert_eq!(ttl_of(&r, &p), None);
+        r.vary = Some(b"accept-encoding, Cookie");
+        assert_eq!(ttl_of(&r, &p), None);
+        r.vary = Some(b"Accept-Encoding");
+        let l = lifetime(&r, false, &p, None, SystemTime::now()).unwrap();
+        assert!(l.vary_encoding);
+        let now = SystemTime::now();
+        assert!(lifetime(&facts("max-age=60"), true, &p, None, now).is_none());
+        assert!(lifetime(&facts("public, max-age=60"), true, &p, None, now).is_some());
+        assert!(lifetime(&facts("s-maxage=60"), true, &p, None, now).is_some());
+    }
+
+    #[test]
+    fn statuses() {
+        let p = policy(0);
+        for (st, cached) in [
+            (200, true),
+            (301, true),
+            (404, true),
+            (503, true),
+            (302, false),
+            (400, false),
+            (206, false),
+        ] {
+            let mut r = facts("");
+            r.status = st;
+            assert_eq!(ttl_of(&r, &p).is_some(), cached, "{st}");
+        }
+    }
+
+    #[test]
+    fn error_pages_use_their_min_ttl() {
+        let p = policy(0);
+        let mut r = facts("no-store");
+        r.status = 503;
+        let now = SystemTime::now();
+        let l = lifetime(&r, false, &p, Some(Duration::from_secs(10)), now).unwrap();
+        assert_eq!(l.ttl, Duration::from_secs(10));
+        r.cache_control = Some(b"max-age=30");
+        let l = lifetime(&r, false, &p, Some(Duration::from_secs(10)), now).unwrap();
+        assert_eq!(l.ttl, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn stale_directives_and_parsing() {
+        let cc =
+            parse_cache_control(b"public,  MAX-AGE=\"10\" , stale-while-revalidate=30,stale-if-error=600, x=\"a,b\"");
+        assert_eq!(cc.max_age, Some(10));
+        assert!(cc.public);
+        assert_eq!(cc.stale_while_revalidate, Some(30));
+        assert_eq!(cc.stale_if_error, Some(600));
+        assert_eq!(parse_cache_control(b"max-age=abc").max_age, Some(0));
+        let l = lifetime(
+            &facts("max-age=1, stale-if-error=60"),
+            false,
+            &policy(0),
+            None,
+            SystemTime::now(),
+        )
+        .unwrap();
+        assert_eq!(l.stale_if_error, Duration::from_secs(60));
+    }
+}

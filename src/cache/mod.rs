@@ -1,0 +1,14 @@
+//! The in-memory cache: the store, freshness rules and keys.
+//!
+//! - [`store`]: sharded, byte-bounded, S3-FIFO eviction; objects are
+//!   immutable `Bytes` so hits copy nothing.
+//! - [`freshness`]: what may be stored and for how long (SPEC §4, CloudFront's
+//!   rules), as pure functions of the response, the request and the behavior.
+//! - [`key`]: cache keys (host, path, optional query, normalised
+//!   Accept-Encoding).
+//!
+//! The design note is `src/cache/README.md`.
+
+pub mod freshness;
+pub mod key;
+pub mod store;

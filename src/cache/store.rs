@@ -1,0 +1,450 @@
+//! The sharded object store with S3-FIFO eviction.
+//!
+//! Objects are immutable (`Arc<Object>` holding `Bytes`), so a hit is a hash
+//! lookup and a reference-count increment under a shard lock held for
+//! nanoseconds; the bytes are written to the socket from the shared buffers,
+//! never copied.
+//!
+//! ## Why S3-FIFO
+//! S3-FIFO (Yang et al., SOSP 2023) keeps a small FIFO for new objects (10%
+//! of the bytes), a main FIFO for objects seen again, and a ghost list of
+//! keys recently evicted from the small queue. A one-time scan of cold URLs
+//! passes through the small queue and leaves without touching the main
+//! queue, so the hot set survives; an object requested again while in the
+//! small queue, or soon after it left (ghost hit), earns a place in main.
+//! Hits only bump a 2-bit counter — no list surgery under the lock, unlike
+//! LRU — which keeps the critical section of a hit tiny.
+//!
+//! ## Memory accounting
+//! Each object is charged its key, head and body bytes plus [`OVERHEAD`]
+//! (the entry, its slot in the queues and the map, the `Arc`). The sum over
+//! all shards stays within the configured capacity: each shard owns an equal
+//! part and evicts before inserting past it.
+
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Bookkeeping charged per object on top of its bytes.
+pub const OVERHEAD: u64 = 192;
+
+/// A stored response.
+#[derive(Debug)]
+pub struct Object {
+    /// The response head as it will be sent, without the per-response lines
+    /// (Age, X-Cache, Cache-Status, Connection) and without the final CRLF.
+    pub head: Bytes,
+    pub body: Bytes,
+    pub status: u16,
+    /// When the response was received (its age is counted from here).
+    pub stored: Instant,
+    /// Freshness lifetime.
+    pub ttl: Duration,
+    /// Extra time it may be served stale while it is revalidated.
+    pub stale_while_revalidate: Duration,
+    /// Extra time it may be served stale when the origins fail.
+    pub stale_if_error: Duration,
+    /// Validators for conditional requests.
+    pub etag: Option<Bytes>,
+    pub last_modified: Option<Bytes>,
+}
+
+impl Object {
+    pub fn age(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.stored)
+    }
+    pub fn is_fresh(&self, now: Instant) -> bool {
+        self.age(now) < self.ttl
+    }
+    fn charge(&self, key: &[u8]) -> u64 {
+        key.len() as u64 + self.head.len() as u64 + self.body.len() as u64 + OVERHEAD
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queue {
+    Small,
+    Main,
+}
+
+struct Entry {
+    /// Distinguishes this entry from earlier ones in the same slab slot, so
+    /// stale queue positions (left by replace/remove) are skipped.
+    gen: u64,
+    key: Box<[u8]>,
+    obj: Arc<Object>,
+    freq: u8,
+    queue: Queue,
+    charge: u64,
+}
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<Box<[u8]>, usize, ahash::RandomState>,
+    slots: slab::Slab<Entry>,
+    small: VecDeque<(usize, u64)>,
+    main: VecDeque<(usize, u64)>,
+    next_gen: u64,
+    /// Hashes of keys evicted from the small queue, oldest first.
+    ghost: VecDeque<u64>,
+    ghost_set: HashMap<u64, u32, ahash::RandomState>,
+    small_bytes: u64,
+    bytes: u64,
+    capacity: u64,
+    evictions: u64,
+}
+
+/// Counters for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub objects: u64,
+    pub bytes: u64,
+    pub evictions: u64,
+}
+
+impl Shard {
+    fn ghost_push(&mut self, h: u64) {
+        self.ghost.push_back(h);
+        *self.ghost_set.entry(h).or_insert(0) += 1;
+        // The ghost list remembers about as many keys as main holds.
+        let limit = self.main.len().max(16);
+        while self.ghost.len() > limit {
+            if let Some(old) = self.ghost.pop_front() {
+                if let Some(c) = self.ghost_set.get_mut(&old) {
+                    *c -= 1;
+                    if *c == 0 {
+                        self.ghost_set.remove(&old);
+                    }
+                }
+            }
+        }
+    }
+
+    fn remove_slot(&mut self, idx: usize) -> Entry {
+        let e = self.slots.remove(idx);
+        self.map.remove(&e.key);
+        self.bytes -= e.charge;
+        if e.queue == Queue::Small {
+            self.small_bytes -= e.charge;
+        }
+        e
+    }
+
+    /// Evicts one object (or moves one along); false when empty.
+    fn evict_one(&mut self, hasher: &ahash::RandomState) -> bool {
+        let from_small = self.small_bytes >= self.capacity / 10 || self.main.is_empty();
+        if from_small {
+            while let Some((idx, gen)) = self.small.pop_front() {
+                let Some(e) = self.slots.get_mut(idx) else { continue };
+                if e.gen != gen || e.queue != Queue::Small {
+                    continue;
+                }
+                if e.freq > 0 {
+                    // Seen again while new: promote to main.
+                    e.queue = Queue::Main;
+                    e.freq = 0;
+                    self.small_bytes -= e.charge;
+                    self.main.push_back((idx, gen));
+                    return true;
+                }
+                let e = self.remove_slot(idx);
+                self.ghost_push(hasher.hash_one(&*e.key));
+                self.evictions += 1;
+                return true;
+            }
+        }
+        while let Some((idx, gen)) = self.main.pop_front() {
+            let Some(e) = self.slots.get_mut(idx) else { continue };
+            if e.gen != gen || e.queue != Queue::Main {
+                continue;
+            }
+            if e.freq > 0 {
+                e.freq -= 1;
+                self.main.push_back((idx, gen));
+                continue;
+            }
+            self.remove_slot(idx);
+            self.evictions += 1;
+            return true;
+        }
+        // Main was empty: fall back to the small queue.
+        if !from_small {
+            return self.evict_one_small_only();
+        }
+        false
+    }
+
+    /// Drops stale queue positions once they outnumber the live entries, so
+    /// replacing the same keys over and over cannot grow the queues.
+    fn compact_queues(&mut self) {
+        let live = self.slots.len();
+        if self.small.len() + self.main.len() <= 2 * live + 64 {
+            return;
+        }
+        let slots = &self.slots;
+        let valid = |q: Queue| move |&(i, g): &(usize, u64)| slots.get(i).is_some_and(|e| e.gen == g && e.queue == q);
+        self.small.retain(valid(Queue::Small));
+        self.main.retain(valid(Queue::Main));
+    }
+
+    fn evict_one_small_only(&mut self) -> bool {
+        while let Some((idx, gen)) = self.small.pop_front() {
+            if self
+                .slots
+                .get(idx)
+                .is_some_and(|e| e.gen == gen && e.queue == Queue::Small)
+            {
+                self.remove_slot(idx);
+                self.evictions += 1;
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// The cache store shared by all workers.
+pub struct Store {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: ahash::RandomState,
+    capacity: u64,
+    max_object: u64,
+}
+
+impl Store {
+    /// A store of `capacity` bytes taking objects up to `max_object` bytes.
+    /// Shards are sized so the largest object fits one four times over.
+    pub fn new(capacity: u64, max_object: u64) -> Store {
+        let mut n = 1usize;
+        while n < 64 && capacity / (n as u64 * 2) >= max_object.saturating_mul(4).max(1 << 20) {
+            n *= 2;
+        }
+        let per = capacity / n as u64;
+        let shards = (0..n)
+            .map(|_| {
+                Mutex::new(Shard {
+                    capacity: per,
+                    ..Default::default()
+                })
+            })
+            .collect();
+        Store {
+            shards,
+            hasher: ahash::RandomState::with_seeds(0x5eed, 0xcafe, 0xf00d, 0xbeef),
+            capacity,
+            max_object,
+        }
+    }
+
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    fn shard(&self, key: &[u8]) -> &Mutex<Shard> {
+        let h = self.hasher.hash_one(key);
+        &self.shards[(h as usize) & (self.shards.len() - 1)]
+    }
+
+    /// The object stored under `key`, counting the access.
+    pub fn get(&self, key: &[u8]) -> Option<Arc<Object>> {
+        let mut s = self.shard(key).lock().ok()?;
+        let idx = *s.map.get(key)?;
+        let e = s.slots.get_mut(idx)?;
+        e.freq = (e.freq + 1).min(3);
+        Some(e.obj.clone())
+    }
+
+    /// Stores `obj` under `key`, replacing an older one. Returns false when
+    /// the object is too large to cache.
+    pub fn insert(&self, key: &[u8], obj: Arc<Object>) -> bool {
+        let charge = obj.charge(key);
+        let Ok(mut s) = self.shard(key).lock() else {
+            return false;
+        };
+        if obj.head.len() as u64 + obj.body.len() as u64 > self.max_object || charge > s.capacity {
+            return false;
+        }
+        if let Some(&idx) = s.map.get(key) {
+            let old = s.remove_slot(idx);
+            drop(old);
+        }
+        while s.bytes + charge > s.capacity {
+            if !s.evict_one(&self.hasher) {
+                break;
+            }
+        }
+        let h = self.hasher.hash_one(key);
+        let queue = if s.ghost_set.contains_key(&h) {
+            Queue::Main
+        } else {
+            Queue::Small
+        };
+        let k: Box<[u8]> = key.into();
+        s.next_gen += 1;
+        let gen = s.next_gen;
+        let idx = s.slots.insert(Entry {
+            gen,
+            key: k.clone(),
+            obj,
+            freq: 0,
+            queue,
+            charge,
+        });
+        s.map.insert(k, idx);
+        s.bytes += charge;
+        s.compact_queues();
+        match queue {
+            Queue::Small => {
+                s.small_bytes += charge;
+                s.small.push_back((idx, gen));
+            }
+            Queue::Main => s.main.push_back((idx, gen)),
+        }
+        true
+    }
+
+    /// Removes `key`; true if it was there.
+    pub fn remove(&self, key: &[u8]) -> bool {
+        let Ok(mut s) = self.shard(key).lock() else {
+            return false;
+        };
+        match s.map.get(key).copied() {
+            Some(idx) => {
+                s.remove_slot(idx);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes every key for which `f` is true; returns how many.
+    pub fn remove_where(&self, mut f: impl FnMut(&[u8]) -> bool) -> usize {
+        let mut n = 0;
+        for sh in self.shards.iter() {
+            let Ok(mut s) = sh.lock() else { continue };
+            let doomed: Vec<usize> = s.slots.iter().filter(|(_, e)| f(&e.key)).map(|(i, _)| i).collect();
+            for i in doomed {
+                s.remove_slot(i);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    pub fn stats(&self) -> Stats {
+        let mut st = Stats::default();
+        for sh in self.shards.iter() {
+            if let Ok(s) = sh.lock() {
+                st.objects += s.slots.len() as u64;
+                st.bytes += s.bytes;
+                st.evictions += s.evictions;
+            }
+        }
+        st
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(n: usize) -> Arc<Object> {
+        Arc::new(Object {
+            head: Bytes::from_static(b"HTTP/1.1 200 OK\r\nContent-Length: 0"),
+            body: Bytes::from(vec![b'x'; n]),
+            status: 200,
+            stored: Instant::now(),
+            ttl: Duration::from_secs(60),
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            etag: None,
+            last_modified: None,
+        })
+    }
+
+    #[test]
+    fn get_insert_replace_remove() {
+        let s = Store::new(1 << 20, 1 << 16);
+        assert!(s.get(b"a").is_none());
+        assert!(s.insert(b"a", obj(10)));
+        assert_eq!(s.get(b"a").unwrap().body.len(), 10);
+        assert!(s.insert(b"a", obj(20)));
+        assert_eq!(s.get(b"a").unwrap().body.len(), 20);
+        assert_eq!(s.stats().objects, 1);
+        assert!(s.remove(b"a"));
+        assert!(!s.remove(b"a"));
+        assert_eq!(
+            s.stats(),
+            Stats {
+                objects: 0,
+                bytes: 0,
+                evictions: 0
+            }
+        );
+    }
+
+    #[test]
+    fn too_large_objects_are_refused() {
+        let s = Store::new(1 << 20, 1000);
+        assert!(!s.insert(b"big", obj(2000)));
+        assert!(s.get(b"big").is_none());
+    }
+
+    #[test]
+    fn capacity_is_never_exceeded() {
+        let cap = 256 * 1024;
+        let s = Store::new(cap, 16 * 1024);
+        for i in 0..5000u32 {
+            let size = (i as usize * 7919) % 8000 + 1;
+            s.insert(format!("/obj/{i}").as_bytes(), obj(size));
+            let st = s.stats();
+            assert!(st.bytes <= cap, "{} > {cap} after {i}", st.bytes);
+        }
+        assert!(s.stats().evictions > 0);
+    }
+
+    #[test]
+    fn a_scan_does_not_flush_the_hot_set() {
+        let s = Store::new(200 * (1024 + OVERHEAD + 16), 4096);
+        let hot: Vec<String> = (0..50).map(|i| format!("/hot/{i}")).collect();
+        for k in &hot {
+            s.insert(k.as_bytes(), obj(1024));
+        }
+        for _ in 0..3 {
+            for k in &hot {
+                assert!(s.get(k.as_bytes()).is_some() || s.insert(k.as_bytes(), obj(1024)));
+            }
+        }
+        // A scan of 2000 cold objects, each seen once.
+        for i in 0..2000 {
+            s.insert(format!("/cold/{i}").as_bytes(), obj(1024));
+        }
+        let kept = hot.iter().filter(|k| s.get(k.as_bytes()).is_some()).count();
+        assert!(kept >= 45, "only {kept} of 50 hot objects survived the scan");
+    }
+
+    #[test]
+    fn replacing_one_key_does_not_grow_the_queues() {
+        let s = Store::new(1 << 20, 1 << 16);
+        for _ in 0..10_000 {
+            s.insert(b"same", obj(1));
+        }
+        let sh = s.shard(b"same").lock().unwrap();
+        assert!(sh.small.len() + sh.main.len() <= 2 * sh.slots.len() + 65);
+    }
+
+    #[test]
+    fn remove_where_for_prefix_invalidation() {
+        let s = Store::new(1 << 20, 1 << 16);
+        for k in ["h/a/1", "h/a/2", "h/b/1"] {
+            s.insert(k.as_bytes(), obj(1));
+        }
+        assert_eq!(s.remove_where(|k| k.starts_with(b"h/a/")), 2);
+        assert!(s.get(b"h/b/1").is_some());
+    }
+}

@@ -77,17 +77,17 @@ ringfront demo: proxy on http://{a}
   primary origin   http://{pa}
   secondary origin http://{sa}
 
-A miss (forwarded to the primary; X-Cache tells):
+A miss (forwarded to the primary and stored; X-Cache and Cache-Status tell):
   curl -si http://{a}/hello
-The same URL again (a hit once the cache lands; today another miss):
+The same URL again: a hit, answered from memory (see Age):
   curl -si http://{a}/hello
 Failover on status: the primary answers 503, the secondary serves it:
   curl -si 'http://{a}/hello?primary.status=503'
 Failover on a timeout: the primary stalls past response_timeout (5s):
   curl -si 'http://{a}/hello?primary.fail=stall'
-Make the primary refuse connections for 30 seconds, then ask:
+Make the primary refuse connections for 30 seconds, then ask for a URL not cached yet:
   curl -s 'http://{pa}/__origin/mode?set=refuse&for=30000'
-  curl -si http://{a}/hello
+  curl -si http://{a}/during-outage
 A single-origin behavior (no failover), POST allowed:
   curl -si -X POST --data hello 'http://{a}/api/echo?echo=1'
 

@@ -14,7 +14,10 @@
 //! | `status=N` | response status |
 //! | `chunked=1` | chunked transfer coding |
 //! | `delay=MS` | wait before the response head |
-//! | `cc=VALUE` | a Cache-Control header |
+//! | `cc=VALUE` | a Cache-Control header (`%20` and `%2C` decoded) |
+//! | `cookie=1` | a Set-Cookie header |
+//! | `vary=NAME` | a Vary header |
+//! | `etag=TAG` | an ETag header |
 //! | `close=1` | `Connection: close` and close after the response |
 //! | `fail=reset` | reset the connection instead of answering |
 //! | `fail=close` | close the connection without answering |
@@ -409,6 +412,15 @@ async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
         );
         if body_kind != BodyKind::None {
             let _ = write!(out, "X-Received-Bytes: {received}\r\nX-Received-Sum: {sum}\r\n");
+        }
+        if k.get("cookie") == Some("1") {
+            out.extend_from_slice(b"Set-Cookie: session=1\r\n");
+        }
+        if let Some(vary) = k.get("vary") {
+            let _ = write!(out, "Vary: {vary}\r\n");
+        }
+        if let Some(etag) = k.get("etag") {
+            let _ = write!(out, "ETag: \"{etag}\"\r\n");
         }
         if let Some(cc) = k.get("cc") {
             let _ = write!(out, "Cache-Control: {}\r\n", cc.replace("%20", " ").replace("%2C", ","));

@@ -143,6 +143,21 @@ pub struct ResponseRewrite<'a> {
 
 /// Appends the response head to send to the viewer.
 pub fn write_response_head(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, rw: &ResponseRewrite) {
+    write_response_core(out, buf, r, rw);
+    line(out, b"X-Cache", rw.x_cache);
+    line(out, b"Cache-Status", rw.cache_status);
+    if !rw.proxy_status.is_empty() {
+        line(out, b"Proxy-Status", rw.proxy_status);
+    }
+    connection_line(out, rw.keep_alive, rw.viewer_http10);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The part of a forwarded response head that does not depend on this
+/// particular response's delivery: status line, the origin's end-to-end
+/// headers, Via, header actions and hook lines. This is also what the cache
+/// stores; a hit adds Age, X-Cache, Cache-Status and Connection.
+pub fn write_response_core(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, rw: &ResponseRewrite) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(itoa::Buffer::new().format(r.status).as_bytes());
     out.push(b' ');
@@ -173,14 +188,23 @@ pub fn write_response_head(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, rw: 
     out.push(b' ');
     out.extend_from_slice(rw.via.as_bytes());
     out.extend_from_slice(b"\r\n");
-    line(out, b"X-Cache", rw.x_cache);
-    line(out, b"Cache-Status", rw.cache_status);
-    if !rw.proxy_status.is_empty() {
-        line(out, b"Proxy-Status", rw.proxy_status);
-    }
     apply_sets(out, rw.actions, rw.ctx);
     out.extend_from_slice(rw.extra);
-    connection_line(out, rw.keep_alive, rw.viewer_http10);
+}
+
+/// Appends the lines a cache hit adds to a stored head, and the final CRLF.
+pub fn write_hit_lines(out: &mut Vec<u8>, via: &str, age: u64, ttl_left: u64, keep_alive: bool, http10: bool) {
+    let mut n = itoa::Buffer::new();
+    out.extend_from_slice(b"Age: ");
+    out.extend_from_slice(n.format(age).as_bytes());
+    out.extend_from_slice(b"\r\nX-Cache: Hit from ");
+    out.extend_from_slice(via.as_bytes());
+    out.extend_from_slice(b"\r\nCache-Status: ");
+    out.extend_from_slice(via.as_bytes());
+    out.extend_from_slice(b"; hit; ttl=");
+    out.extend_from_slice(n.format(ttl_left).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    connection_line(out, keep_alive, http10);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -362,7 +386,10 @@ mod tests {
         for gone in ["Server", "X-Hop", "Transfer-Encoding", "Keep-Alive"] {
             assert!(!s.contains(gone), "{gone} forwarded: {s}");
         }
-        assert!(s.contains("Via: 1.1 edge\r\nX-Cache: Miss from edge\r\nCache-Status: edge; fwd=miss\r\n"));
+        assert!(
+            s.contains("Via: 1.1 edge\r\nX-Cache: Miss from edge\r\nCache-Status: edge; fwd=miss\r\n"),
+            "{s}"
+        );
         assert!(s.ends_with("Connection: close\r\n\r\n"));
     }
 

@@ -12,7 +12,7 @@
 
 use super::forward::{self, Request};
 use super::Worker;
-use crate::http::parse::{parse_request, HeadError, RequestHead};
+use crate::http::parse::{parse_request, BodyKind, HeadError, RequestHead};
 use crate::http::write::{write_generated_head, Generated};
 use crate::net;
 use monoio::net::TcpStream;
@@ -165,7 +165,7 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
     let behavior = cfg.behavior_for(path);
     if !behavior.allows(v.head.method(&v.buf)) {
         // The body, if any, was not read: close rather than parse it as a request.
-        let keep = v.head.keep_alive && v.head.body == crate::http::parse::BodyKind::None;
+        let keep = v.head.keep_alive && v.head.body == BodyKind::None;
         let bytes = send_error(w, v, 403, keep).await;
         log_client_error(w, v, 403, bytes, Some(received));
         if keep {
@@ -175,9 +175,32 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
         }
         return Next::Close;
     }
-    // Cache lookup phase: GET/HEAD on a caching behavior would be answered
-    // here from the store; until the cache lands, every request is a miss.
-    let req = Request { behavior, received };
+    // Cache lookup phase: GET/HEAD without a body on a caching behavior.
+    let method = v.head.method(&v.buf);
+    let cache_key = match w.cache.as_ref() {
+        Some(_) if behavior.cache && (method == b"GET" || method == b"HEAD") && v.head.body == BodyKind::None => {
+            let mut k = Vec::with_capacity(128);
+            let host = v.head.host.map_or(&b""[..], |h| h.of(&v.buf));
+            crate::cache::key::build(&mut k, host, v.head.path.of(&v.buf), behavior.cache_query_string);
+            crate::cache::key::add_encoding(&mut k, v.head.header(&v.buf, b"accept-encoding"));
+            Some(k)
+        }
+        _ => None,
+    };
+    if let (Some(store), Some(k)) = (w.cache.as_ref(), cache_key.as_deref()) {
+        if let Some(obj) = store.get(k) {
+            if obj.is_fresh(received) {
+                return serve_hit(w, v, &obj, received).await;
+            }
+        }
+    }
+    // Only a GET's response is stored (a HEAD's has no body).
+    let cache_key = cache_key.filter(|_| v.head.method(&v.buf) == b"GET");
+    let req = Request {
+        behavior,
+        received,
+        cache_key,
+    };
     let mut report = forward::Report::default();
     // The log line needs the request's method, host and path, which live in
     // `v.buf` and are drained when the connection moves to the next request;
@@ -214,6 +237,71 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
         });
     }
     next
+}
+
+/// Answers from a stored object: its head, the per-response lines, then the
+/// body straight from the shared buffer (no copy).
+async fn serve_hit(w: &Worker, v: &mut Viewer, obj: &crate::cache::store::Object, received: Instant) -> Next {
+    let head_request = v.head.is_head(&v.buf);
+    let keep = v.head.keep_alive && !w.shared.is_stopping();
+    let age = obj.age(received);
+    let mut out = std::mem::take(&mut v.out);
+    out.clear();
+    out.extend_from_slice(&obj.head);
+    crate::http::write::write_hit_lines(
+        &mut out,
+        &w.cfg.server.via,
+        age.as_secs(),
+        obj.ttl.saturating_sub(age).as_secs(),
+        keep,
+        v.head.minor == 0,
+    );
+    let mut bytes = out.len() as u64;
+    let timeout = write_timeout(w);
+    let ok = match monoio::time::timeout(timeout, net::write_all(&mut v.stream, out)).await {
+        Ok((r, o)) => {
+            v.out = o;
+            r.is_ok()
+        }
+        Err(_) => false,
+    };
+    let ok = ok
+        && (head_request
+            || obj.body.is_empty()
+            || matches!(
+                monoio::time::timeout(
+                    timeout,
+                    monoio::io::AsyncWriteRentExt::write_all(&mut v.stream, obj.body.clone())
+                )
+                .await,
+                Ok((Ok(_), _))
+            ));
+    if ok && !head_request {
+        bytes += obj.body.len() as u64;
+    }
+    if w.log.enabled() {
+        let h = &v.head;
+        w.log.record(&crate::log::Entry {
+            client: v.peer,
+            method: h.method(&v.buf),
+            host: h.host.map_or(&b""[..], |s| s.of(&v.buf)),
+            path: h.path.of(&v.buf),
+            status: obj.status,
+            bytes,
+            result: "Hit",
+            detail: "Hit",
+            origin: None,
+            attempts: 0,
+            total: received.elapsed(),
+            origin_time: None,
+        });
+    }
+    if !ok || !keep {
+        return Next::Close;
+    }
+    let n = v.head.head_len;
+    v.buf.drain(..n);
+    Next::KeepAlive
 }
 
 /// Writes a generated error response (small text body); `keep` keeps the

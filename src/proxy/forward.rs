@@ -16,8 +16,8 @@ use crate::http::body::BodyCursor;
 use crate::http::parse::BodyKind;
 use crate::http::response::{RespBody, ResponseHead};
 use crate::http::write::{
-    write_generated_head, write_request_head, write_response_head, AttemptCtx, Generated, RequestRewrite,
-    ResponseRewrite, ViewerFraming,
+    write_generated_head, write_request_head, write_response_core, write_response_head, AttemptCtx, Generated,
+    RequestRewrite, ResponseRewrite, ViewerFraming,
 };
 use crate::net;
 use crate::origin::attempt::{Action, AttemptMachine, Event, Plan, Role, Step};
@@ -35,6 +35,73 @@ pub const REPLAY_MAX: u64 = 64 * 1024;
 pub struct Request<'a> {
     pub behavior: &'a crate::config::Behavior,
     pub received: Instant,
+    /// The cache key, when the response may be stored (a GET without a body
+    /// on a caching behavior, with a cache configured).
+    pub cache_key: Option<Vec<u8>>,
+}
+
+/// A response being recorded for the cache while it streams to the viewer.
+struct Capture {
+    key: Vec<u8>,
+    life: crate::cache::freshness::Lifetime,
+    head: Vec<u8>,
+    body: bytes::BytesMut,
+    len: u64,
+}
+
+/// Decides whether the delivered response may be stored; `Some` starts recording it.
+fn start_capture(w: &Worker, v: &Viewer, b: &Behavior, key: &[u8], buf: &[u8], rh: &ResponseHead) -> Option<Capture> {
+    use crate::cache::freshness::{lifetime, Policy, ResponseFacts};
+    let max = w.cfg.cache.max_object_size;
+    // Only bodies whose length is known up front (a cut one is then detectable).
+    let len = match rh.body() {
+        RespBody::Length(n) if n <= max => n,
+        RespBody::None if !v.head.is_head(&v.buf) => 0,
+        _ => return None,
+    };
+    let facts = ResponseFacts {
+        status: rh.status,
+        cache_control: rh.header(buf, b"cache-control"),
+        expires: rh.header(buf, b"expires"),
+        date: rh.header(buf, b"date"),
+        vary: rh.header(buf, b"vary"),
+        set_cookie: rh.header(buf, b"set-cookie").is_some(),
+    };
+    let policy = Policy {
+        min_ttl: b.min_ttl,
+        default_ttl: b.default_ttl,
+        max_ttl: b.max_ttl,
+    };
+    let auth = v.head.header(&v.buf, b"authorization").is_some();
+    let life = lifetime(&facts, auth, &policy, None, std::time::SystemTime::now())?;
+    Some(Capture {
+        key: key.to_vec(),
+        life,
+        head: Vec::with_capacity(rh.head_len + 64),
+        body: bytes::BytesMut::with_capacity(len as usize),
+        len,
+    })
+}
+
+/// Stores a fully recorded response.
+fn finish_capture(w: &Worker, cap: Capture, rh: &ResponseHead, obuf_head: &[u8], received: Instant) {
+    let Some(store) = w.cache.as_ref() else { return };
+    if cap.body.len() as u64 != cap.len {
+        return; // cut short: never cached
+    }
+    let validator = |name: &[u8]| rh.header(obuf_head, name).map(bytes::Bytes::copy_from_slice);
+    let obj = crate::cache::store::Object {
+        head: bytes::Bytes::from(cap.head),
+        body: cap.body.freeze(),
+        status: rh.status,
+        stored: received,
+        ttl: cap.life.ttl,
+        stale_while_revalidate: cap.life.stale_while_revalidate,
+        stale_if_error: cap.life.stale_if_error,
+        etag: validator(b"etag"),
+        last_modified: validator(b"last-modified"),
+    };
+    store.insert(&cap.key, std::sync::Arc::new(obj));
 }
 
 /// Builds the machine's plan for a request.
@@ -360,6 +427,10 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>, report: &
                     break;
                 };
                 let keep = v.head.keep_alive && body_done;
+                let capture = req
+                    .cache_key
+                    .as_deref()
+                    .and_then(|k| start_capture(w, v, req.behavior, k, &obuf, &rhead));
                 let d = deliver(
                     w,
                     v,
@@ -371,6 +442,8 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>, report: &
                     keep,
                     viewer_http10,
                     &resp_extra,
+                    capture,
+                    req.received,
                 )
                 .await;
                 obuf = d.buf;
@@ -574,6 +647,8 @@ async fn deliver(
     request_keep: bool,
     viewer_http10: bool,
     hook_lines: &[u8],
+    mut capture: Option<Capture>,
+    received: Instant,
 ) -> Delivered {
     let mut bytes = 0u64;
     macro_rules! done {
@@ -601,35 +676,45 @@ async fn deliver(
     let mut ps = Vec::new();
     proxy_status(w, m, &mut ps);
     let method = v.head.method(&v.buf);
-    let cs = cache_status(w, b, method == b"GET" || method == b"HEAD");
+    let cs = if capture.is_some() {
+        &w.cache_status_stored[..]
+    } else {
+        cache_status(w, b, method == b"GET" || method == b"HEAD")
+    };
     let step = m.current();
     let mut out = std::mem::take(&mut v.out);
     out.clear();
-    write_response_head(
-        &mut out,
-        &obuf,
-        rh,
-        &ResponseRewrite {
-            via: &cfg.server.via,
-            x_cache: if rh.status >= 400 {
-                &w.x_cache_error
-            } else {
-                &w.x_cache_miss
-            },
-            cache_status: cs,
-            proxy_status: &ps,
-            actions: &b.origin_response,
-            ctx: AttemptCtx {
-                attempt: m.attempts(),
-                origin: &cfg.origins[step.origin].id,
-                role: step.role.as_str(),
-            },
-            framing,
-            keep_alive: viewer_keep,
-            viewer_http10,
-            extra: hook_lines,
+    let rw = ResponseRewrite {
+        via: &cfg.server.via,
+        x_cache: if rh.status >= 400 {
+            &w.x_cache_error
+        } else {
+            &w.x_cache_miss
         },
-    );
+        cache_status: cs,
+        proxy_status: &ps,
+        actions: &b.origin_response,
+        ctx: AttemptCtx {
+            attempt: m.attempts(),
+            origin: &cfg.origins[step.origin].id,
+            role: step.role.as_str(),
+        },
+        framing,
+        keep_alive: viewer_keep,
+        viewer_http10,
+        extra: hook_lines,
+    };
+    write_response_head(&mut out, &obuf, rh, &rw);
+    if let Some(cap) = capture.as_mut() {
+        write_response_core(&mut cap.head, &obuf, rh, &rw);
+    }
+    // Validators for the stored object are read from the head before the
+    // buffer is reused for the body.
+    let stored_head: Vec<u8> = if capture.is_some() {
+        obuf[..rh.head_len].to_vec()
+    } else {
+        Vec::new()
+    };
     let mut cursor = match rh.body() {
         RespBody::None => BodyCursor::length(0),
         RespBody::Length(n) => BodyCursor::length(n),
@@ -652,6 +737,9 @@ async fn deliver(
     };
     if used < avail {
         extra_bytes = true;
+    }
+    if let Some(cap) = capture.as_mut() {
+        cap.body.extend_from_slice(&obuf[start..start + used]);
     }
     match framing {
         ViewerFraming::AsIs => out.extend_from_slice(&obuf[start..start + used]),
@@ -697,6 +785,9 @@ async fn deliver(
         if used < obuf.len() {
             extra_bytes = true;
         }
+        if let Some(cap) = capture.as_mut() {
+            cap.body.extend_from_slice(&obuf[..used]);
+        }
         let end = match framing {
             ViewerFraming::AsIs => used,
             ViewerFraming::Dechunk => {
@@ -718,6 +809,9 @@ async fn deliver(
             Ok((Err(_), b)) => done!(Event::ViewerGone, false, false, b),
             Err(_) => done!(Event::ViewerGone, false, false, w.take_buf()),
         };
+    }
+    if let Some(cap) = capture {
+        finish_capture(w, cap, rh, &stored_head, received);
     }
     done!(Event::BodyDone, rh.keep_alive && !extra_bytes, viewer_keep, obuf)
 }

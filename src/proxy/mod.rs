@@ -65,6 +65,8 @@ pub struct Worker {
     pub hooks: Option<Arc<dyn hooks::OriginHooks>>,
     /// This worker's side of the access log.
     pub log: crate::log::WorkerLog,
+    /// The cache store shared by all workers (None when `cache.capacity` is 0).
+    pub cache: Option<Arc<crate::cache::store::Store>>,
     pub pool: RefCell<Pool>,
     /// Requests being handled right now (drain waits for these).
     pub busy: std::cell::Cell<usize>,
@@ -73,6 +75,7 @@ pub struct Worker {
     pub x_cache_miss: Vec<u8>,
     pub x_cache_error: Vec<u8>,
     pub cache_status_miss: Vec<u8>,
+    pub cache_status_stored: Vec<u8>,
     pub cache_status_bypass: Vec<u8>,
     pub cache_status_method: Vec<u8>,
 }
@@ -87,6 +90,7 @@ impl Worker {
         shared: Arc<Shared>,
         hooks: Option<Arc<dyn hooks::OriginHooks>>,
         log: crate::log::WorkerLog,
+        cache: Option<Arc<crate::cache::store::Store>>,
     ) -> Worker {
         let pool = Pool::new(
             cfg.origins
@@ -99,12 +103,14 @@ impl Worker {
             x_cache_miss: format!("Miss from {via}").into_bytes(),
             x_cache_error: format!("Error from {via}").into_bytes(),
             cache_status_miss: format!("{via}; fwd=miss").into_bytes(),
+            cache_status_stored: format!("{via}; fwd=miss; stored").into_bytes(),
             cache_status_bypass: format!("{via}; fwd=bypass").into_bytes(),
             cache_status_method: format!("{via}; fwd=method").into_bytes(),
             cfg,
             shared,
             hooks,
             log,
+            cache,
             pool: RefCell::new(pool),
             busy: std::cell::Cell::new(0),
             bufs: RefCell::new(Vec::new()),

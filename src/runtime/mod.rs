@@ -158,6 +158,12 @@ pub fn start(cfg: Arc<Config>) -> Result<Running, String> {
 /// [`start`] with code hooks (see [`crate::proxy::hooks`]).
 pub fn start_with_hooks(cfg: Arc<Config>, hooks: Option<Arc<dyn OriginHooks>>) -> Result<Running, String> {
     let shared = Arc::new(Shared::new(&cfg));
+    let cache = (cfg.cache.capacity > 0).then(|| {
+        Arc::new(crate::cache::store::Store::new(
+            cfg.cache.capacity,
+            cfg.cache.max_object_size,
+        ))
+    });
     let access_log = AccessLog::open(&cfg.server.access_log)
         .map_err(|e| format!("server.access_log: cannot open {:?}: {e}", cfg.server.access_log))?;
     let cpus = allowed_cpus();
@@ -198,6 +204,7 @@ pub fn start_with_hooks(cfg: Arc<Config>, hooks: Option<Arc<dyn OriginHooks>>) -
         let driver = driver.clone();
         let hooks = hooks.clone();
         let wlog = access_log.worker();
+        let cache = cache.clone();
         let t = std::thread::Builder::new()
             .name(format!("ringfront-w{i}"))
             .spawn(move || {
@@ -212,7 +219,7 @@ pub fn start_with_hooks(cfg: Arc<Config>, hooks: Option<Arc<dyn OriginHooks>>) -
                     Driver::IoUring => log::info!("worker {i}: {pinned}, driver io_uring"),
                     Driver::Epoll(why) => log::info!("worker {i}: {pinned}, driver epoll ({why})"),
                 }
-                if let Err(e) = block_on(&driver, || worker_main(i, cfg, shared, ls, hooks, wlog)) {
+                if let Err(e) = block_on(&driver, || worker_main(i, cfg, shared, ls, hooks, wlog, cache)) {
                     log::error!("worker {i}: cannot start runtime: {e}");
                 }
             })
@@ -253,8 +260,9 @@ async fn worker_main(
     listeners: Vec<std::net::TcpListener>,
     hooks: Option<Arc<dyn OriginHooks>>,
     log: WorkerLog,
+    cache: Option<Arc<crate::cache::store::Store>>,
 ) {
-    let w = Rc::new(Worker::new(id, cfg.clone(), shared.clone(), hooks, log));
+    let w = Rc::new(Worker::new(id, cfg.clone(), shared.clone(), hooks, log, cache));
     let local = Rc::new(Cell::new(0usize));
     let mut accepts = Vec::new();
     for l in listeners {

@@ -136,7 +136,8 @@ impl Drop for Proxy {
 }
 
 /// A minimal proxy config: one worker, origins given as `(id, addr)`, the
-/// last behavior targeting `target`. `extra` is appended verbatim.
+/// last behavior targeting `target` with caching off (these tests are about
+/// forwarding; the cache tests turn it on). `extra` is appended verbatim.
 pub fn config(origins: &[(&str, SocketAddr)], target: &str, extra: &str) -> String {
     let mut c = String::from("[server]\nlisten = \"127.0.0.1:0\"\nworkers = 1\npin_workers = false\n");
     for (id, addr) in origins {
@@ -146,7 +147,7 @@ pub fn config(origins: &[(&str, SocketAddr)], target: &str, extra: &str) -> Stri
     }
     c.push_str(extra);
     c.push_str(&format!(
-        "\n[[behavior]]\npath = \"*\"\ntarget = \"{target}\"\nallowed_methods = [\"GET\", \"HEAD\", \"OPTIONS\", \"PUT\", \"POST\", \"PATCH\", \"DELETE\"]\n"
+        "\n[[behavior]]\npath = \"*\"\ntarget = \"{target}\"\ncache = false\nallowed_methods = [\"GET\", \"HEAD\", \"OPTIONS\", \"PUT\", \"POST\", \"PATCH\", \"DELETE\"]\n"
     ));
     c
 }

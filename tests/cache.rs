@@ -1,0 +1,142 @@
+//! The cache over sockets: hits, HEAD from GET, what is never stored, expiry.
+mod common;
+use common::*;
+
+fn cached(o: &SampleOrigin) -> Proxy {
+    let cfg = config(&[("o", o.addr())], "o", "").replace("cache = false\n", "cache = true\n");
+    Proxy::start(&cfg)
+}
+
+#[test]
+fn second_get_is_a_hit_and_the_origin_is_asked_once() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let p = cached(&o);
+    let mut c = p.client();
+    let first = c.get("/page?size=5000&cc=max-age=60");
+    assert_eq!(first.header("x-cache"), Some("Miss from ringfront"));
+    assert_eq!(first.header("cache-status"), Some("ringfront; fwd=miss; stored"));
+    let second = c.get("/page?size=5000&cc=max-age=60");
+    assert_eq!(second.status, 200);
+    assert_eq!(second.header("x-cache"), Some("Hit from ringfront"));
+    assert!(second
+        .header("cache-status")
+        .unwrap()
+        .starts_with("ringfront; hit; ttl="));
+    assert!(second.has_header("age"));
+    assert_eq!(second.body, first.body);
+    assert_eq!(second.header("x-request-count"), first.header("x-request-count"));
+    assert_eq!(o.requests(), 1);
+    // Another connection sees the same object.
+    assert_eq!(
+        p.client().get("/page?size=5000&cc=max-age=60").header("x-cache"),
+        Some("Hit from ringfront")
+    );
+    assert_eq!(o.requests(), 1);
+}
+
+#[test]
+fn head_is_answered_from_a_cached_get() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let p = cached(&o);
+    let mut c = p.client();
+    c.get("/h?size=300");
+    c.send(b"HEAD /h?size=300 HTTP/1.1\r\nHost: test\r\n\r\n");
+    let r = c.read_response(true).unwrap();
+    assert_eq!(r.header("x-cache"), Some("Hit from ringfront"));
+    assert_eq!(r.header("content-length"), Some("300"));
+    // The connection stays in sync: no body followed the HEAD answer.
+    assert_eq!(c.get("/h?size=300").body.len(), 300);
+    assert_eq!(o.requests(), 1);
+}
+
+#[test]
+fn what_is_never_cached() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let p = cached(&o);
+    let mut c = p.client();
+    for q in [
+        "cc=no-store",
+        "cc=private",
+        "cc=no-cache",
+        "cookie=1",
+        "vary=User-Agent",
+        "status=302",
+    ] {
+        let url = format!("/n?{q}");
+        c.get(&url);
+        let r = c.get(&url);
+        assert_ne!(r.header("x-cache"), Some("Hit from ringfront"), "{q} was cached");
+    }
+    // Authorization without public/s-maxage.
+    for _ in 0..2 {
+        c.send(b"GET /auth HTTP/1.1\r\nHost: test\r\nAuthorization: Basic eDp5\r\n\r\n");
+        assert_eq!(
+            c.read_response(false).unwrap().header("x-cache"),
+            Some("Miss from ringfront")
+        );
+    }
+    // Vary: Accept-Encoding is cached, per normalised encoding.
+    c.send(b"GET /v?vary=Accept-Encoding HTTP/1.1\r\nHost: test\r\nAccept-Encoding: gzip, br\r\n\r\n");
+    c.read_response(false).unwrap();
+    c.send(b"GET /v?vary=Accept-Encoding HTTP/1.1\r\nHost: test\r\nAccept-Encoding: br;q=1, deflate\r\n\r\n");
+    assert_eq!(
+        c.read_response(false).unwrap().header("x-cache"),
+        Some("Hit from ringfront")
+    );
+    c.send(b"GET /v?vary=Accept-Encoding HTTP/1.1\r\nHost: test\r\nAccept-Encoding: gzip\r\n\r\n");
+    assert_eq!(
+        c.read_response(false).unwrap().header("x-cache"),
+        Some("Miss from ringfront")
+    );
+}
+
+#[test]
+fn max_age_one_expires_after_a_second() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let p = cached(&o);
+    let mut c = p.client();
+    c.get("/e?cc=max-age=1");
+    assert_eq!(c.get("/e?cc=max-age=1").header("x-cache"), Some("Hit from ringfront"));
+    let t0 = std::time::Instant::now();
+    eventually("the object expires", || {
+        t0.elapsed() > std::time::Duration::from_millis(1100)
+            && c.get("/e?cc=max-age=1").header("x-cache") == Some("Miss from ringfront")
+    });
+    assert!(o.requests() >= 2);
+}
+
+#[test]
+fn a_cut_body_is_never_cached() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let p = cached(&o);
+    let mut c = p.client();
+    c.send(b"GET /cut?size=100000&fail=close_mid_body HTTP/1.1\r\nHost: test\r\n\r\n");
+    let _ = read_until_close(&mut c.s);
+    let mut c = p.client();
+    c.send(b"GET /cut?size=100000&fail=close_mid_body HTTP/1.1\r\nHost: test\r\n\r\n");
+    let got = read_until_close(&mut c.s);
+    assert!(String::from_utf8_lossy(&got).contains("X-Cache: Miss from ringfront"));
+    assert_eq!(o.requests(), 2);
+}
+
+#[test]
+fn capacity_is_respected_under_a_flood_of_objects() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let cfg = config(
+        &[("o", o.addr())],
+        "o",
+        "\n[cache]\ncapacity = \"2MiB\"\nmax_object_size = \"64KiB\"\n",
+    )
+    .replace("cache = false\n", "cache = true\n");
+    let p = Proxy::start(&cfg);
+    let mut c = p.client();
+    for i in 0..600 {
+        assert_eq!(c.get(&format!("/f/{i}?size=20000")).status, 200);
+    }
+    // 600 x 20 KB = 12 MB through a 2 MiB cache: RSS stays bounded.
+    let rss = p.status_kib("VmRSS");
+    assert!(rss < 40 * 1024, "RSS {rss} KiB");
+    // Recent objects are hits, the first ones were evicted.
+    assert_eq!(c.get("/f/599?size=20000").header("x-cache"), Some("Hit from ringfront"));
+    assert_eq!(c.get("/f/0?size=20000").header("x-cache"), Some("Miss from ringfront"));
+}

@@ -115,3 +115,95 @@ pub fn idle_conn_alive(fd: std::os::fd::RawFd) -> bool {
     }
     false
 }
+
+/// A head and a shared body written with one `writev`: the cache hit path.
+/// The body is a `Bytes` handle on the stored object, so nothing is copied;
+/// the struct is reused per connection, so nothing is allocated either.
+pub struct HeadAndBody {
+    /// Boxed: monoio reads the iovec pointer before the buffer moves into the
+    /// operation, so the array must not live inside the moving struct.
+    iov: Box<[libc::iovec; 2]>,
+    pub head: Vec<u8>,
+    pub body: bytes::Bytes,
+}
+
+impl Default for HeadAndBody {
+    fn default() -> Self {
+        let empty = libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        };
+        HeadAndBody {
+            iov: Box::new([empty, empty]),
+            head: Vec::new(),
+            body: bytes::Bytes::new(),
+        }
+    }
+}
+
+impl HeadAndBody {
+    /// Points the iovecs at `head` and `body`; call after filling them.
+    fn prepare(&mut self) {
+        *self.iov = [
+            libc::iovec {
+                iov_base: self.head.as_ptr() as *mut libc::c_void,
+                iov_len: self.head.len(),
+            },
+            libc::iovec {
+                iov_base: self.body.as_ptr() as *mut libc::c_void,
+                iov_len: self.body.len(),
+            },
+        ];
+    }
+
+    pub fn len(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+// SAFETY: the iovec array is on the heap and points into `head` and `body`,
+// whose heap data the struct owns and which do not move or change while it is
+// owned by a write operation; `prepare` re-points them before every write.
+unsafe impl monoio::buf::IoVecBuf for HeadAndBody {
+    fn read_iovec_ptr(&self) -> *const libc::iovec {
+        self.iov.as_ptr()
+    }
+    fn read_iovec_len(&self) -> usize {
+        2
+    }
+}
+
+/// Writes `hb.head` then `hb.body` with one `writev` in the common case.
+pub async fn write_head_and_body<S: AsyncWriteRentExt + monoio::io::AsyncWriteRent>(
+    s: &mut S,
+    mut hb: HeadAndBody,
+) -> (io::Result<()>, HeadAndBody) {
+    hb.prepare();
+    let total = hb.len();
+    let (res, hb) = s.writev(hb).await;
+    let n = match res {
+        Ok(n) => n,
+        Err(e) => return (Err(e), hb),
+    };
+    if n >= total {
+        return (Ok(()), hb);
+    }
+    // A short write: finish with plain writes (rare; big bodies, full buffers).
+    let HeadAndBody { iov, head, body } = hb;
+    let (head_res, head) = if n < head.len() {
+        let hl = head.len();
+        write_range(s, head, n..hl).await
+    } else {
+        (Ok(()), head)
+    };
+    let from = n.saturating_sub(head.len());
+    let res = match head_res {
+        Ok(()) if from < body.len() => s.write_all(bytes::Bytes::slice(&body, from..)).await.0.map(|_| ()),
+        other => other,
+    };
+    (res, HeadAndBody { iov, head, body })
+}

@@ -33,6 +33,8 @@ pub struct Viewer {
     pub resp: crate::http::response::ResponseHead,
     /// Scratch for heads written to the viewer or the origin.
     pub out: Vec<u8>,
+    /// Reused for cache hits: stored head + per-response lines, and the body.
+    pub hit: net::HeadAndBody,
 }
 
 /// What happens after a request.
@@ -62,6 +64,7 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
         buf: Vec::with_capacity(8 * 1024),
         head: RequestHead::default(),
         out: Vec::with_capacity(4 * 1024),
+        hit: net::HeadAndBody::default(),
     };
     let mut first = true;
     loop {
@@ -245,40 +248,33 @@ async fn serve_hit(w: &Worker, v: &mut Viewer, obj: &crate::cache::store::Object
     let head_request = v.head.is_head(&v.buf);
     let keep = v.head.keep_alive && !w.shared.is_stopping();
     let age = obj.age(received);
-    let mut out = std::mem::take(&mut v.out);
-    out.clear();
-    out.extend_from_slice(&obj.head);
+    let mut hb = std::mem::take(&mut v.hit);
+    hb.head.clear();
+    hb.head.extend_from_slice(&obj.head);
     crate::http::write::write_hit_lines(
-        &mut out,
+        &mut hb.head,
         &w.cfg.server.via,
         age.as_secs(),
         obj.ttl.saturating_sub(age).as_secs(),
         keep,
         v.head.minor == 0,
     );
-    let mut bytes = out.len() as u64;
-    let timeout = write_timeout(w);
-    let ok = match monoio::time::timeout(timeout, net::write_all(&mut v.stream, out)).await {
-        Ok((r, o)) => {
-            v.out = o;
+    hb.body = if head_request {
+        bytes::Bytes::new()
+    } else {
+        obj.body.clone()
+    };
+    let bytes = hb.len() as u64;
+    let ok = match monoio::time::timeout(write_timeout(w), net::write_head_and_body(&mut v.stream, hb)).await {
+        Ok((r, mut hb)) => {
+            // Let go of the stored body now; keep the buffers for the next hit.
+            hb.body = bytes::Bytes::new();
+            v.hit = hb;
             r.is_ok()
         }
         Err(_) => false,
     };
-    let ok = ok
-        && (head_request
-            || obj.body.is_empty()
-            || matches!(
-                monoio::time::timeout(
-                    timeout,
-                    monoio::io::AsyncWriteRentExt::write_all(&mut v.stream, obj.body.clone())
-                )
-                .await,
-                Ok((Ok(_), _))
-            ));
-    if ok && !head_request {
-        bytes += obj.body.len() as u64;
-    }
+    let bytes = if ok { bytes } else { 0 };
     if w.log.enabled() {
         let h = &v.head;
         w.log.record(&crate::log::Entry {

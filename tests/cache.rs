@@ -140,3 +140,29 @@ fn capacity_is_respected_under_a_flood_of_objects() {
     assert_eq!(c.get("/f/599?size=20000").header("x-cache"), Some("Hit from ringfront"));
     assert_eq!(c.get("/f/0?size=20000").header("x-cache"), Some("Miss from ringfront"));
 }
+
+#[test]
+fn conditional_and_range_requests_from_cache() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let p = cached(&o);
+    let mut c = p.client();
+    let full = c.get("/r?size=1000&etag=abc");
+    assert_eq!(full.header("etag"), Some("\"abc\""));
+    c.send(b"GET /r?size=1000&etag=abc HTTP/1.1\r\nHost: test\r\nIf-None-Match: W/\"abc\"\r\n\r\n");
+    let r = c.read_response(false).unwrap();
+    assert_eq!(r.status, 304);
+    assert_eq!(r.header("x-cache"), Some("Hit from ringfront"));
+    assert!(r.body.is_empty());
+    c.send(b"GET /r?size=1000&etag=abc HTTP/1.1\r\nHost: test\r\nRange: bytes=100-199\r\n\r\n");
+    let r = c.read_response(false).unwrap();
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-range"), Some("bytes 100-199/1000"));
+    assert_eq!(r.body, &full.body[100..200]);
+    c.send(b"GET /r?size=1000&etag=abc HTTP/1.1\r\nHost: test\r\nRange: bytes=5000-\r\n\r\n");
+    let r = c.read_response(false).unwrap();
+    assert_eq!(r.status, 416);
+    assert_eq!(r.header("content-range"), Some("bytes */1000"));
+    c.send(b"GET /r?size=1000&etag=abc HTTP/1.1\r\nHost: test\r\nRange: bytes=0-1,5-6\r\n\r\n");
+    assert_eq!(c.read_response(false).unwrap().body.len(), 1000);
+    assert_eq!(o.requests(), 1);
+}

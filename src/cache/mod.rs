@@ -4,6 +4,7 @@
 //!   immutable `Bytes` so hits copy nothing.
 //! - [`freshness`]: what may be stored and for how long (SPEC §4, CloudFront's
 //!   rules), as pure functions of the response, the request and the behavior.
+//! - [`serve`]: a hit's answer: full, 304, 206 or 416.
 //! - [`key`]: cache keys (host, path, optional query, normalised
 //!   Accept-Encoding).
 //!
@@ -11,4 +12,5 @@
 
 pub mod freshness;
 pub mod key;
+pub mod serve;
 pub mod store;

@@ -248,9 +248,17 @@ async fn serve_hit(w: &Worker, v: &mut Viewer, obj: &crate::cache::store::Object
     let head_request = v.head.is_head(&v.buf);
     let keep = v.head.keep_alive && !w.shared.is_stopping();
     let age = obj.age(received);
+    use crate::cache::serve;
+    let h = &v.head;
+    let kind = serve::plan(
+        obj,
+        h.header(&v.buf, b"if-none-match"),
+        h.header(&v.buf, b"if-modified-since"),
+        h.header(&v.buf, b"range"),
+    );
     let mut hb = std::mem::take(&mut v.hit);
     hb.head.clear();
-    hb.head.extend_from_slice(&obj.head);
+    serve::write_head(&mut hb.head, obj, &kind);
     crate::http::write::write_hit_lines(
         &mut hb.head,
         &w.cfg.server.via,
@@ -262,7 +270,13 @@ async fn serve_hit(w: &Worker, v: &mut Viewer, obj: &crate::cache::store::Object
     hb.body = if head_request {
         bytes::Bytes::new()
     } else {
-        obj.body.clone()
+        serve::body(obj, &kind)
+    };
+    let status = match kind {
+        serve::HitKind::Full => obj.status,
+        serve::HitKind::NotModified => 304,
+        serve::HitKind::Partial(_) => 206,
+        serve::HitKind::Unsatisfiable => 416,
     };
     let bytes = hb.len() as u64;
     let ok = match monoio::time::timeout(write_timeout(w), net::write_head_and_body(&mut v.stream, hb)).await {
@@ -282,7 +296,7 @@ async fn serve_hit(w: &Worker, v: &mut Viewer, obj: &crate::cache::store::Object
             method: h.method(&v.buf),
             host: h.host.map_or(&b""[..], |s| s.of(&v.buf)),
             path: h.path.of(&v.buf),
-            status: obj.status,
+            status,
             bytes,
             result: "Hit",
             detail: "Hit",

@@ -4,7 +4,8 @@
 //!
 //! | module | concern |
 //! |---|---|
-//! | [`cache`] | the store (sharded, S3-FIFO), freshness rules, keys — wired into the flow next |
+//! | [`admin`] | the admin listener: `/healthz`, `/invalidate` |
+//! | [`cache`] | the store (sharded, S3-FIFO), freshness rules, keys |
 //! | [`config`] | the TOML schema (SPEC §2), defaults, validation, `check` |
 //! | [`runtime`] | worker threads: one monoio runtime per core, pinning, driver choice, listeners |
 //! | [`http`] | HTTP/1.1 without I/O: request/response head parsing, framing, chunked, head writing |
@@ -33,6 +34,7 @@
 //! 6. The origin connection goes back to the pool when the response allows;
 //!    the viewer connection waits for its next request.
 
+pub mod admin;
 pub mod cache;
 pub mod config;
 pub mod demo;

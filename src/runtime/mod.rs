@@ -122,8 +122,11 @@ where
 /// A running proxy: its addresses and worker threads.
 pub struct Running {
     pub addrs: Vec<SocketAddr>,
+    /// The admin listener's address, when `[admin]` is configured.
+    pub admin_addr: Option<SocketAddr>,
     pub shared: Arc<Shared>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    admin: Option<(Arc<std::sync::atomic::AtomicBool>, std::thread::JoinHandle<()>)>,
     access_log: Option<AccessLog>,
 }
 
@@ -142,6 +145,11 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
         for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        // The admin listener answers 503 on /healthz until the workers are done.
+        if let Some((stop, t)) = self.admin.take() {
+            stop.store(true, Ordering::SeqCst);
             let _ = t.join();
         }
         if let Some(l) = self.access_log.take() {
@@ -229,10 +237,36 @@ pub fn start_with_hooks(cfg: Arc<Config>, hooks: Option<Arc<dyn OriginHooks>>) -
     for a in &addrs {
         log::info!("listening on http://{a} with {n} worker(s)");
     }
+    let (admin_addr, admin) = match cfg.admin {
+        Some(a) => {
+            let l = net::reuseport_listener(a, 128).map_err(|e| format!("admin.listen: cannot listen on {a}: {e}"))?;
+            let local = l.local_addr().map_err(|e| e.to_string())?;
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let state = Arc::new(crate::admin::Admin {
+                shared: shared.clone(),
+                cache: cache.clone(),
+                stop: stop.clone(),
+            });
+            let driver = driver.clone();
+            let t = std::thread::Builder::new()
+                .name("ringfront-admin".into())
+                .spawn(move || {
+                    if let Err(e) = block_on(&driver, || crate::admin::serve(l, state)) {
+                        log::error!("admin: cannot start runtime: {e}");
+                    }
+                })
+                .map_err(|e| format!("cannot spawn admin thread: {e}"))?;
+            log::info!("admin listening on http://{local}");
+            (Some(local), Some((stop, t)))
+        }
+        None => (None, None),
+    };
     Ok(Running {
         addrs,
+        admin_addr,
         shared,
         threads,
+        admin,
         access_log: Some(access_log),
     })
 }

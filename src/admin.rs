@@ -1,0 +1,194 @@
+//! The admin listener (SPEC §6), only where `[admin]` is configured.
+//!
+//! It runs on its own thread and runtime, away from the workers, so a slow
+//! scrape or a large invalidation never delays a viewer request. Every
+//! connection carries one request and is closed; bodies are bounded (1 MiB)
+//! and every wait has a timeout, as on the viewer side.
+//!
+//! | endpoint | answer |
+//! |---|---|
+//! | `GET /healthz` | 200 `ok` while serving, 503 `draining` after a stop signal |
+//! | `POST /invalidate` | body: one path per line, `prefix*` for a prefix; answers the count removed |
+
+use crate::cache::store::Store;
+use crate::http::body::BodyCursor;
+use crate::http::parse::{parse_request, BodyKind, RequestHead};
+use crate::net;
+use crate::proxy::Shared;
+use monoio::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Bound on any admin request (head and body together).
+const MAX_REQUEST: usize = 1 << 20;
+/// Bound on each wait of an admin connection.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the admin endpoints act on.
+pub struct Admin {
+    pub shared: Arc<Shared>,
+    pub cache: Option<Arc<Store>>,
+    /// Set when the admin listener itself should stop (after the workers).
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Serves the admin listener until `admin.stop` is set.
+pub async fn serve(listener: std::net::TcpListener, admin: Arc<Admin>) {
+    let Ok(l) = monoio::net::TcpListener::from_std(listener) else {
+        log::error!("admin listener: cannot register socket");
+        return;
+    };
+    while !admin.stop.load(Ordering::Relaxed) {
+        if let Ok(Ok((s, _))) = monoio::time::timeout(Duration::from_millis(250), l.accept()).await {
+            monoio::spawn(handle(s, admin.clone()));
+        }
+    }
+}
+
+async fn handle(mut s: TcpStream, admin: Arc<Admin>) {
+    let mut buf = Vec::with_capacity(4096);
+    let mut head = RequestHead::default();
+    // Head.
+    let n = loop {
+        match parse_request(&buf, 64 * 1024, &mut head) {
+            Ok(Some(n)) => break n,
+            Ok(None) => {}
+            Err(_) => return reply(&mut s, 400, "bad request\n").await,
+        }
+        match monoio::time::timeout(IO_TIMEOUT, net::read_more(&mut s, buf, 4096, MAX_REQUEST)).await {
+            Ok((Ok(k), b)) if k > 0 => buf = b,
+            _ => return,
+        }
+    };
+    // Body (bounded).
+    let mut cursor = match head.body {
+        BodyKind::None => BodyCursor::length(0),
+        BodyKind::Length(l) if l as usize <= MAX_REQUEST => BodyCursor::length(l),
+        BodyKind::Chunked => BodyCursor::chunked(),
+        BodyKind::Length(_) => return reply(&mut s, 413, "too large\n").await,
+    };
+    let mut body = Vec::new();
+    let mut at = n;
+    loop {
+        let mut data = Vec::new();
+        let used = match cursor.feed(&buf[at..], |r| data.push(r)) {
+            Ok(u) => u,
+            Err(_) => return reply(&mut s, 400, "bad body\n").await,
+        };
+        for r in data {
+            body.extend_from_slice(&buf[at + r.start..at + r.end]);
+        }
+        at += used;
+        if cursor.is_done() {
+            break;
+        }
+        if buf.len() >= MAX_REQUEST {
+            return reply(&mut s, 413, "too large\n").await;
+        }
+        match monoio::time::timeout(IO_TIMEOUT, net::read_more(&mut s, buf, 16 * 1024, MAX_REQUEST)).await {
+            Ok((Ok(k), b)) if k > 0 => buf = b,
+            _ => return,
+        }
+    }
+    let method = head.method(&buf).to_vec();
+    let path = head.path_only(&buf).to_vec();
+    match (&method[..], &path[..]) {
+        (b"GET" | b"HEAD", b"/healthz") => {
+            if admin.shared.is_stopping() {
+                reply(&mut s, 503, "draining\n").await
+            } else {
+                reply(&mut s, 200, "ok\n").await
+            }
+        }
+        (b"POST", b"/invalidate") => {
+            let n = invalidate(admin.cache.as_deref(), &body);
+            log::info!("admin: invalidated {n} object(s)");
+            reply(&mut s, 200, &format!("{n}\n")).await
+        }
+        (_, b"/healthz") | (_, b"/invalidate") => reply(&mut s, 405, "method not allowed\n").await,
+        _ => reply(&mut s, 404, "not found\n").await,
+    }
+}
+
+/// Removes the objects whose path (with its query) equals a listed path, or
+/// starts with one that ends in `*`; any host, any encoding variant.
+pub fn invalidate(store: Option<&Store>, body: &[u8]) -> usize {
+    let Some(store) = store else { return 0 };
+    let patterns: Vec<&[u8]> = body
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l).trim_ascii())
+        .filter(|l| !l.is_empty())
+        .collect();
+    if patterns.is_empty() {
+        return 0;
+    }
+    store.remove_where(|key| {
+        // key = host NUL target [NUL encoding]
+        let Some(start) = key.iter().position(|&b| b == 0).map(|i| i + 1) else {
+            return false;
+        };
+        let rest = &key[start..];
+        let target = match rest.iter().rposition(|&b| b == 0) {
+            Some(i) => &rest[..i],
+            None => rest,
+        };
+        patterns.iter().any(|p| match p.strip_suffix(b"*") {
+            Some(prefix) => target.starts_with(prefix),
+            None => target == *p,
+        })
+    })
+}
+
+async fn reply(s: &mut TcpStream, status: u16, body: &str) {
+    let out = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        crate::http::write::reason(status),
+        body.len()
+    );
+    let _ = monoio::time::timeout(IO_TIMEOUT, net::write_all(s, out.into_bytes())).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::store::Object;
+    use bytes::Bytes;
+    use std::time::Instant;
+
+    fn put(s: &Store, host: &str, target: &str, enc: &str) {
+        let mut k = Vec::new();
+        crate::cache::key::build(&mut k, host.as_bytes(), target.as_bytes(), true);
+        k.push(0);
+        k.extend_from_slice(enc.as_bytes());
+        s.insert(
+            &k,
+            Arc::new(Object {
+                head: Bytes::from_static(b"HTTP/1.1 200 OK\r\n"),
+                body: Bytes::from_static(b"x"),
+                status: 200,
+                stored: Instant::now(),
+                ttl: Duration::from_secs(60),
+                stale_while_revalidate: Duration::ZERO,
+                stale_if_error: Duration::ZERO,
+                etag: None,
+                last_modified: None,
+            }),
+        );
+    }
+
+    #[test]
+    fn exact_and_prefix_invalidation() {
+        let s = Store::new(1 << 20, 1 << 16);
+        put(&s, "a", "/img/1.png", "identity");
+        put(&s, "a", "/img/1.png", "gzip");
+        put(&s, "b", "/img/2.png", "identity");
+        put(&s, "a", "/css/x.css", "identity");
+        put(&s, "a", "/img/1.png?v=2", "identity");
+        assert_eq!(invalidate(Some(&s), b"/img/1.png\n"), 2);
+        assert_eq!(invalidate(Some(&s), b"\r\n/img/*\r\n/nothing\n"), 2);
+        assert_eq!(s.stats().objects, 1);
+        assert_eq!(invalidate(Some(&s), b""), 0);
+        assert_eq!(invalidate(None, b"/x"), 0);
+    }
+}

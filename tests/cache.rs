@@ -166,3 +166,75 @@ fn conditional_and_range_requests_from_cache() {
     assert_eq!(c.read_response(false).unwrap().body.len(), 1000);
     assert_eq!(o.requests(), 1);
 }
+
+fn herd(p: &Proxy, path: &'static str, n: usize) -> Vec<Response> {
+    let addr = p.addr;
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let hs: Vec<_> = (0..n)
+        .map(|_| {
+            let b = barrier.clone();
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                b.wait();
+                c.get(path)
+            })
+        })
+        .collect();
+    hs.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+#[test]
+fn a_herd_of_misses_makes_one_origin_request() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let cfg = config(&[("o", o.addr())], "o", "")
+        .replace("cache = false\n", "cache = true\n")
+        .replace("workers = 1", "workers = 2");
+    let p = Proxy::start(&cfg);
+    let rs = herd(&p, "/herd?size=2000&delay=400", 100);
+    assert!(rs.iter().all(|r| r.status == 200 && r.body.len() == 2000));
+    assert_eq!(
+        o.requests(),
+        1,
+        "100 concurrent misses made {} origin requests",
+        o.requests()
+    );
+    assert_eq!(
+        rs.iter()
+            .filter(|r| r.header("x-cache") == Some("Miss from ringfront"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_herd_shares_one_failover() {
+    let pr = SampleOrigin::start("127.0.0.1:0", "primary").unwrap();
+    let se = SampleOrigin::start("127.0.0.1:0", "secondary").unwrap();
+    let group = "\n[[origin_group]]\nid = \"site\"\nprimary = \"primary\"\nsecondary = \"secondary\"\n";
+    let cfg = config(&[("primary", pr.addr()), ("secondary", se.addr())], "site", group)
+        .replace("cache = false\n", "cache = true\n")
+        .replace("workers = 1", "workers = 2");
+    let p = Proxy::start(&cfg);
+    let rs = herd(&p, "/fo?primary.status=503&delay=400", 100);
+    assert!(rs
+        .iter()
+        .all(|r| r.status == 200 && r.header("x-origin") == Some("secondary")));
+    assert_eq!((pr.requests(), se.requests()), (1, 1));
+}
+
+#[test]
+fn followers_of_an_unstorable_response_fetch_on_their_own() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let p = cached(&o);
+    let rs = herd(&p, "/private?cc=private&delay=300", 10);
+    assert!(rs.iter().all(|r| r.status == 200));
+    assert_eq!(o.requests(), 10);
+    // The key is now marked pass: later misses go straight to the origin.
+    let t0 = std::time::Instant::now();
+    let rs = herd(&p, "/private?cc=private&delay=300", 10);
+    assert!(rs.iter().all(|r| r.status == 200));
+    assert!(
+        t0.elapsed() < std::time::Duration::from_millis(2500),
+        "misses queued behind each other"
+    );
+}

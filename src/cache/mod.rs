@@ -2,6 +2,7 @@
 //!
 //! - [`store`]: sharded, byte-bounded, S3-FIFO eviction; objects are
 //!   immutable `Bytes` so hits copy nothing.
+//! - [`collapse`]: one origin fetch for concurrent misses of a key.
 //! - [`freshness`]: what may be stored and for how long (SPEC §4, CloudFront's
 //!   rules), as pure functions of the response, the request and the behavior.
 //! - [`serve`]: a hit's answer: full, 304, 206 or 416.
@@ -10,6 +11,7 @@
 //!
 //! The design note is `src/cache/README.md`.
 
+pub mod collapse;
 pub mod freshness;
 pub mod key;
 pub mod serve;

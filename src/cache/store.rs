@@ -206,6 +206,8 @@ impl Shard {
 
 /// The cache store shared by all workers.
 pub struct Store {
+    /// Fetches in flight, for request collapsing.
+    pub flights: super::collapse::Flights,
     shards: Box<[Mutex<Shard>]>,
     hasher: ahash::RandomState,
     capacity: u64,
@@ -230,6 +232,7 @@ impl Store {
             })
             .collect();
         Store {
+            flights: Default::default(),
             shards,
             hasher: ahash::RandomState::with_seeds(0x5eed, 0xcafe, 0xf00d, 0xbeef),
             capacity,

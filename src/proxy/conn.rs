@@ -12,6 +12,7 @@
 
 use super::forward::{self, Request};
 use super::Worker;
+use crate::cache::collapse::{Join, FOLLOW_POLL};
 use crate::http::parse::{parse_request, BodyKind, HeadError, RequestHead};
 use crate::http::write::{write_generated_head, Generated};
 use crate::net;
@@ -199,6 +200,27 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
     }
     // Only a GET's response is stored (a HEAD's has no body).
     let cache_key = cache_key.filter(|_| v.head.method(&v.buf) == b"GET");
+    // Collapsing: one fetch per key at a time; followers wait, then look again.
+    let store = w.cache.clone();
+    let mut leader = None;
+    if let (Some(store), Some(k)) = (store.as_deref(), cache_key.as_deref()) {
+        match store.flights.join(k) {
+            Join::Leader(g) => leader = Some(g),
+            Join::Follower(flight) => {
+                let give_up = received + w.cfg.server.client_idle_timeout;
+                while !flight.is_done() && Instant::now() < give_up {
+                    monoio::time::sleep(FOLLOW_POLL).await;
+                }
+                if let Some(obj) = store.get(k) {
+                    if obj.is_fresh(Instant::now()) {
+                        return serve_hit(w, v, &obj, received).await;
+                    }
+                }
+                // The leader's response was not storable: fetch on our own.
+            }
+            Join::Pass => {}
+        }
+    }
     let req = Request {
         behavior,
         received,
@@ -217,6 +239,11 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
         )
     });
     let next = forward::forward(w, v, req, &mut report).await;
+    if let Some(mut g) = leader {
+        if report.stored {
+            g.stored();
+        }
+    }
     if let Some((method, host, path)) = logged {
         // Status 0: nothing was sent (the viewer went away, or the body failed).
         let result = if report.status >= 400 || report.status == 0 {

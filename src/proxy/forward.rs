@@ -84,10 +84,11 @@ fn start_capture(w: &Worker, v: &Viewer, b: &Behavior, key: &[u8], buf: &[u8], r
 }
 
 /// Stores a fully recorded response.
-fn finish_capture(w: &Worker, cap: Capture, rh: &ResponseHead, obuf_head: &[u8], received: Instant) {
-    let Some(store) = w.cache.as_ref() else { return };
+/// Stores a fully recorded response; true when it was stored.
+fn finish_capture(w: &Worker, cap: Capture, rh: &ResponseHead, obuf_head: &[u8], received: Instant) -> bool {
+    let Some(store) = w.cache.as_ref() else { return false };
     if cap.body.len() as u64 != cap.len {
-        return; // cut short: never cached
+        return false; // cut short: never cached
     }
     let validator = |name: &[u8]| rh.header(obuf_head, name).map(bytes::Bytes::copy_from_slice);
     let obj = crate::cache::store::Object {
@@ -101,7 +102,7 @@ fn finish_capture(w: &Worker, cap: Capture, rh: &ResponseHead, obuf_head: &[u8],
         etag: validator(b"etag"),
         last_modified: validator(b"last-modified"),
     };
-    store.insert(&cap.key, std::sync::Arc::new(obj));
+    store.insert(&cap.key, std::sync::Arc::new(obj))
 }
 
 /// Builds the machine's plan for a request.
@@ -179,6 +180,8 @@ pub struct Report {
     /// Detailed result (SPEC §7).
     pub detail: &'static str,
     pub origin_time: Option<std::time::Duration>,
+    /// The response was stored in the cache.
+    pub stored: bool,
 }
 
 /// Per-request context for the code hooks.
@@ -449,6 +452,7 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>, report: &
                 obuf = d.buf;
                 report.status = status;
                 report.bytes = d.bytes;
+                report.stored = d.stored;
                 if d.reusable {
                     w.pool.borrow_mut().put(m.current().origin, d.conn, Instant::now());
                 }
@@ -632,6 +636,8 @@ struct Delivered {
     buf: Vec<u8>,
     /// Bytes written to the viewer.
     bytes: u64,
+    /// The response went into the cache.
+    stored: bool,
 }
 
 /// Streams the delivered response to the viewer.
@@ -651,6 +657,7 @@ async fn deliver(
     received: Instant,
 ) -> Delivered {
     let mut bytes = 0u64;
+    let mut stored = false;
     macro_rules! done {
         ($ev:expr, $reusable:expr, $keep:expr, $buf:expr) => {
             return Delivered {
@@ -660,6 +667,7 @@ async fn deliver(
                 conn: c,
                 buf: $buf,
                 bytes,
+                stored,
             }
         };
     }
@@ -811,7 +819,7 @@ async fn deliver(
         };
     }
     if let Some(cap) = capture {
-        finish_capture(w, cap, rh, &stored_head, received);
+        stored = finish_capture(w, cap, rh, &stored_head, received);
     }
     done!(Event::BodyDone, rh.keep_alive && !extra_bytes, viewer_keep, obuf)
 }

@@ -17,7 +17,7 @@
 //! | `cc=VALUE` | a Cache-Control header (`%20` and `%2C` decoded) |
 //! | `cookie=1` | a Set-Cookie header |
 //! | `vary=NAME` | a Vary header |
-//! | `etag=TAG` | an ETag header |
+//! | `etag=TAG` | an ETag header; a request with a matching If-None-Match gets 304 |
 //! | `close=1` | `Connection: close` and close after the response |
 //! | `fail=reset` | reset the connection instead of answering |
 //! | `fail=close` | close the connection without answering |
@@ -294,6 +294,7 @@ async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
         let target = String::from_utf8_lossy(head.path.of(&buf)).into_owned();
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
         let head_req = head.is_head(&buf);
+        let if_none_match = head.header(&buf, b"if-none-match").map(<[u8]>::to_vec);
         let echo = if query.contains("echo=1") {
             buf[..n].to_vec()
         } else {
@@ -386,11 +387,17 @@ async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
             }
             _ => {}
         }
-        let status: u16 = k
+        let mut status: u16 = k
             .num("status")
             .map(|v| v as u16)
             .filter(|v| (200..=599).contains(v))
             .unwrap_or(200);
+        // A matching If-None-Match gets 304 (the `etag` knob names the tag).
+        if let (Some(tag), Some(inm)) = (k.get("etag"), if_none_match.as_deref()) {
+            if inm == format!("\"{tag}\"").as_bytes() && status == 200 {
+                status = 304;
+            }
+        }
         let close = k.get("close") == Some("1") || !keep_alive;
         let chunked = k.get("chunked") == Some("1");
         let mid_body = k.get("fail") == Some("close_mid_body");

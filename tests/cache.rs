@@ -238,3 +238,62 @@ fn followers_of_an_unstorable_response_fetch_on_their_own() {
         "misses queued behind each other"
     );
 }
+
+#[test]
+fn stale_objects_are_revalidated_and_refreshed_by_304() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let p = cached(&o);
+    let mut c = p.client();
+    let url = "/rv?size=500&etag=v1&cc=max-age=1";
+    let first = c.get(url);
+    assert_eq!(first.header("x-cache"), Some("Miss from ringfront"));
+    let t0 = std::time::Instant::now();
+    eventually("the object goes stale", || {
+        t0.elapsed() > std::time::Duration::from_millis(1100)
+    });
+    let r = c.get(url);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("x-cache"),
+        Some("RefreshHit from ringfront"),
+        "{:?}",
+        r.headers
+    );
+    assert!(r.header("cache-status").unwrap().contains("fwd=stale; fwd-status=304"));
+    assert_eq!(r.body, first.body);
+    // The origin saw a conditional request.
+    let heads = o.control().heads();
+    assert!(heads[1].contains("If-None-Match: \"v1\"\r\n"), "{}", heads[1]);
+    // Fresh again: a plain hit.
+    assert_eq!(c.get(url).header("x-cache"), Some("Hit from ringfront"));
+    assert_eq!(o.requests(), 2);
+}
+
+#[test]
+fn stale_if_error_serves_the_stale_object_when_the_origins_fail() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let p = cached(&o);
+    let mut c = p.client();
+    let url = "/sie?size=300&cc=max-age=1,%20stale-if-error=60";
+    let first = c.get(url);
+    let t0 = std::time::Instant::now();
+    eventually("the object goes stale", || {
+        t0.elapsed() > std::time::Duration::from_millis(1100)
+    });
+    o.set_mode(Mode::Refuse);
+    let r = c.get(url);
+    assert_eq!(r.status, 200, "{:?}", r.headers);
+    assert_eq!(r.body, first.body);
+    assert!(
+        r.header("cache-status").unwrap().contains("fwd=stale; fwd-status=502"),
+        "{:?}",
+        r.headers
+    );
+    // Without stale-if-error the failure shows.
+    o.set_mode(Mode::Normal);
+    c.get("/nosie?cc=max-age=1");
+    let t1 = std::time::Instant::now();
+    eventually("stale", || t1.elapsed() > std::time::Duration::from_millis(1100));
+    o.set_mode(Mode::Refuse);
+    assert_eq!(p.client().get("/nosie?cc=max-age=1").status, 502);
+}

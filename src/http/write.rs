@@ -192,17 +192,54 @@ pub fn write_response_core(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, rw: 
     out.extend_from_slice(rw.extra);
 }
 
-/// Appends the lines a cache hit adds to a stored head, and the final CRLF.
-pub fn write_hit_lines(out: &mut Vec<u8>, via: &str, age: u64, ttl_left: u64, keep_alive: bool, http10: bool) {
+/// How an answer from the cache came about, for X-Cache and Cache-Status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HitLabel {
+    /// Fresh in the cache.
+    Hit,
+    /// Stale, revalidated with the origin (304).
+    RefreshHit,
+    /// Stale, served because the origin group failed with this status.
+    StaleOnError(u16),
+}
+
+/// Appends the lines an answer from the cache adds to a stored head, and the
+/// final CRLF: Age, X-Cache, Cache-Status (RFC 9211), Connection.
+pub fn write_hit_lines(
+    out: &mut Vec<u8>,
+    via: &str,
+    age: u64,
+    ttl_left: i64,
+    label: HitLabel,
+    keep_alive: bool,
+    http10: bool,
+) {
     let mut n = itoa::Buffer::new();
     out.extend_from_slice(b"Age: ");
     out.extend_from_slice(n.format(age).as_bytes());
-    out.extend_from_slice(b"\r\nX-Cache: Hit from ");
+    out.extend_from_slice(match label {
+        HitLabel::Hit | HitLabel::StaleOnError(_) => &b"\r\nX-Cache: Hit from "[..],
+        HitLabel::RefreshHit => b"\r\nX-Cache: RefreshHit from ",
+    });
     out.extend_from_slice(via.as_bytes());
     out.extend_from_slice(b"\r\nCache-Status: ");
     out.extend_from_slice(via.as_bytes());
-    out.extend_from_slice(b"; hit; ttl=");
-    out.extend_from_slice(n.format(ttl_left).as_bytes());
+    match label {
+        HitLabel::Hit => {
+            out.extend_from_slice(b"; hit; ttl=");
+            out.extend_from_slice(n.format(ttl_left).as_bytes());
+        }
+        HitLabel::RefreshHit => {
+            out.extend_from_slice(b"; fwd=stale; fwd-status=304; ttl=");
+            out.extend_from_slice(n.format(ttl_left).as_bytes());
+        }
+        HitLabel::StaleOnError(st) => {
+            out.extend_from_slice(b"; hit; fwd=stale; fwd-status=");
+            out.extend_from_slice(n.format(st).as_bytes());
+            out.extend_from_slice(b"; ttl=");
+            out.extend_from_slice(n.format(ttl_left).as_bytes());
+        }
+    }
     out.extend_from_slice(b"\r\n");
     connection_line(out, keep_alive, http10);
     out.extend_from_slice(b"\r\n");

@@ -14,6 +14,7 @@ use super::forward::{self, Request};
 use super::Worker;
 use crate::cache::collapse::{Join, FOLLOW_POLL};
 use crate::http::parse::{parse_request, BodyKind, HeadError, RequestHead};
+use crate::http::write::HitLabel;
 use crate::http::write::{write_generated_head, Generated};
 use crate::net;
 use monoio::net::TcpStream;
@@ -191,11 +192,15 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
         }
         _ => None,
     };
+    // A stale object is kept: the origin is asked to revalidate it, and it is
+    // served if the origin group fails within its stale-if-error window.
+    let mut stale = None;
     if let (Some(store), Some(k)) = (w.cache.as_ref(), cache_key.as_deref()) {
         if let Some(obj) = store.get(k) {
             if obj.is_fresh(received) {
                 return serve_hit(w, v, &obj, received).await;
             }
+            stale = Some(obj);
         }
     }
     // Only a GET's response is stored (a HEAD's has no body).
@@ -225,6 +230,7 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
         behavior,
         received,
         cache_key,
+        stale,
     };
     let mut report = forward::Report::default();
     // The log line needs the request's method, host and path, which live in
@@ -269,13 +275,21 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
     next
 }
 
-/// Answers from a stored object: its head, the per-response lines, then the
-/// body straight from the shared buffer (no copy).
-async fn serve_hit(w: &Worker, v: &mut Viewer, obj: &crate::cache::store::Object, received: Instant) -> Next {
+/// Answers from a stored object: its head (or a 304/206/416 head), the
+/// per-response lines, then the body straight from the shared buffer (no
+/// copy), in one writev. Returns what follows, the status sent and the bytes
+/// written; the caller logs and drains the request.
+pub async fn answer_from_cache(
+    w: &Worker,
+    v: &mut Viewer,
+    obj: &crate::cache::store::Object,
+    now: Instant,
+    label: HitLabel,
+) -> (Next, u16, u64) {
+    use crate::cache::serve;
     let head_request = v.head.is_head(&v.buf);
     let keep = v.head.keep_alive && !w.shared.is_stopping();
-    let age = obj.age(received);
-    use crate::cache::serve;
+    let age = obj.age(now);
     let h = &v.head;
     let kind = serve::plan(
         obj,
@@ -286,11 +300,13 @@ async fn serve_hit(w: &Worker, v: &mut Viewer, obj: &crate::cache::store::Object
     let mut hb = std::mem::take(&mut v.hit);
     hb.head.clear();
     serve::write_head(&mut hb.head, obj, &kind);
+    let ttl_left = obj.ttl.as_secs() as i64 - age.as_secs() as i64;
     crate::http::write::write_hit_lines(
         &mut hb.head,
         &w.cfg.server.via,
         age.as_secs(),
-        obj.ttl.saturating_sub(age).as_secs(),
+        ttl_left,
+        label,
         keep,
         v.head.minor == 0,
     );
@@ -315,7 +331,13 @@ async fn serve_hit(w: &Worker, v: &mut Viewer, obj: &crate::cache::store::Object
         }
         Err(_) => false,
     };
-    let bytes = if ok { bytes } else { 0 };
+    let next = if ok && keep { Next::KeepAlive } else { Next::Close };
+    (next, status, if ok { bytes } else { 0 })
+}
+
+/// A fresh hit: answer, log, and make the connection ready for the next request.
+async fn serve_hit(w: &Worker, v: &mut Viewer, obj: &crate::cache::store::Object, received: Instant) -> Next {
+    let (next, status, bytes) = answer_from_cache(w, v, obj, received, HitLabel::Hit).await;
     if w.log.enabled() {
         let h = &v.head;
         w.log.record(&crate::log::Entry {
@@ -333,12 +355,11 @@ async fn serve_hit(w: &Worker, v: &mut Viewer, obj: &crate::cache::store::Object
             origin_time: None,
         });
     }
-    if !ok || !keep {
-        return Next::Close;
+    if next == Next::KeepAlive {
+        let n = v.head.head_len;
+        v.buf.drain(..n);
     }
-    let n = v.head.head_len;
-    v.buf.drain(..n);
-    Next::KeepAlive
+    next
 }
 
 /// Writes a generated error response (small text body); `keep` keeps the

@@ -15,6 +15,7 @@ use crate::config::{Behavior, Target};
 use crate::http::body::BodyCursor;
 use crate::http::parse::BodyKind;
 use crate::http::response::{RespBody, ResponseHead};
+use crate::http::write::HitLabel;
 use crate::http::write::{
     write_generated_head, write_request_head, write_response_core, write_response_head, AttemptCtx, Generated,
     RequestRewrite, ResponseRewrite, ViewerFraming,
@@ -23,6 +24,7 @@ use crate::net;
 use crate::origin::attempt::{Action, AttemptMachine, Event, Plan, Role, Step};
 use crate::origin::client;
 use crate::origin::pool::OriginConn;
+use crate::proxy::conn::answer_from_cache;
 use crate::proxy::hooks::{AttemptInfo, HeaderLines};
 use std::rc::Rc;
 use std::time::Instant;
@@ -38,6 +40,51 @@ pub struct Request<'a> {
     /// The cache key, when the response may be stored (a GET without a body
     /// on a caching behavior, with a cache configured).
     pub cache_key: Option<Vec<u8>>,
+    /// A stale stored object for this key: revalidated with the origin, and
+    /// served if the origin group fails within its stale-if-error window.
+    pub stale: Option<std::sync::Arc<crate::cache::store::Object>>,
+}
+
+/// True when `obj` may still be served because the origins failed.
+fn stale_on_error_ok(obj: &crate::cache::store::Object, now: Instant) -> bool {
+    obj.age(now) < obj.ttl + obj.stale_if_error
+}
+
+/// The refreshed object after a 304: same stored bytes, new age, and the
+/// freshness the 304 gives (else the old lifetime).
+fn refreshed(
+    b: &Behavior,
+    old: &crate::cache::store::Object,
+    buf: &[u8],
+    rh: &ResponseHead,
+    now: Instant,
+) -> crate::cache::store::Object {
+    use crate::cache::freshness::{lifetime, Policy, ResponseFacts};
+    let facts = ResponseFacts {
+        status: old.status,
+        cache_control: rh.header(buf, b"cache-control"),
+        expires: rh.header(buf, b"expires"),
+        date: rh.header(buf, b"date"),
+        vary: None,
+        set_cookie: false,
+    };
+    let policy = Policy {
+        min_ttl: b.min_ttl,
+        default_ttl: old.ttl,
+        max_ttl: b.max_ttl,
+    };
+    let life = lifetime(&facts, false, &policy, None, std::time::SystemTime::now());
+    crate::cache::store::Object {
+        head: old.head.clone(),
+        body: old.body.clone(),
+        status: old.status,
+        stored: now,
+        ttl: life.map_or(old.ttl, |l| l.ttl),
+        stale_while_revalidate: life.map_or(old.stale_while_revalidate, |l| l.stale_while_revalidate),
+        stale_if_error: life.map_or(old.stale_if_error, |l| l.stale_if_error),
+        etag: old.etag.clone(),
+        last_modified: old.last_modified.clone(),
+    }
 }
 
 /// A response being recorded for the cache while it streams to the viewer.
@@ -259,6 +306,14 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>, report: &
     if let Some(g) = group {
         plan.skip_primary = w.shared.health[g].skip_primary(&cfg.groups[g], Instant::now());
     }
+    // Revalidate a stale object with the origin, unless the viewer sent its
+    // own conditions or a range (those requests are forwarded as they are).
+    let revalidate = req.stale.as_ref().filter(|o| {
+        (o.etag.is_some() || o.last_modified.is_some())
+            && ![&b"if-none-match"[..], b"if-modified-since", b"if-range", b"range"]
+                .iter()
+                .any(|h| v.head.header(&v.buf, h).is_some())
+    });
     let mut m = AttemptMachine::new(plan);
     let mut conn: Option<OriginConn> = None;
     let mut reused = false;
@@ -335,9 +390,21 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>, report: &
                 got_bytes = false;
                 let step = m.current();
                 let o = &cfg.origins[step.origin];
+                req_extra.clear();
                 if let Some(h) = w.hooks.as_ref() {
-                    req_extra.clear();
                     h.origin_request(&attempt_info(w, v, &m), &mut HeaderLines::new(&mut req_extra));
+                }
+                if let Some(o) = revalidate {
+                    if let Some(etag) = &o.etag {
+                        req_extra.extend_from_slice(b"If-None-Match: ");
+                        req_extra.extend_from_slice(etag);
+                        req_extra.extend_from_slice(b"\r\n");
+                    }
+                    if let Some(lm) = &o.last_modified {
+                        req_extra.extend_from_slice(b"If-Modified-Since: ");
+                        req_extra.extend_from_slice(lm);
+                        req_extra.extend_from_slice(b"\r\n");
+                    }
                 }
                 // Build the head for this attempt.
                 let mut out = std::mem::take(&mut v.out);
@@ -429,6 +496,33 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>, report: &
                 let Some(c) = conn.take() else {
                     break;
                 };
+                let now = Instant::now();
+                // 304 to our revalidation: the stored object is fresh again.
+                if let (Some(old), 304) = (revalidate, status) {
+                    let obj = std::sync::Arc::new(refreshed(req.behavior, old, &obuf, &rhead, now));
+                    if let (Some(store), Some(k)) = (w.cache.as_ref(), req.cache_key.as_deref()) {
+                        report.stored = store.insert(k, obj.clone());
+                    }
+                    if response_complete(&obuf, &rhead) {
+                        w.pool.borrow_mut().put(m.current().origin, c, now);
+                    }
+                    let (n, st, bytes) = answer_from_cache(w, v, &obj, now, HitLabel::RefreshHit).await;
+                    (next, report.status, report.bytes, report.detail) = (n, st, bytes, "RefreshHit");
+                    m.on(Event::BodyDone, now);
+                    break;
+                }
+                // stale-if-error: the origin group answered with a server error.
+                if let Some(old) = req
+                    .stale
+                    .as_ref()
+                    .filter(|o| status >= 500 && stale_on_error_ok(o, now))
+                {
+                    drop(c);
+                    let (n, st, bytes) = answer_from_cache(w, v, old, now, HitLabel::StaleOnError(status)).await;
+                    (next, report.status, report.bytes, report.detail) = (n, st, bytes, "StaleHit");
+                    m.on(Event::ViewerGone, now);
+                    break;
+                }
                 let keep = v.head.keep_alive && body_done;
                 let capture = req
                     .cache_key
@@ -462,6 +556,12 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>, report: &
             Action::ServePage { status } | Action::Generate { status } => {
                 origin_ended = Some(Instant::now());
                 conn = None;
+                let now = Instant::now();
+                if let Some(old) = req.stale.as_ref().filter(|o| stale_on_error_ok(o, now)) {
+                    let (n, st, bytes) = answer_from_cache(w, v, old, now, HitLabel::StaleOnError(status)).await;
+                    (next, report.status, report.bytes, report.detail) = (n, st, bytes, "StaleHit");
+                    break;
+                }
                 let keep = v.head.keep_alive && body_done;
                 let page = matches!(act, Action::ServePage { .. });
                 let (n, sent_status, bytes) = generated(w, v, &m, status, page, keep, head_request).await;

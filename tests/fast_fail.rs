@@ -31,7 +31,7 @@ fn fast_fail_cuts_failover_latency_and_probes_once_per_interval() {
         let t = Instant::now();
         let r = c.get("/y");
         assert_eq!(r.header("x-origin"), Some("secondary"));
-        if t.elapsed() < Duration::from_millis(250) {
+        if t.elapsed() < Duration::from_millis(290) {
             fast += 1;
         }
     }

@@ -36,7 +36,10 @@ pub struct Viewer {
     /// Scratch for heads written to the viewer or the origin.
     pub out: Vec<u8>,
     /// Reused for cache hits: stored head + per-response lines, and the body.
-    pub hit: net::HeadAndBody,
+    /// An `Option` so taking it out does not build (allocate) a new one.
+    pub hit: Option<net::HeadAndBody>,
+    /// The cache key buffer, reused.
+    pub key: Vec<u8>,
 }
 
 /// What happens after a request.
@@ -66,7 +69,8 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
         buf: Vec::with_capacity(8 * 1024),
         head: RequestHead::default(),
         out: Vec::with_capacity(4 * 1024),
-        hit: net::HeadAndBody::default(),
+        hit: None,
+        key: Vec::with_capacity(256),
     };
     let mut first = true;
     loop {
@@ -184,7 +188,9 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
     let method = v.head.method(&v.buf);
     let cache_key = match w.cache.as_ref() {
         Some(_) if behavior.cache && (method == b"GET" || method == b"HEAD") && v.head.body == BodyKind::None => {
-            let mut k = Vec::with_capacity(128);
+            // The key buffer is the connection's, reused request after request.
+            let mut k = std::mem::take(&mut v.key);
+            k.clear();
             let host = v.head.host.map_or(&b""[..], |h| h.of(&v.buf));
             crate::cache::key::build(&mut k, host, v.head.path.of(&v.buf), behavior.cache_query_string);
             crate::cache::key::add_encoding(&mut k, v.head.header(&v.buf, b"accept-encoding"));
@@ -198,6 +204,7 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
     if let (Some(store), Some(k)) = (w.cache.as_ref(), cache_key.as_deref()) {
         if let Some(obj) = store.get(k) {
             if obj.is_fresh(received) {
+                v.key = cache_key.unwrap_or_default();
                 return serve_hit(w, v, &obj, received).await;
             }
             stale = Some(obj);
@@ -226,7 +233,7 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
             Join::Pass => {}
         }
     }
-    let req = Request {
+    let mut req = Request {
         behavior,
         received,
         cache_key,
@@ -244,7 +251,10 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
             h.path.of(&v.buf).to_vec(),
         )
     });
-    let next = forward::forward(w, v, req, &mut report).await;
+    let next = forward::forward(w, v, &req, &mut report).await;
+    if let Some(k) = req.cache_key.take() {
+        v.key = k;
+    }
     if let Some(mut g) = leader {
         if report.stored {
             g.stored();
@@ -297,7 +307,7 @@ pub async fn answer_from_cache(
         h.header(&v.buf, b"if-modified-since"),
         h.header(&v.buf, b"range"),
     );
-    let mut hb = std::mem::take(&mut v.hit);
+    let mut hb = v.hit.take().unwrap_or_default();
     hb.head.clear();
     serve::write_head(&mut hb.head, obj, &kind);
     let ttl_left = obj.ttl.as_secs() as i64 - age.as_secs() as i64;
@@ -326,7 +336,7 @@ pub async fn answer_from_cache(
         Ok((r, mut hb)) => {
             // Let go of the stored body now; keep the buffers for the next hit.
             hb.body = bytes::Bytes::new();
-            v.hit = hb;
+            v.hit = Some(hb);
             r.is_ok()
         }
         Err(_) => false,

@@ -267,7 +267,7 @@ async fn read_head_hooked(
 }
 
 /// Forwards the request in `v` and answers the viewer.
-pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: Request<'_>, report: &mut Report) -> Next {
+pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &Request<'_>, report: &mut Report) -> Next {
     let cfg = w.cfg.clone();
     let head_len = v.head.head_len;
     let head_request = v.head.is_head(&v.buf);

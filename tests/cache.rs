@@ -297,3 +297,37 @@ fn stale_if_error_serves_the_stale_object_when_the_origins_fail() {
     o.set_mode(Mode::Refuse);
     assert_eq!(p.client().get("/nosie?cc=max-age=1").status, 502);
 }
+
+#[test]
+fn min_ttl_overrides_no_cache() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let cfg = config(&[("o", o.addr())], "o", "")
+        .replace("cache = false\n", "cache = true\nmin_ttl = \"30s\"\n");
+    let p = Proxy::start(&cfg);
+    let mut c = p.client();
+    c.get("/m?cc=no-cache");
+    let r = c.get("/m?cc=no-cache");
+    assert_eq!(r.header("x-cache"), Some("Hit from ringfront"));
+    assert!(r.header("cache-status").unwrap().contains("ttl=3"), "{:?}", r.header("cache-status"));
+    assert_eq!(o.requests(), 1);
+}
+
+#[test]
+fn stale_if_error_with_both_origins_of_a_group_down() {
+    let pr = SampleOrigin::start("127.0.0.1:0", "primary").unwrap();
+    let se = SampleOrigin::start("127.0.0.1:0", "secondary").unwrap();
+    let group = "\n[[origin_group]]\nid = \"site\"\nprimary = \"primary\"\nsecondary = \"secondary\"\n";
+    let cfg = config(&[("primary", pr.addr()), ("secondary", se.addr())], "site", group)
+        .replace("cache = false\n", "cache = true\n");
+    let p = Proxy::start(&cfg);
+    let url = "/g?size=100&cc=max-age=1,%20stale-if-error=60";
+    let first = p.client().get(url);
+    let t0 = std::time::Instant::now();
+    eventually("stale", || t0.elapsed() > std::time::Duration::from_millis(1100));
+    pr.set_mode(Mode::Refuse);
+    se.set_mode(Mode::Refuse);
+    let r = p.client().get(url);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, first.body);
+    assert!(r.header("cache-status").unwrap().contains("fwd=stale; fwd-status=502"));
+}

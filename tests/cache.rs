@@ -301,14 +301,17 @@ fn stale_if_error_serves_the_stale_object_when_the_origins_fail() {
 #[test]
 fn min_ttl_overrides_no_cache() {
     let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
-    let cfg = config(&[("o", o.addr())], "o", "")
-        .replace("cache = false\n", "cache = true\nmin_ttl = \"30s\"\n");
+    let cfg = config(&[("o", o.addr())], "o", "").replace("cache = false\n", "cache = true\nmin_ttl = \"30s\"\n");
     let p = Proxy::start(&cfg);
     let mut c = p.client();
     c.get("/m?cc=no-cache");
     let r = c.get("/m?cc=no-cache");
     assert_eq!(r.header("x-cache"), Some("Hit from ringfront"));
-    assert!(r.header("cache-status").unwrap().contains("ttl=3"), "{:?}", r.header("cache-status"));
+    assert!(
+        r.header("cache-status").unwrap().contains("ttl=3"),
+        "{:?}",
+        r.header("cache-status")
+    );
     assert_eq!(o.requests(), 1);
 }
 
@@ -330,4 +333,32 @@ fn stale_if_error_with_both_origins_of_a_group_down() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body, first.body);
     assert!(r.header("cache-status").unwrap().contains("fwd=stale; fwd-status=502"));
+}
+
+#[test]
+fn stale_while_revalidate_serves_stale_and_refreshes_once_in_the_background() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let p = cached(&o);
+    let url = "/swr?size=200&etag=s1&cc=max-age=1,%20stale-while-revalidate=30";
+    let first = p.client().get(url);
+    let t0 = std::time::Instant::now();
+    eventually("stale", || t0.elapsed() > std::time::Duration::from_millis(1100));
+    // A burst of stale requests: all answered from the stale object at once.
+    let addr = p.addr;
+    let hs: Vec<_> = (0..20)
+        .map(|_| std::thread::spawn(move || Client::connect(addr).get(url)))
+        .collect();
+    for h in hs {
+        let r = h.join().unwrap();
+        assert_eq!(r.header("x-cache"), Some("Hit from ringfront"));
+        assert_eq!(r.body, first.body);
+    }
+    // Exactly one background revalidation reached the origin.
+    eventually("background refresh", || o.requests() == 2);
+    assert!(o.control().heads()[1].contains("If-None-Match: \"s1\"\r\n"));
+    eventually("fresh again", || {
+        let r = p.client().get(url);
+        r.header("cache-status").is_some_and(|v| !v.contains("ttl=-"))
+    });
+    assert_eq!(o.requests(), 2);
 }

@@ -207,6 +207,24 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
                 v.key = cache_key.unwrap_or_default();
                 return serve_hit(w, v, &obj, received).await;
             }
+            // stale-while-revalidate: answer now, refresh once behind it.
+            if obj.age(received) < obj.ttl + obj.stale_while_revalidate && v.head.method(&v.buf) == b"GET" {
+                let job = crate::proxy::refresh::RefreshJob {
+                    store: store.clone(),
+                    key: k.to_vec(),
+                    behavior: cfg
+                        .behaviors
+                        .iter()
+                        .position(|b| std::ptr::eq(b, behavior))
+                        .unwrap_or(0),
+                    host: v.head.host.map_or(Vec::new(), |h| h.of(&v.buf).to_vec()),
+                    target: v.head.path.of(&v.buf).to_vec(),
+                    stale: obj.clone(),
+                };
+                crate::proxy::refresh::spawn(w, job);
+                v.key = cache_key.unwrap_or_default();
+                return serve_hit(w, v, &obj, received).await;
+            }
             stale = Some(obj);
         }
     }

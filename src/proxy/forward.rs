@@ -52,7 +52,7 @@ fn stale_on_error_ok(obj: &crate::cache::store::Object, now: Instant) -> bool {
 
 /// The refreshed object after a 304: same stored bytes, new age, and the
 /// freshness the 304 gives (else the old lifetime).
-fn refreshed(
+pub(crate) fn refreshed(
     b: &Behavior,
     old: &crate::cache::store::Object,
     buf: &[u8],
@@ -153,7 +153,7 @@ fn finish_capture(w: &Worker, cap: Capture, rh: &ResponseHead, obuf_head: &[u8],
 }
 
 /// Builds the machine's plan for a request.
-fn plan<'a>(w: &'a Worker, b: &Behavior, method: &[u8], replayable: bool) -> Plan<'a> {
+pub(crate) fn plan<'a>(w: &'a Worker, b: &Behavior, method: &[u8], replayable: bool) -> Plan<'a> {
     let cfg = &w.cfg;
     let step = |i: usize, role: Role| {
         let o = &cfg.origins[i];
@@ -713,7 +713,7 @@ fn cache_status<'w>(w: &'w Worker, b: &Behavior, method_ok: bool) -> &'w [u8] {
 
 /// True when `buf` holds exactly one complete response (head and body) on a
 /// connection that allows reuse.
-fn response_complete(buf: &[u8], rh: &ResponseHead) -> bool {
+pub(crate) fn response_complete(buf: &[u8], rh: &ResponseHead) -> bool {
     if !rh.keep_alive {
         return false;
     }

@@ -18,6 +18,7 @@
 pub mod conn;
 pub mod forward;
 pub mod hooks;
+pub mod refresh;
 
 use crate::config::Config;
 use crate::origin::pool::Pool;

@@ -93,3 +93,25 @@ fn check_fails_when_a_page_file_is_missing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("error_response[0].file"));
 }
+
+#[test]
+fn error_pages_are_cached_for_their_min_ttl() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("404.html"), "<h1>gone</h1>\n").unwrap();
+    let cfg = config(
+        &[("o", o.addr())],
+        "o",
+        "\n[[error_response]]\nstatus = 404\nfile = \"404.html\"\nmin_ttl = \"30s\"\n",
+    )
+    .replace("cache = false\n", "cache = true\n");
+    let p = Proxy::start_in(&cfg, dir);
+    let mut c = p.client();
+    let first = c.get("/missing?status=404");
+    assert_eq!((first.status, first.text().as_str()), (404, "<h1>gone</h1>\n"));
+    let second = c.get("/missing?status=404");
+    assert_eq!(second.status, 404);
+    assert_eq!(second.text(), "<h1>gone</h1>\n");
+    assert_eq!(second.header("x-cache"), Some("Hit from ringfront"));
+    assert_eq!(o.requests(), 1);
+}

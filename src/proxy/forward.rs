@@ -131,6 +131,42 @@ fn start_capture(w: &Worker, v: &Viewer, b: &Behavior, key: &[u8], buf: &[u8], r
 }
 
 /// Stores a fully recorded response.
+/// Caches the error page answered for `status` (SPEC §4: for
+/// `max(error_response.min_ttl, origin max-age)`), when the request is
+/// cacheable and that is above zero.
+fn store_error_page(w: &Worker, req: &Request<'_>, status: u16, origin_max_age: Option<u64>, now: Instant) -> bool {
+    let (Some(store), Some(key), Some(page)) = (w.cache.as_ref(), req.cache_key.as_deref(), w.cfg.error_page(status))
+    else {
+        return false;
+    };
+    let ttl = page
+        .min_ttl
+        .max(std::time::Duration::from_secs(origin_max_age.unwrap_or(0)));
+    if ttl.is_zero() {
+        return false;
+    }
+    let via = &w.cfg.server.via;
+    let head = format!(
+        "HTTP/1.1 {} {}\r\nServer: {via}\r\nContent-Type: {}\r\nContent-Length: {}\r\nVia: 1.1 {via}\r\n",
+        page.response_status,
+        crate::http::write::reason(page.response_status),
+        page.content_type,
+        page.body.len()
+    );
+    let obj = crate::cache::store::Object {
+        head: bytes::Bytes::from(head),
+        body: page.body.clone(),
+        status: page.response_status,
+        stored: now,
+        ttl,
+        stale_while_revalidate: std::time::Duration::ZERO,
+        stale_if_error: std::time::Duration::ZERO,
+        etag: None,
+        last_modified: None,
+    };
+    store.insert(key, std::sync::Arc::new(obj))
+}
+
 /// Stores a fully recorded response; true when it was stored.
 fn finish_capture(w: &Worker, cap: Capture, rh: &ResponseHead, obuf_head: &[u8], received: Instant) -> bool {
     let Some(store) = w.cache.as_ref() else { return false };
@@ -568,6 +604,16 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &Request<'_>, report: 
                 next = n;
                 report.status = sent_status;
                 report.bytes = bytes;
+                if page {
+                    // The origin's own max-age, when the status came from an origin.
+                    let origin_max_age = m
+                        .final_failure()
+                        .is_none()
+                        .then(|| rhead.header(&obuf, b"cache-control"))
+                        .flatten()
+                        .and_then(|cc| crate::cache::freshness::parse_cache_control(cc).max_age);
+                    report.stored = store_error_page(w, req, status, origin_max_age, now);
+                }
                 break;
             }
             Action::AbortViewer => {

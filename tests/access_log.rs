@@ -16,7 +16,7 @@ fn lines_carry_result_types() {
             "pin_workers = false\n",
             "pin_workers = false\naccess_log = \"access.log\"\n",
         )
-        .replace("response_timeout = \"3s\"", "response_timeout = \"300ms\"")
+        .replace("response_timeout = \"20s\"", "response_timeout = \"300ms\"")
         .replace(
             "[[behavior]]\npath = \"*\"",
             "[[behavior]]\npath = \"/ro/*\"\ntarget = \"site\"\n\n[[behavior]]\npath = \"*\"",

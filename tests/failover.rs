@@ -44,7 +44,7 @@ fn blackholed_primary_fails_over_after_attempts_times_connect_timeout() {
     let bh = Blackhole::new();
     let s = SampleOrigin::start("127.0.0.1:0", "secondary").unwrap();
     let cfg = config(&[("primary", bh.addr), ("secondary", s.addr())], "site", GROUP).replacen(
-        "connection_timeout = \"1s\"",
+        "connection_timeout = \"5s\"",
         "connection_timeout = \"200ms\"",
         1,
     );
@@ -68,7 +68,7 @@ fn stalled_primary_fails_over_after_response_timeout() {
     let p = SampleOrigin::start("127.0.0.1:0", "primary").unwrap();
     let s = SampleOrigin::start("127.0.0.1:0", "secondary").unwrap();
     let cfg = config(&[("primary", p.addr()), ("secondary", s.addr())], "site", GROUP).replacen(
-        "response_timeout = \"3s\"",
+        "response_timeout = \"20s\"",
         "response_timeout = \"300ms\"",
         1,
     );
@@ -163,7 +163,7 @@ fn both_down_gives_502_or_504() {
     let p = SampleOrigin::start("127.0.0.1:0", "primary").unwrap();
     let s = SampleOrigin::start("127.0.0.1:0", "secondary").unwrap();
     let cfg = config(&[("primary", p.addr()), ("secondary", s.addr())], "site", GROUP)
-        .replace("response_timeout = \"3s\"", "response_timeout = \"300ms\"");
+        .replace("response_timeout = \"20s\"", "response_timeout = \"300ms\"");
     let proxy = Proxy::start(&cfg);
     let r = proxy.client().get("/x?fail=stall");
     assert_eq!(r.status, 504);

@@ -11,7 +11,7 @@ fn fast_fail_cuts_failover_latency_and_probes_once_per_interval() {
     let group = "\n[[origin_group]]\nid = \"site\"\nprimary = \"primary\"\nsecondary = \"secondary\"\n\
                  primary_fast_fail = true\nfast_fail_after = 2\nfast_fail_probe_interval = \"500ms\"\n";
     let cfg = config(&[("primary", bh.addr), ("secondary", s.addr())], "site", group).replacen(
-        "connection_attempts = 2\nconnection_timeout = \"1s\"",
+        "connection_attempts = 2\nconnection_timeout = \"5s\"",
         "connection_attempts = 1\nconnection_timeout = \"300ms\"",
         1,
     );

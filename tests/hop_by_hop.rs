@@ -54,8 +54,8 @@ fn response_hop_by_hop_removed() {
 fn host_header_override() {
     let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
     let cfg = config(&[("o", o.addr())], "o", "").replace(
-        "response_timeout = \"3s\"\n",
-        "response_timeout = \"3s\"\nhost_header = \"origin.internal\"\n",
+        "response_timeout = \"20s\"\n",
+        "response_timeout = \"20s\"\nhost_header = \"origin.internal\"\n",
     );
     let p = Proxy::start(&cfg);
     let r = p.client().get("/?echo=1");

@@ -32,8 +32,8 @@ fn ten_thousand_requests_over_eight_viewer_connections_use_few_origin_connection
 fn max_idle_connections_bounds_the_pool() {
     let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
     let cfg = config(&[("o", o.addr())], "o", "").replace(
-        "response_timeout = \"3s\"\n",
-        "response_timeout = \"3s\"\nmax_idle_connections = 1\n",
+        "response_timeout = \"20s\"\n",
+        "response_timeout = \"20s\"\nmax_idle_connections = 1\n",
     );
     let p = Proxy::start(&cfg);
     // Three concurrent slow requests need three origin connections.
@@ -57,8 +57,8 @@ fn max_idle_connections_bounds_the_pool() {
 fn keepalive_timeout_closes_idle_origin_connections() {
     let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
     let cfg = config(&[("o", o.addr())], "o", "").replace(
-        "response_timeout = \"3s\"\n",
-        "response_timeout = \"3s\"\nkeepalive_timeout = \"100ms\"\n",
+        "response_timeout = \"20s\"\n",
+        "response_timeout = \"20s\"\nkeepalive_timeout = \"100ms\"\n",
     );
     let p = Proxy::start(&cfg);
     let mut c = p.client();

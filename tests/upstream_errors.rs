@@ -25,7 +25,7 @@ fn exhausted_connects_give_502_with_proxy_status() {
 #[test]
 fn stalled_origin_gives_504_after_response_timeout() {
     let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
-    let cfg = config(&[("o", o.addr())], "o", "").replace("response_timeout = \"3s\"", "response_timeout = \"400ms\"");
+    let cfg = config(&[("o", o.addr())], "o", "").replace("response_timeout = \"20s\"", "response_timeout = \"400ms\"");
     let p = Proxy::start(&cfg);
     let t0 = Instant::now();
     let r = p.client().get("/?fail=stall");
@@ -42,7 +42,7 @@ fn stalled_origin_gives_504_after_response_timeout() {
 fn origin_wide_stall_mode_also_times_out() {
     let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
     o.set_mode(Mode::Stall);
-    let cfg = config(&[("o", o.addr())], "o", "").replace("response_timeout = \"3s\"", "response_timeout = \"200ms\"");
+    let cfg = config(&[("o", o.addr())], "o", "").replace("response_timeout = \"20s\"", "response_timeout = \"200ms\"");
     let p = Proxy::start(&cfg);
     assert_eq!(p.client().get("/").status, 504);
 }

@@ -71,6 +71,12 @@ impl LeaderGuard<'_> {
     pub fn stored(&mut self) {
         self.stored = true;
     }
+
+    /// Ends the flight without marking the key pass (a background refresh
+    /// that failed: the next stale hit may try again).
+    pub fn abandon(mut self) {
+        self.stored = true;
+    }
 }
 
 impl Drop for LeaderGuard<'_> {

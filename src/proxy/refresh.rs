@@ -46,6 +46,8 @@ pub fn spawn(w: &Rc<Worker>, job: RefreshJob) {
         };
         if run(&w, &job).await {
             guard.stored();
+        } else {
+            guard.abandon();
         }
     });
 }

@@ -142,7 +142,7 @@ pub fn config(origins: &[(&str, SocketAddr)], target: &str, extra: &str) -> Stri
     let mut c = String::from("[server]\nlisten = \"127.0.0.1:0\"\nworkers = 1\npin_workers = false\n");
     for (id, addr) in origins {
         c.push_str(&format!(
-            "\n[[origin]]\nid = \"{id}\"\naddress = \"{addr}\"\nconnection_attempts = 2\nconnection_timeout = \"1s\"\nresponse_timeout = \"3s\"\n"
+            "\n[[origin]]\nid = \"{id}\"\naddress = \"{addr}\"\nconnection_attempts = 2\nconnection_timeout = \"5s\"\nresponse_timeout = \"20s\"\n"
         ));
     }
     c.push_str(extra);

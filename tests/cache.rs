@@ -345,6 +345,7 @@ fn stale_while_revalidate_serves_stale_and_refreshes_once_in_the_background() {
     eventually("stale", || t0.elapsed() > std::time::Duration::from_millis(1100));
     // A burst of stale requests: all answered from the stale object at once.
     let addr = p.addr;
+    let burst = std::time::Instant::now();
     let hs: Vec<_> = (0..20)
         .map(|_| std::thread::spawn(move || Client::connect(addr).get(url)))
         .collect();
@@ -353,12 +354,17 @@ fn stale_while_revalidate_serves_stale_and_refreshes_once_in_the_background() {
         assert_eq!(r.header("x-cache"), Some("Hit from ringfront"));
         assert_eq!(r.body, first.body);
     }
-    // Exactly one background revalidation reached the origin.
-    eventually("background refresh", || o.requests() == 2);
+    let burst = burst.elapsed();
+    // One background revalidation reached the origin (the 304 keeps
+    // max-age=1, so a burst slower than a second may legitimately refresh
+    // again: only then is a second refresh allowed).
+    eventually("background refresh", || o.requests() >= 2);
     assert!(o.control().heads()[1].contains("If-None-Match: \"s1\"\r\n"));
+    if burst < std::time::Duration::from_millis(800) {
+        assert_eq!(o.requests(), 2, "the burst made more than one refresh");
+    }
     eventually("fresh again", || {
         let r = p.client().get(url);
         r.header("cache-status").is_some_and(|v| !v.contains("ttl=-"))
     });
-    assert_eq!(o.requests(), 2);
 }

@@ -44,6 +44,11 @@ pub fn spawn(w: &Rc<Worker>, job: RefreshJob) {
             Join::Leader(g) => g,
             Join::Follower(_) | Join::Pass => return,
         };
+        // Another refresh may have finished between this stale hit and now.
+        if store.get(&job.key).is_some_and(|o| o.is_fresh(Instant::now())) {
+            guard.abandon();
+            return;
+        }
         if run(&w, &job).await {
             guard.stored();
         } else {

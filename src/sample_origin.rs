@@ -39,8 +39,10 @@ use crate::http::parse::{parse_request, BodyKind, RequestHead};
 use crate::net;
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::{TcpListener, TcpStream};
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -193,6 +195,14 @@ const MODE_POLL: Duration = Duration::from_millis(20);
 
 async fn accept_loop(l: std::net::TcpListener, addr: SocketAddr, ctl: Arc<Control>, leader: bool) {
     let mut listener = TcpListener::from_std(l).ok();
+    // The accept is never cancelled (with io_uring a cancelled accept can race
+    // with a completed one and lose the connection). A mode change that needs
+    // the listener gone is made by a watcher shutting the listener down, which
+    // fails the pending accept.
+    let fd = Rc::new(Cell::new(listener.as_ref().map_or(-1, |l| l.as_raw_fd())));
+    if leader {
+        monoio::spawn(watch_mode(ctl.clone(), fd.clone()));
+    }
     loop {
         if leader {
             // Only the first thread applies mode changes that need the listener.
@@ -204,16 +214,45 @@ async fn accept_loop(l: std::net::TcpListener, addr: SocketAddr, ctl: Arc<Contro
                     .ok()
                     .and_then(|l| TcpListener::from_std(l).ok());
             }
+            fd.set(listener.as_ref().map_or(-1, |l| l.as_raw_fd()));
             ctl.applied.store(wanted, Ordering::Release);
         }
         let Some(l) = listener.as_ref() else {
             monoio::time::sleep(MODE_POLL).await;
             continue;
         };
-        if let Ok(Ok((s, _))) = monoio::time::timeout(MODE_POLL, l.accept()).await {
-            ctl.connections.fetch_add(1, Ordering::AcqRel);
-            let _ = s.set_nodelay(true);
-            monoio::spawn(serve(s, ctl.clone()));
+        match l.accept().await {
+            Ok((s, _)) => {
+                ctl.connections.fetch_add(1, Ordering::AcqRel);
+                let _ = s.set_nodelay(true);
+                monoio::spawn(serve(s, ctl.clone()));
+            }
+            // Shut down by the watcher (or broken): make a new one next turn.
+            Err(_) => {
+                listener = None;
+                fd.set(-1);
+            }
+        }
+    }
+}
+
+/// Acknowledges mode changes; for Refuse, shuts the listener down so the
+/// accept loop wakes and drops it.
+async fn watch_mode(ctl: Arc<Control>, fd: Rc<Cell<i32>>) {
+    loop {
+        monoio::time::sleep(MODE_POLL).await;
+        let wanted = ctl.wanted.load(Ordering::Acquire);
+        if ctl.applied.load(Ordering::Acquire) >= wanted || fd.get() < 0 {
+            // Nothing new, or the accept loop is between listeners and applies it.
+            continue;
+        }
+        if ctl.mode() == Mode::Refuse {
+            // SAFETY: fd is the accept loop's open listening socket.
+            unsafe {
+                libc::shutdown(fd.get(), libc::SHUT_RDWR);
+            }
+        } else {
+            ctl.applied.store(wanted, Ordering::Release);
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::proxy::hooks::OriginHooks;
 use crate::proxy::{conn, Shared, Worker};
 use std::cell::Cell;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -299,6 +300,7 @@ async fn worker_main(
     let w = Rc::new(Worker::new(id, cfg.clone(), shared.clone(), hooks, log, cache));
     let local = Rc::new(Cell::new(0usize));
     let mut accepts = Vec::new();
+    let mut fds = Vec::new();
     for l in listeners {
         let l = match monoio::net::TcpListener::from_std(l) {
             Ok(l) => l,
@@ -307,17 +309,25 @@ async fn worker_main(
                 continue;
             }
         };
+        fds.push(l.as_raw_fd());
         let (w, local, shared) = (w.clone(), local.clone(), shared.clone());
+        // The accept is never cancelled: with io_uring a cancelled accept can
+        // race with a completed one and drop the accepted connection on the
+        // floor. On stop the listener is shut down, which fails the accept.
         accepts.push(monoio::spawn(async move {
             let max = w.cfg.server.max_connections;
-            while !shared.is_stopping() {
+            loop {
+                if shared.is_stopping() {
+                    return;
+                }
                 if shared.open_connections.load(Ordering::Relaxed) >= max {
                     // At the limit: leave new connections in the backlog.
                     monoio::time::sleep(Duration::from_millis(5)).await;
                     continue;
                 }
-                match monoio::time::timeout(TICK, l.accept()).await {
-                    Ok(Ok((s, peer))) => {
+                match l.accept().await {
+                    Ok((s, _)) if shared.is_stopping() => drop(s),
+                    Ok((s, peer)) => {
                         shared.open_connections.fetch_add(1, Ordering::Relaxed);
                         local.set(local.get() + 1);
                         let guard = ConnGuard {
@@ -330,12 +340,12 @@ async fn worker_main(
                             drop(guard);
                         });
                     }
-                    Ok(Err(e)) => {
+                    Err(_) if shared.is_stopping() => return,
+                    Err(e) => {
                         // EMFILE and friends: back off briefly instead of spinning.
                         log::warn!("worker {}: accept: {e}", w.id);
                         monoio::time::sleep(Duration::from_millis(10)).await;
                     }
-                    Err(_) => {}
                 }
             }
         }));
@@ -352,8 +362,18 @@ async fn worker_main(
             }
         });
     }
+    while !shared.is_stopping() {
+        monoio::time::sleep(TICK).await;
+    }
+    // Stop accepting: shutting the listeners down fails their pending accepts.
+    for fd in fds {
+        // SAFETY: fd is a listening socket this worker owns and still has open.
+        unsafe {
+            libc::shutdown(fd, libc::SHUT_RDWR);
+        }
+    }
     for a in accepts {
-        a.await;
+        let _ = monoio::time::timeout(Duration::from_secs(1), a).await;
     }
     // Draining: wait for requests in flight to finish, up to the deadline.
     // Idle keep-alive connections are not waited for; they close with the runtime.

@@ -14,17 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn obj(n: usize) -> Arc<Object> {
-    Arc::new(Object {
-        head: Bytes::from_static(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain"),
-        body: Bytes::from(vec![b'x'; n]),
-        status: 200,
-        stored: Instant::now(),
-        ttl: Duration::from_secs(3600),
-        stale_while_revalidate: Duration::ZERO,
-        stale_if_error: Duration::ZERO,
-        etag: None,
-        last_modified: None,
-    })
+    Arc::new(Object::simple(
+        Bytes::from_static(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain"),
+        Bytes::from(vec![b'x'; n]),
+        200,
+        Instant::now(),
+        Duration::from_secs(3600),
+    ))
 }
 
 /// xorshift64*: a small deterministic generator for the trace.

@@ -161,20 +161,15 @@ mod tests {
         crate::cache::key::build(&mut k, host.as_bytes(), target.as_bytes(), true);
         k.push(0);
         k.extend_from_slice(enc.as_bytes());
-        s.insert(
-            &k,
-            Arc::new(Object {
-                head: Bytes::from_static(b"HTTP/1.1 200 OK\r\n"),
-                body: Bytes::from_static(b"x"),
-                status: 200,
-                stored: Instant::now(),
-                ttl: Duration::from_secs(60),
-                stale_while_revalidate: Duration::ZERO,
-                stale_if_error: Duration::ZERO,
-                etag: None,
-                last_modified: None,
-            }),
+        let head = Bytes::from_static(b"HTTP/1.1 200 OK\r\n");
+        let obj = Object::simple(
+            head,
+            Bytes::from_static(b"x"),
+            200,
+            Instant::now(),
+            Duration::from_secs(60),
         );
+        s.insert(&k, Arc::new(obj));
     }
 
     #[test]

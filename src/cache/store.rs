@@ -51,6 +51,21 @@ pub struct Object {
 }
 
 impl Object {
+    /// An object without validators or stale windows (error pages, tests).
+    pub fn simple(head: Bytes, body: Bytes, status: u16, stored: Instant, ttl: Duration) -> Object {
+        Object {
+            head,
+            body,
+            status,
+            stored,
+            ttl,
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            etag: None,
+            last_modified: None,
+        }
+    }
+
     pub fn age(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.stored)
     }
@@ -357,17 +372,13 @@ mod tests {
     use super::*;
 
     fn obj(n: usize) -> Arc<Object> {
-        Arc::new(Object {
-            head: Bytes::from_static(b"HTTP/1.1 200 OK\r\nContent-Length: 0"),
-            body: Bytes::from(vec![b'x'; n]),
-            status: 200,
-            stored: Instant::now(),
-            ttl: Duration::from_secs(60),
-            stale_while_revalidate: Duration::ZERO,
-            stale_if_error: Duration::ZERO,
-            etag: None,
-            last_modified: None,
-        })
+        Arc::new(Object::simple(
+            Bytes::from_static(b"HTTP/1.1 200 OK\r\nContent-Length: 0"),
+            Bytes::from(vec![b'x'; n]),
+            200,
+            Instant::now(),
+            Duration::from_secs(60),
+        ))
     }
 
     #[test]

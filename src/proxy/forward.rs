@@ -153,17 +153,13 @@ fn store_error_page(w: &Worker, req: &Request<'_>, status: u16, origin_max_age: 
         page.content_type,
         page.body.len()
     );
-    let obj = crate::cache::store::Object {
-        head: bytes::Bytes::from(head),
-        body: page.body.clone(),
-        status: page.response_status,
-        stored: now,
+    let obj = crate::cache::store::Object::simple(
+        bytes::Bytes::from(head),
+        page.body.clone(),
+        page.response_status,
+        now,
         ttl,
-        stale_while_revalidate: std::time::Duration::ZERO,
-        stale_if_error: std::time::Duration::ZERO,
-        etag: None,
-        last_modified: None,
-    };
+    );
     store.insert(key, std::sync::Arc::new(obj))
 }
 

@@ -215,8 +215,48 @@ pub(crate) fn plan<'a>(w: &'a Worker, b: &Behavior, method: &[u8], replayable: b
         failover_status,
         method_fails_over: matches!(method, b"GET" | b"HEAD" | b"OPTIONS"),
         replayable,
-        skip_primary: false,
+        // primary_fast_fail: skip a primary marked down (all but the probe).
+        skip_primary: match b.target {
+            Target::Group(g) => w.shared.health[g].skip_primary(&cfg.groups[g], Instant::now()),
+            Target::Origin(_) => false,
+        },
         error_pages: &cfg.error_page_statuses,
+    }
+}
+
+/// Carries out a `Connect` action: a pooled connection when allowed, else a
+/// new connect by `deadline`. Connects to a group's primary feed
+/// `primary_fast_fail`. Returns the connection, the event for the machine
+/// and the time to feed it at.
+pub(crate) async fn acquire(
+    w: &Worker,
+    b: &Behavior,
+    origin: usize,
+    role: Role,
+    pooled: bool,
+    deadline: Instant,
+    attempt: u32,
+) -> (Option<OriginConn>, Event, Instant) {
+    if pooled {
+        if let Some(c) = w.pool.borrow_mut().take(origin, Instant::now()) {
+            return (Some(c), Event::Connected { reused: true }, Instant::now());
+        }
+    }
+    let cfg = &w.cfg;
+    let o = &cfg.origins[origin];
+    let addr = o.addrs[(attempt as usize - 1) % o.addrs.len().max(1)];
+    let result = client::connect(addr, deadline).await;
+    if let (Target::Group(g), Role::Primary) = (b.target, role) {
+        let h = &w.shared.health[g];
+        match result {
+            Ok(_) => h.connect_ok(&cfg.groups[g], &o.id),
+            Err(_) => h.connect_failed(&cfg.groups[g], &o.id, Instant::now()),
+        }
+    }
+    match result {
+        Ok(c) => (Some(c), Event::Connected { reused: false }, Instant::now()),
+        Err(crate::origin::attempt::ConnectError::Timeout) => (None, Event::Timer, Instant::now().max(deadline)),
+        Err(e) => (None, Event::ConnectFailed(e), Instant::now()),
     }
 }
 
@@ -330,14 +370,7 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &Request<'_>, report: 
     // The viewer's request body has been read to its end (else the connection
     // cannot carry another request).
     let mut body_done = replayable;
-    let mut plan = plan(w, req.behavior, v.head.method(&v.buf), replayable);
-    let group = match req.behavior.target {
-        Target::Group(g) => Some(g),
-        Target::Origin(_) => None,
-    };
-    if let Some(g) = group {
-        plan.skip_primary = w.shared.health[g].skip_primary(&cfg.groups[g], Instant::now());
-    }
+    let plan = plan(w, req.behavior, v.head.method(&v.buf), replayable);
     // Revalidate a stale object with the origin, unless the viewer sent its
     // own conditions or a range (those requests are forwarded as they are).
     let revalidate = req.stale.as_ref().filter(|o| {
@@ -385,35 +418,10 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &Request<'_>, report: 
                         }
                     }
                 }
-                if pooled && replayable {
-                    conn = w.pool.borrow_mut().take(origin, Instant::now());
-                }
-                if conn.is_some() {
-                    reused = true;
-                    m.on(Event::Connected { reused: true }, Instant::now())
-                } else {
-                    let o = &cfg.origins[origin];
-                    let addr = o.addrs[(attempt as usize - 1) % o.addrs.len().max(1)];
-                    let result = client::connect(addr, deadline).await;
-                    if let (Some(g), Role::Primary) = (group, role) {
-                        let h = &w.shared.health[g];
-                        match result {
-                            Ok(_) => h.connect_ok(&cfg.groups[g], &o.id),
-                            Err(_) => h.connect_failed(&cfg.groups[g], &o.id, Instant::now()),
-                        }
-                    }
-                    match result {
-                        Ok(c) => {
-                            conn = Some(c);
-                            reused = false;
-                            m.on(Event::Connected { reused: false }, Instant::now())
-                        }
-                        Err(crate::origin::attempt::ConnectError::Timeout) => {
-                            m.on(Event::Timer, Instant::now().max(deadline))
-                        }
-                        Err(e) => m.on(Event::ConnectFailed(e), Instant::now()),
-                    }
-                }
+                let (c, ev, at) = acquire(w, req.behavior, origin, role, pooled && replayable, deadline, attempt).await;
+                reused = ev == (Event::Connected { reused: true });
+                conn = c;
+                m.on(ev, at)
             }
             Action::Send { deadline } => {
                 let Some(c) = conn.as_mut() else {

@@ -9,7 +9,7 @@
 //! validators; a 304 refreshes the object, a storable 200 with a
 //! Content-Length replaces it, anything else leaves the stale object alone.
 
-use super::forward::{plan, refreshed, response_complete};
+use super::forward::{acquire, plan, refreshed, response_complete};
 use super::Worker;
 use crate::cache::collapse::Join;
 use crate::cache::store::{Object, Store};
@@ -101,33 +101,15 @@ async fn run(w: &Rc<Worker>, job: &RefreshJob) -> bool {
         act = match act {
             Action::Connect {
                 origin,
+                role,
                 pooled,
                 deadline,
                 attempt,
-                ..
             } => {
-                conn = if pooled {
-                    w.pool.borrow_mut().take(origin, Instant::now())
-                } else {
-                    None
-                };
-                reused = conn.is_some();
-                if reused {
-                    m.on(Event::Connected { reused: true }, Instant::now())
-                } else {
-                    let o = &cfg.origins[origin];
-                    let addr = o.addrs[(attempt as usize - 1) % o.addrs.len().max(1)];
-                    match client::connect(addr, deadline).await {
-                        Ok(c) => {
-                            conn = Some(c);
-                            m.on(Event::Connected { reused: false }, Instant::now())
-                        }
-                        Err(crate::origin::attempt::ConnectError::Timeout) => {
-                            m.on(Event::Timer, Instant::now().max(deadline))
-                        }
-                        Err(e) => m.on(Event::ConnectFailed(e), Instant::now()),
-                    }
-                }
+                let (c, ev, at) = acquire(w, b, origin, role, pooled, deadline, attempt).await;
+                reused = ev == (Event::Connected { reused: true });
+                conn = c;
+                m.on(ev, at)
             }
             Action::Send { deadline } => {
                 let Some(c) = conn.as_mut() else { break false };
@@ -154,7 +136,7 @@ async fn run(w: &Rc<Worker>, job: &RefreshJob) -> bool {
             }
             Action::Deliver { status } => {
                 let Some(c) = conn.take() else { break false };
-                break store_result(w, b, job, &m, c, obuf.clone(), &rh, status).await;
+                break store_result(w, b, job, &m, c, std::mem::take(&mut obuf), &rh, status).await;
             }
             Action::ServePage { .. } | Action::Generate { .. } | Action::AbortViewer | Action::Done => break false,
         };

@@ -32,7 +32,9 @@
 //!    body, reads the response head, and either streams the response to the
 //!    viewer or answers with an error page, 502 or 504.
 //! 6. The origin connection goes back to the pool when the response allows;
-//!    the viewer connection waits for its next request.
+//!    the viewer connection waits for its next request, and after a short
+//!    idle spell parks ([`proxy::park`]) so an idle viewer costs a few
+//!    hundred bytes.
 
 pub mod admin;
 pub mod cache;

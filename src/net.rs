@@ -8,9 +8,12 @@
 //! direction and reuse it.
 
 use monoio::buf::{IoBuf, IoBufMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::task::Poll;
+use std::time::Duration;
 
 /// A listening socket with SO_REUSEADDR and SO_REUSEPORT, so each worker can
 /// own one bound to the same address and the kernel spreads connections.
@@ -36,15 +39,59 @@ pub async fn read_more<S: AsyncReadRent>(
     min_spare: usize,
     max_len: usize,
 ) -> (io::Result<usize>, Vec<u8>) {
+    let range = spare_range(&mut buf, min_spare, max_len);
+    let (res, slice) = s.read(buf.slice_mut(range)).await;
+    (res, slice.into_inner())
+}
+
+/// Makes room per [`read_more`] and returns the range to read into.
+fn spare_range(buf: &mut Vec<u8>, min_spare: usize, max_len: usize) -> std::ops::Range<usize> {
     let spare = buf.capacity() - buf.len();
     if spare < min_spare {
         let want = (buf.len() + min_spare).min(max_len.max(buf.len() + 1));
         buf.reserve(want - buf.len());
     }
     let len = buf.len();
-    let cap = buf.capacity().min(max_len.max(len + 1));
-    let (res, slice) = s.read(buf.slice_mut(len..cap)).await;
-    (res, slice.into_inner())
+    len..buf.capacity().min(max_len.max(len + 1))
+}
+
+/// [`read_more`] that gives up when nothing arrived within `patience`,
+/// without losing anything: the read is cancelled and then awaited, so a read
+/// the kernel completed just before the cancel still returns its bytes.
+/// (Dropping an in-flight io_uring read would throw them away.) The result
+/// is `None` when it gave up. `c` is reused across calls: after its first use, a read
+/// through it allocates nothing.
+pub async fn read_more_within<S: CancelableAsyncReadRent>(
+    s: &mut S,
+    mut buf: Vec<u8>,
+    min_spare: usize,
+    max_len: usize,
+    patience: Duration,
+    c: &mut Canceller,
+) -> (Option<io::Result<usize>>, Vec<u8>) {
+    let range = spare_range(&mut buf, min_spare, max_len);
+    let read = s.cancelable_read(buf.slice_mut(range), c.handle());
+    let mut read = std::pin::pin!(read);
+    let mut timer = std::pin::pin!(monoio::time::sleep(patience));
+    let mut cancelled = false;
+    let (res, slice) = std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = read.as_mut().poll(cx) {
+            return Poll::Ready(r);
+        }
+        if !cancelled && timer.as_mut().poll(cx).is_ready() {
+            cancelled = true;
+            *c = std::mem::take(c).cancel();
+            // The read now completes, with ECANCELED or with what it got.
+            return match read.as_mut().poll(cx) {
+                Poll::Ready(r) => Poll::Ready(r),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+        Poll::Pending
+    })
+    .await;
+    let gave_up = cancelled && matches!(&res, Err(e) if e.raw_os_error() == Some(libc::ECANCELED));
+    (if gave_up { None } else { Some(res) }, slice.into_inner())
 }
 
 /// Writes `buf[range]` fully.

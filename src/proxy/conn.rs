@@ -11,6 +11,7 @@
 //! of it reaches an origin.
 
 use super::forward::{self, Request};
+use super::park::PARK_AFTER;
 use super::Worker;
 use crate::cache::collapse::{Join, FOLLOW_POLL};
 use crate::http::parse::{parse_request, BodyKind, HeadError, RequestHead};
@@ -40,6 +41,8 @@ pub struct Viewer {
     pub hit: Option<net::HeadAndBody>,
     /// The cache key buffer, reused.
     pub key: Vec<u8>,
+    /// Cancels the keep-alive read that waits [`PARK_AFTER`] (reused).
+    pub canceller: monoio::io::Canceller,
 }
 
 /// What happens after a request.
@@ -56,10 +59,15 @@ enum HeadOutcome {
     /// Head not complete in time: 408.
     Timeout,
     Invalid(HeadError),
+    /// Idle in keep-alive past [`PARK_AFTER`]: park until readable or until
+    /// the idle deadline.
+    Park(Instant),
 }
 
-/// Serves one viewer connection to the end.
-pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
+/// Serves one viewer connection until it closes or parks. `guard` lives as
+/// long as the connection (it counts open connections); `first` is false
+/// for a connection resumed from [`park`](super::park::park).
+pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr, guard: super::ConnGuard, first: bool) {
     let _ = stream.set_nodelay(true);
     let mut v = Viewer {
         stream,
@@ -71,12 +79,17 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
         out: Vec::with_capacity(4 * 1024),
         hit: None,
         key: Vec::with_capacity(256),
+        canceller: Default::default(),
     };
-    let mut first = true;
+    let mut first = first;
     loop {
         match read_head(&w, &mut v, first).await {
             HeadOutcome::Ready => {}
             HeadOutcome::Gone => return,
+            HeadOutcome::Park(until) => {
+                super::park::park(w, v.stream, guard, until);
+                return;
+            }
             HeadOutcome::Timeout => {
                 let bytes = send_error(&w, &mut v, 408, false).await;
                 log_client_error(&w, &v, 408, bytes, None);
@@ -128,6 +141,19 @@ async fn read_head(w: &Worker, v: &mut Viewer, first: bool) -> HeadOutcome {
             None => (Instant::now() + s.client_idle_timeout, HeadOutcome::Gone),
         };
         let buf = std::mem::take(&mut v.buf);
+        if deadline.is_none() && buf.is_empty() && s.client_idle_timeout > PARK_AFTER {
+            // Keep-alive idle: read with the buffer posted for a while, then park.
+            let (res, b) = net::read_more_within(&mut v.stream, buf, 4096, max + 1, PARK_AFTER, &mut v.canceller).await;
+            v.buf = b;
+            match res {
+                None => return HeadOutcome::Park(limit),
+                Some(Ok(0)) | Some(Err(_)) => return HeadOutcome::Gone,
+                Some(Ok(_)) => {
+                    deadline = Some(Instant::now() + s.client_header_timeout);
+                    continue;
+                }
+            }
+        }
         let fut = net::read_more(&mut v.stream, buf, 4096, max + 1);
         match monoio::time::timeout_at(limit.into(), fut).await {
             Err(_) => return on_timeout,

@@ -18,6 +18,7 @@
 pub mod conn;
 pub mod forward;
 pub mod hooks;
+pub mod park;
 pub mod refresh;
 
 use crate::config::Config;
@@ -32,6 +33,8 @@ use std::sync::Arc;
 pub struct Shared {
     /// Viewer connections open across workers (for `max_connections`).
     pub open_connections: AtomicUsize,
+    /// Of those, the ones parked idle in keep-alive (see [`park`]).
+    pub parked_connections: AtomicUsize,
     /// Set on SIGTERM/SIGINT: stop accepting, finish in-flight requests.
     pub stopping: AtomicBool,
     /// `primary_fast_fail` state, per origin group (config order).
@@ -43,6 +46,7 @@ impl Shared {
         let epoch = std::time::Instant::now();
         Shared {
             open_connections: AtomicUsize::new(0),
+            parked_connections: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             health: cfg
                 .groups
@@ -54,6 +58,35 @@ impl Shared {
 
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts one viewer connection in [`Shared::open_connections`] while it lives.
+pub struct ConnGuard {
+    shared: Arc<Shared>,
+}
+
+impl ConnGuard {
+    pub fn new(shared: &Arc<Shared>) -> ConnGuard {
+        shared.open_connections.fetch_add(1, Ordering::Relaxed);
+        ConnGuard { shared: shared.clone() }
+    }
+
+    /// Keeps the connection counted without holding a guard (a parked
+    /// connection); [`ConnGuard::carried`] takes the count up again.
+    pub fn carry(self) {
+        std::mem::forget(self);
+    }
+
+    /// The guard of a connection whose count was [`carry`](Self::carry)-ed.
+    pub fn carried(shared: &Arc<Shared>) -> ConnGuard {
+        ConnGuard { shared: shared.clone() }
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.shared.open_connections.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -71,6 +104,8 @@ pub struct Worker {
     pub pool: RefCell<Pool>,
     /// Requests being handled right now (drain waits for these).
     pub busy: std::cell::Cell<usize>,
+    /// Parked idle keep-alive connections.
+    pub parked: park::Parked,
     bufs: RefCell<Vec<Vec<u8>>>,
     /// Precomputed header values.
     pub x_cache_miss: Vec<u8>,
@@ -114,6 +149,7 @@ impl Worker {
             cache,
             pool: RefCell::new(pool),
             busy: std::cell::Cell::new(0),
+            parked: Default::default(),
             bufs: RefCell::new(Vec::new()),
         }
     }

@@ -14,8 +14,7 @@ use crate::config::{Config, IoDriver};
 use crate::log::{AccessLog, WorkerLog};
 use crate::net;
 use crate::proxy::hooks::OriginHooks;
-use crate::proxy::{conn, Shared, Worker};
-use std::cell::Cell;
+use crate::proxy::{conn, ConnGuard, Shared, Worker};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -272,19 +271,6 @@ pub fn start_with_hooks(cfg: Arc<Config>, hooks: Option<Arc<dyn OriginHooks>>) -
     })
 }
 
-/// Decrements the open-connection counters when a connection task ends.
-struct ConnGuard {
-    shared: Arc<Shared>,
-    local: Rc<Cell<usize>>,
-}
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        self.shared.open_connections.fetch_sub(1, Ordering::Relaxed);
-        self.local.set(self.local.get() - 1);
-    }
-}
-
 /// How often an accept loop looks at the stop flag, and how often the pool is swept.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -298,7 +284,6 @@ async fn worker_main(
     cache: Option<Arc<crate::cache::store::Store>>,
 ) {
     let w = Rc::new(Worker::new(id, cfg.clone(), shared.clone(), hooks, log, cache));
-    let local = Rc::new(Cell::new(0usize));
     let mut accepts = Vec::new();
     let mut fds = Vec::new();
     for l in listeners {
@@ -310,7 +295,7 @@ async fn worker_main(
             }
         };
         fds.push(l.as_raw_fd());
-        let (w, local, shared) = (w.clone(), local.clone(), shared.clone());
+        let (w, shared) = (w.clone(), shared.clone());
         // The accept is never cancelled: with io_uring a cancelled accept can
         // race with a completed one and drop the accepted connection on the
         // floor. On stop the listener is shut down, which fails the accept.
@@ -328,17 +313,9 @@ async fn worker_main(
                 match l.accept().await {
                     Ok((s, _)) if shared.is_stopping() => drop(s),
                     Ok((s, peer)) => {
-                        shared.open_connections.fetch_add(1, Ordering::Relaxed);
-                        local.set(local.get() + 1);
-                        let guard = ConnGuard {
-                            shared: shared.clone(),
-                            local: local.clone(),
-                        };
+                        let guard = ConnGuard::new(&shared);
                         let w = w.clone();
-                        monoio::spawn(async move {
-                            conn::serve(w, s, peer).await;
-                            drop(guard);
-                        });
+                        monoio::spawn(conn::serve(w, s, peer, guard, true));
                     }
                     Err(_) if shared.is_stopping() => return,
                     Err(e) => {
@@ -357,7 +334,15 @@ async fn worker_main(
         monoio::spawn(async move {
             while !shared.is_stopping() {
                 monoio::time::sleep(Duration::from_secs(1)).await;
-                w.pool.borrow_mut().sweep(Instant::now());
+                let now = Instant::now();
+                w.pool.borrow_mut().sweep(now);
+                if w.parked.sweep(now, false) > 0 || w.busy.get() == 0 {
+                    // Hand memory freed by closed or parked connections back
+                    // to the OS: mimalloc purges lazily, on later allocations,
+                    // which an idle worker does not make.
+                    // SAFETY: a plain call into the allocator for this thread's heap.
+                    unsafe { libmimalloc_sys::mi_collect(false) };
+                }
                 w.log.flush();
             }
         });
@@ -375,8 +360,10 @@ async fn worker_main(
     for a in accepts {
         let _ = monoio::time::timeout(Duration::from_secs(1), a).await;
     }
-    // Draining: wait for requests in flight to finish, up to the deadline.
-    // Idle keep-alive connections are not waited for; they close with the runtime.
+    // Parked (idle) connections close now; requests in flight may finish,
+    // up to the deadline. Connections idle less than PARK_AFTER close with
+    // the runtime.
+    w.parked.sweep(Instant::now(), true);
     let t0 = Instant::now();
     while w.busy.get() > 0 && t0.elapsed() < DRAIN_DEADLINE {
         monoio::time::sleep(Duration::from_millis(20)).await;

@@ -87,7 +87,7 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr, guard: su
             HeadOutcome::Ready => {}
             HeadOutcome::Gone => return,
             HeadOutcome::Park(until) => {
-                super::park::park(w, v.stream, guard, until);
+                super::park::park(&w, v.stream, guard, until);
                 return;
             }
             HeadOutcome::Timeout => {

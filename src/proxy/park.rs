@@ -1,23 +1,27 @@
 //! Parked keep-alive connections.
 //!
 //! A viewer connection that sits idle in keep-alive for [`PARK_AFTER`] gives
-//! back its task, buffers and per-request state: the big connection task
-//! ends and a small one waits for the socket to become readable, then starts
-//! a new connection task for the next request. A busy connection never
-//! parks, so the request path pays nothing for this; an idle connection
-//! costs a few hundred bytes instead of ~18 KiB, which is what lets a worker
-//! hold tens of thousands of idle viewers.
+//! back everything but its socket: the connection task ends, its buffers
+//! and per-request state are freed, and the socket goes into this worker's
+//! parking lot. A busy connection never parks, so the request path pays
+//! nothing for this; an idle connection costs a slot of 24 bytes here plus
+//! the kernel's own socket state, which is what lets one worker hold tens of
+//! thousands of idle viewers in a few MiB.
 //!
-//! The parked task has no timer of its own (a timer would double its size).
-//! Instead each worker keeps a registry of parked sockets and their idle
-//! deadlines; its once-a-second sweep shuts expired ones down, which wakes
-//! their poll with end-of-file, and at stop it shuts all of them down so
-//! idle connections close at once instead of holding up the exit.
+//! The lot is an epoll instance of the worker's own, with each parked socket
+//! registered one-shot for input. One task per worker waits for the epoll
+//! descriptor to become readable (through the worker's ring like any other
+//! wait), collects the ready sockets and starts a new connection task for
+//! each. A task per parked socket would cost ten times the memory.
+//!
+//! Deadlines live in the lot's slots; the worker's once-a-second sweep
+//! closes expired ones, and at stop it closes all of them, so idle
+//! connections never hold up an exit.
 
 use super::{ConnGuard, Worker};
 use slab::Slab;
 use std::cell::RefCell;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -25,51 +29,27 @@ use std::time::{Duration, Instant};
 /// How long a keep-alive connection may idle with its buffers before it parks.
 pub const PARK_AFTER: Duration = Duration::from_millis(200);
 
-/// One worker's parked sockets: fd and idle deadline.
-#[derive(Default)]
+/// One worker's parked sockets.
 pub struct Parked {
-    slots: RefCell<Slab<(RawFd, Instant)>>,
+    /// The epoll instance (None if it could not be created: then nothing parks).
+    ep: Option<OwnedFd>,
+    /// Each parked socket and its idle deadline; the slot key is the epoll data.
+    slots: RefCell<Slab<(OwnedFd, Instant)>>,
+}
+
+impl Default for Parked {
+    fn default() -> Self {
+        // SAFETY: plain syscall; the result is checked before use.
+        let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        Parked {
+            // SAFETY: ep is a new descriptor this struct now owns.
+            ep: (ep >= 0).then(|| unsafe { OwnedFd::from_raw_fd(ep) }),
+            slots: RefCell::new(Slab::new()),
+        }
+    }
 }
 
 impl Parked {
-    fn insert(&self, fd: RawFd, until: Instant) -> usize {
-        self.slots.borrow_mut().insert((fd, until))
-    }
-
-    /// Removes slot `key` if it still holds `fd`, and says whether it did (a
-    /// sweep may have removed it and the slot been reused; the fd stays
-    /// unique while its socket is open).
-    fn remove(&self, key: usize, fd: RawFd) -> bool {
-        let mut s = self.slots.borrow_mut();
-        let mine = s.get(key).map(|e| e.0) == Some(fd);
-        if mine {
-            s.remove(key);
-        }
-        mine
-    }
-
-    /// Shuts down the parked sockets whose deadline is at or before `now`
-    /// (all of them when `all`); their tasks wake, see the deadline passed
-    /// or the proxy stopping, and close them. Returns how many.
-    pub fn sweep(&self, now: Instant, all: bool) -> usize {
-        let mut s = self.slots.borrow_mut();
-        let mut n = 0;
-        s.retain(|_, e| {
-            if all || e.1 <= now {
-                // SAFETY: e.0 is the fd of a socket its parked task still
-                // owns (the task removes its entry before dropping it).
-                unsafe {
-                    libc::shutdown(e.0, libc::SHUT_RDWR);
-                }
-                n += 1;
-                false
-            } else {
-                true
-            }
-        });
-        n
-    }
-
     pub fn len(&self) -> usize {
         self.slots.borrow().len()
     }
@@ -77,53 +57,175 @@ impl Parked {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Takes a socket in; gives it back if it cannot be registered.
+    fn insert(&self, fd: OwnedFd, until: Instant) -> Result<(), OwnedFd> {
+        let Some(ep) = self.ep.as_ref() else { return Err(fd) };
+        let mut slots = self.slots.borrow_mut();
+        let raw = fd.as_raw_fd();
+        let entry = slots.vacant_entry();
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32,
+            u64: entry.key() as u64,
+        };
+        // SAFETY: both descriptors are open; ev is a valid epoll_event.
+        if unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, raw, &mut ev) } != 0 {
+            return Err(fd);
+        }
+        entry.insert((fd, until));
+        Ok(())
+    }
+
+    /// Takes slot `key` out of the lot (and out of the epoll set).
+    fn take(&self, key: usize) -> Option<(OwnedFd, Instant)> {
+        let e = self.slots.borrow_mut().try_remove(key)?;
+        if let Some(ep) = self.ep.as_ref() {
+            // SAFETY: both descriptors are open; DEL ignores the event argument.
+            unsafe {
+                libc::epoll_ctl(
+                    ep.as_raw_fd(),
+                    libc::EPOLL_CTL_DEL,
+                    e.0.as_raw_fd(),
+                    std::ptr::null_mut(),
+                );
+            }
+        }
+        Some(e)
+    }
+
+    /// Closes the parked sockets whose deadline is at or before `now` (all
+    /// of them when `all`). Returns how many.
+    pub fn sweep(&self, shared: &std::sync::Arc<super::Shared>, now: Instant, all: bool) -> usize {
+        let expired: Vec<usize> = self
+            .slots
+            .borrow()
+            .iter()
+            .filter(|(_, e)| all || e.1 <= now)
+            .map(|(k, _)| k)
+            .collect();
+        for &k in &expired {
+            if self.take(k).is_some() {
+                close_parked(shared);
+            }
+        }
+        expired.len()
+    }
+}
+
+/// Accounts for a parked connection being closed (its fd is already dropped).
+fn close_parked(shared: &std::sync::Arc<super::Shared>) {
+    shared.parked_connections.fetch_sub(1, Ordering::Relaxed);
+    drop(ConnGuard::carried(shared));
 }
 
 /// Parks `stream` until it is readable, its idle deadline `until` passes, or
-/// the proxy stops; on readable, serves it in a new connection task. The
-/// parked task holds only the socket and the worker (about 200 bytes): the
-/// deadline is in the registry, the peer address is asked again on resume,
-/// and the open-connection count is carried over without a guard. The poll
-/// consumes no bytes, so ending it loses nothing.
-pub fn park(w: Rc<Worker>, stream: monoio::net::TcpStream, guard: ConnGuard, until: Instant) {
-    let key = w.parked.insert(stream.as_raw_fd(), until);
-    guard.carry();
-    w.shared.parked_connections.fetch_add(1, Ordering::Relaxed);
-    monoio::spawn(async move {
-        let ready = stream.readable(false).await;
-        w.shared.parked_connections.fetch_sub(1, Ordering::Relaxed);
-        let guard = ConnGuard::carried(&w.shared);
-        // Gone from the registry: a sweep shut it down (deadline or stop).
-        let mine = w.parked.remove(key, stream.as_raw_fd());
-        if ready.is_ok() && mine && !w.shared.is_stopping() {
-            if let Ok(peer) = stream.peer_addr() {
-                monoio::spawn(super::conn::serve(w, stream, peer, guard, false));
+/// the proxy stops. The socket is kept as a duplicate descriptor (the
+/// monoio stream closes its own); `guard`'s count is carried over.
+pub fn park(w: &Rc<Worker>, stream: monoio::net::TcpStream, guard: ConnGuard, until: Instant) {
+    // SAFETY: dup of an open descriptor; the result is checked.
+    let dup = unsafe { libc::dup(stream.as_raw_fd()) };
+    drop(stream);
+    if dup < 0 {
+        return; // closes: as if the idle deadline had passed
+    }
+    // SAFETY: dup is a new descriptor owned from here on.
+    let fd = unsafe { OwnedFd::from_raw_fd(dup) };
+    if w.parked.insert(fd, until).is_ok() {
+        guard.carry();
+        w.shared.parked_connections.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The worker's lot attendant: waits for parked sockets to become readable
+/// and serves each in a new connection task. Runs until the worker stops.
+pub async fn attend(w: Rc<Worker>) {
+    let Some(ep) = w.parked.ep.as_ref() else { return };
+    // The epoll descriptor is waited on through monoio like a socket: a
+    // duplicate wrapped as a stream, used for readiness only, never read.
+    // SAFETY: dup of an open descriptor; the result is checked.
+    let dup = unsafe { libc::dup(ep.as_raw_fd()) };
+    if dup < 0 {
+        return;
+    }
+    // SAFETY: dup is a new descriptor the std stream now owns.
+    let waiter = match monoio::net::TcpStream::from_std(unsafe { std::net::TcpStream::from_raw_fd(dup) }) {
+        Ok(s) => s,
+        Err(_) => return,
+    };
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 128];
+    while !w.shared.is_stopping() {
+        if waiter.readable(false).await.is_err() {
+            return;
+        }
+        loop {
+            // SAFETY: events is a valid buffer of the given length.
+            let n = unsafe { libc::epoll_wait(ep.as_raw_fd(), events.as_mut_ptr(), events.len() as i32, 0) };
+            if n <= 0 {
+                break;
+            }
+            for e in &events[..n as usize] {
+                resume(&w, e.u64 as usize);
+            }
+            if (n as usize) < events.len() {
+                break;
             }
         }
-    });
+    }
+}
+
+/// A parked socket became readable (or hung up): serve it, or close it if
+/// its deadline passed or the proxy is stopping.
+fn resume(w: &Rc<Worker>, key: usize) {
+    let Some((fd, until)) = w.parked.take(key) else { return };
+    if w.shared.is_stopping() || Instant::now() >= until {
+        drop(fd);
+        close_parked(&w.shared);
+        return;
+    }
+    w.shared.parked_connections.fetch_sub(1, Ordering::Relaxed);
+    let guard = ConnGuard::carried(&w.shared);
+    let stream = match monoio::net::TcpStream::from_std(std::net::TcpStream::from(fd)) {
+        Ok(s) => s,
+        Err(_) => return,
+    };
+    if let Ok(peer) = stream.peer_addr() {
+        monoio::spawn(super::conn::serve(w.clone(), stream, peer, guard, false));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    fn socket_pair() -> (std::os::unix::net::UnixStream, OwnedFd) {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        (a, OwnedFd::from(b))
+    }
 
     #[test]
-    fn sweep_removes_only_expired_and_remove_checks_the_fd() {
+    fn sweep_closes_only_expired_sockets_and_counts_them() {
+        let shared = Arc::new(crate::proxy::Shared::default());
         let p = Parked::default();
         let now = Instant::now();
-        // Not real sockets: shutdown on them fails harmlessly (EBADF/ENOTSOCK).
-        let a = p.insert(-1, now);
-        let _b = p.insert(-2, now + Duration::from_secs(60));
-        assert_eq!(p.sweep(now, false), 1);
+        let (peer_a, a) = socket_pair();
+        let (peer_b, b) = socket_pair();
+        for (fd, until) in [(a, now), (b, now + Duration::from_secs(60))] {
+            std::mem::forget(ConnGuard::new(&shared));
+            shared.parked_connections.fetch_add(1, Ordering::Relaxed);
+            assert!(p.insert(fd, until).is_ok());
+        }
+        assert_eq!(p.sweep(&shared, now, false), 1);
         assert_eq!(p.len(), 1);
-        // Slot `a` is free again; a new entry may take it.
-        let c = p.insert(-3, now + Duration::from_secs(60));
-        assert_eq!(c, a);
-        assert!(!p.remove(a, -1), "the swept task's late remove must not drop -3");
-        assert_eq!(p.len(), 2);
-        assert!(p.remove(c, -3));
-        assert_eq!(p.len(), 1);
-        assert_eq!(p.sweep(now, true), 1);
+        assert_eq!(shared.open_connections.load(Ordering::Relaxed), 1);
+        // The expired one is closed: its peer reads end-of-file.
+        let mut buf = [0u8; 1];
+        assert_eq!(std::io::Read::read(&mut &peer_a, &mut buf).unwrap(), 0);
+        peer_b.set_nonblocking(true).unwrap();
+        assert!(std::io::Read::read(&mut &peer_b, &mut buf).is_err(), "live one closed");
+        assert_eq!(p.sweep(&shared, now, true), 1);
         assert!(p.is_empty());
+        assert_eq!(shared.open_connections.load(Ordering::Relaxed), 0);
+        assert_eq!(shared.parked_connections.load(Ordering::Relaxed), 0);
     }
 }

@@ -327,7 +327,10 @@ async fn worker_main(
             }
         }));
     }
-    // Once a second: sweep the pool, hand buffered access log lines over.
+    // The parking lot's attendant resumes idle connections that get input.
+    monoio::spawn(crate::proxy::park::attend(w.clone()));
+    // Once a second: sweep the pool and the parking lot, hand buffered
+    // access log lines over.
     {
         let w = w.clone();
         let shared = shared.clone();
@@ -336,7 +339,7 @@ async fn worker_main(
                 monoio::time::sleep(Duration::from_secs(1)).await;
                 let now = Instant::now();
                 w.pool.borrow_mut().sweep(now);
-                if w.parked.sweep(now, false) > 0 || w.busy.get() == 0 {
+                if w.parked.sweep(&w.shared, now, false) > 0 || w.busy.get() == 0 {
                     // Hand memory freed by closed or parked connections back
                     // to the OS: mimalloc purges lazily, on later allocations,
                     // which an idle worker does not make.
@@ -363,7 +366,7 @@ async fn worker_main(
     // Parked (idle) connections close now; requests in flight may finish,
     // up to the deadline. Connections idle less than PARK_AFTER close with
     // the runtime.
-    w.parked.sweep(Instant::now(), true);
+    w.parked.sweep(&w.shared, Instant::now(), true);
     let t0 = Instant::now();
     while w.busy.get() > 0 && t0.elapsed() < DRAIN_DEADLINE {
         monoio::time::sleep(Duration::from_millis(20)).await;

@@ -8,6 +8,7 @@
 //! | endpoint | answer |
 //! |---|---|
 //! | `GET /healthz` | 200 `ok` while serving, 503 `draining` after a stop signal |
+//! | `GET /metrics` | Prometheus text, summed over the workers (see [`crate::metrics`]) |
 //! | `POST /invalidate` | body: one path per line, `prefix*` for a prefix; answers the count removed |
 
 use crate::cache::store::Store;
@@ -106,7 +107,15 @@ async fn handle(mut s: TcpStream, admin: Arc<Admin>) {
             log::info!("admin: invalidated {n} object(s)");
             reply(&mut s, 200, &format!("{n}\n")).await
         }
-        (_, b"/healthz") | (_, b"/invalidate") => reply(&mut s, 405, "method not allowed\n").await,
+        (b"GET" | b"HEAD", b"/metrics") => {
+            let text = admin.shared.metrics.render(&crate::metrics::Gauges {
+                cache: admin.cache.as_ref().map(|c| c.stats()),
+                open_connections: admin.shared.open_connections.load(Ordering::Relaxed) as u64,
+                parked_connections: admin.shared.parked_connections.load(Ordering::Relaxed) as u64,
+            });
+            reply_typed(&mut s, 200, "text/plain; version=0.0.4; charset=utf-8", &text).await
+        }
+        (_, b"/healthz") | (_, b"/invalidate") | (_, b"/metrics") => reply(&mut s, 405, "method not allowed\n").await,
         _ => reply(&mut s, 404, "not found\n").await,
     }
 }
@@ -141,8 +150,12 @@ pub fn invalidate(store: Option<&Store>, body: &[u8]) -> usize {
 }
 
 async fn reply(s: &mut TcpStream, status: u16, body: &str) {
+    reply_typed(s, status, "text/plain; charset=utf-8", body).await
+}
+
+async fn reply_typed(s: &mut TcpStream, status: u16, content_type: &str, body: &str) {
     let out = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         crate::http::write::reason(status),
         body.len()
     );

@@ -42,6 +42,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod log;
+pub mod metrics;
 pub mod net;
 pub mod origin;
 pub mod proxy;

@@ -171,6 +171,8 @@ async fn read_head(w: &Worker, v: &mut Viewer, first: bool) -> HeadOutcome {
 /// Logs a request refused before routing or by the method check. `started`
 /// is when its head was complete (None: the head never was).
 fn log_client_error(w: &Worker, v: &Viewer, status: u16, bytes: u64, started: Option<Instant>) {
+    w.metrics()
+        .request("Error", started.map_or(Duration::ZERO, |t| t.elapsed()));
     if !w.log.enabled() {
         return;
     }
@@ -304,13 +306,15 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
             g.stored();
         }
     }
+    // Status 0: nothing was sent (the viewer went away, or the body failed).
+    let result = match report.detail {
+        _ if report.status >= 400 || report.status == 0 => "Error",
+        "RefreshHit" => "RefreshHit",
+        "StaleHit" => "Hit",
+        _ => "Miss",
+    };
+    w.metrics().request(result, received.elapsed());
     if let Some((method, host, path)) = logged {
-        // Status 0: nothing was sent (the viewer went away, or the body failed).
-        let result = if report.status >= 400 || report.status == 0 {
-            "Error"
-        } else {
-            "Miss"
-        };
         w.log.record(&crate::log::Entry {
             client: v.peer,
             method: &method,
@@ -392,6 +396,7 @@ pub async fn answer_from_cache(
 /// A fresh hit: answer, log, and make the connection ready for the next request.
 async fn serve_hit(w: &Worker, v: &mut Viewer, obj: &crate::cache::store::Object, received: Instant) -> Next {
     let (next, status, bytes) = answer_from_cache(w, v, obj, received, HitLabel::Hit).await;
+    w.metrics().request("Hit", received.elapsed());
     if w.log.enabled() {
         let h = &v.head;
         w.log.record(&crate::log::Entry {

@@ -633,6 +633,16 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &Request<'_>, report: 
     report.attempts = m.attempts();
     report.origin = (m.attempts() > 0).then(|| m.current().origin);
     report.origin_time = origin_started.map(|t| origin_ended.unwrap_or_else(Instant::now) - t);
+    let answered_by = (m.attempts() > 0 && m.final_failure().is_none()).then(|| {
+        let s = m.current();
+        (s.origin, s.role)
+    });
+    let group = match req.behavior.target {
+        Target::Group(g) => Some(g),
+        Target::Origin(_) => None,
+    };
+    w.metrics()
+        .forwarded(m.failures(), answered_by, group, report.origin_time);
     if report.detail.is_empty() {
         report.detail = match m.final_failure() {
             Some(f) => f.detail(),

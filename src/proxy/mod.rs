@@ -39,10 +39,12 @@ pub struct Shared {
     pub stopping: AtomicBool,
     /// `primary_fast_fail` state, per origin group (config order).
     pub health: Vec<crate::origin::health::GroupHealth>,
+    /// Per-worker counters for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Shared {
-    pub fn new(cfg: &Config) -> Shared {
+    pub fn new(cfg: &Config, workers: usize) -> Shared {
         let epoch = std::time::Instant::now();
         Shared {
             open_connections: AtomicUsize::new(0),
@@ -53,6 +55,7 @@ impl Shared {
                 .iter()
                 .map(|_| crate::origin::health::GroupHealth::new(epoch))
                 .collect(),
+            metrics: crate::metrics::Metrics::new(cfg, workers),
         }
     }
 
@@ -152,6 +155,11 @@ impl Worker {
             parked: Default::default(),
             bufs: RefCell::new(Vec::new()),
         }
+    }
+
+    /// This worker's counters.
+    pub fn metrics(&self) -> &crate::metrics::WorkerMetrics {
+        self.shared.metrics.worker(self.id)
     }
 
     /// A cleared I/O buffer from the worker's free list.

@@ -165,7 +165,6 @@ pub fn start(cfg: Arc<Config>) -> Result<Running, String> {
 
 /// [`start`] with code hooks (see [`crate::proxy::hooks`]).
 pub fn start_with_hooks(cfg: Arc<Config>, hooks: Option<Arc<dyn OriginHooks>>) -> Result<Running, String> {
-    let shared = Arc::new(Shared::new(&cfg));
     let cache = (cfg.cache.capacity > 0).then(|| {
         Arc::new(crate::cache::store::Store::new(
             cfg.cache.capacity,
@@ -180,6 +179,7 @@ pub fn start_with_hooks(cfg: Arc<Config>, hooks: Option<Arc<dyn OriginHooks>>) -
     } else {
         cfg.server.workers
     };
+    let shared = Arc::new(Shared::new(&cfg, n));
     let driver = choose_driver(cfg.server.io_driver)?;
     // Bind the first socket of each address here so port 0 resolves once and
     // every worker binds the same port.
@@ -339,6 +339,7 @@ async fn worker_main(
                 monoio::time::sleep(Duration::from_secs(1)).await;
                 let now = Instant::now();
                 w.pool.borrow_mut().sweep(now);
+                w.metrics().set_pool_idle(w.pool.borrow().idle_count());
                 if w.parked.sweep(&w.shared, now, false) > 0 || w.busy.get() == 0 {
                     // Hand memory freed by closed or parked connections back
                     // to the OS: mimalloc purges lazily, on later allocations,

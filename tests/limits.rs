@@ -74,3 +74,41 @@ fn max_connections_makes_accept_wait_without_stalling_open_ones() {
     let r = third.read_response(false).unwrap();
     assert_eq!(r.status, 200);
 }
+
+/// Slowloris on the body: a request body that stops arriving is cut at
+/// `client_idle_timeout` (the bound on each wait for viewer bytes), and a
+/// small body that never completed is never sent to the origin.
+#[test]
+fn stalled_request_body_is_cut_at_the_idle_timeout() {
+    let (o, p) = proxy_with("client_idle_timeout = \"400ms\"\nclient_header_timeout = \"5s\"");
+    let mut c = p.client();
+    let t0 = Instant::now();
+    c.send(b"POST /slow HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n0123456789");
+    if let Some(r) = c.read_response(false) {
+        assert!(r.status >= 400, "a cut body got {}", r.status);
+    }
+    assert!(c.closed());
+    let waited = t0.elapsed();
+    assert!(waited >= Duration::from_millis(350), "cut too early: {waited:?}");
+    assert!(waited < Duration::from_secs(10), "not cut: {waited:?}");
+    assert_eq!(o.requests(), 0);
+}
+
+/// Slowloris on many connections at once: each is cut by its own header
+/// timeout and none stalls a well-behaved client meanwhile.
+#[test]
+fn many_slow_heads_do_not_stall_a_normal_client() {
+    let (o, p) = proxy_with("client_header_timeout = \"500ms\"");
+    let mut slow: Vec<Client> = (0..50).map(|_| p.client()).collect();
+    for c in slow.iter_mut() {
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ");
+    }
+    let mut fine = p.client();
+    assert_eq!(fine.get("/ok").status, 200);
+    for c in slow.iter_mut() {
+        let r = c.read_response(false).unwrap();
+        assert_eq!(r.status, 408);
+        assert!(c.closed());
+    }
+    assert_eq!(o.requests(), 1);
+}

@@ -282,6 +282,12 @@ pub fn parse_request(buf: &[u8], max_head: usize, head: &mut RequestHead) -> Res
     if n > max_head {
         return Err(HeadError::TooLarge);
     }
+    // Lines end in CRLF only. RFC 9112 §2.2 lets a recipient accept a bare
+    // LF, but a proxy must not: the next hop may read the head differently
+    // (one header or two), which is how requests get smuggled.
+    if memchr::memchr_iter(b'\n', &buf[..n]).any(|i| i == 0 || buf[i - 1] != b'\r') {
+        return Err(HeadError::Bad("bare LF in request head"));
+    }
     head.headers.clear();
     head.connection_tokens.clear();
     head.head_len = n;
@@ -446,6 +452,24 @@ mod tests {
         assert_eq!(h.body, BodyKind::None);
         assert!(h.keep_alive);
         assert_eq!(h.headers.len(), 2);
+    }
+
+    #[test]
+    fn bare_lf_line_ends_are_refused() {
+        for b in [
+            &b"GET / HTTP/1.1\nHost: x\n\n"[..],
+            b"GET / HTTP/1.1\r\nHost: x\nX: y\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\n",
+        ] {
+            assert_eq!(
+                bad(b),
+                HeadError::Bad("bare LF in request head"),
+                "{:?}",
+                String::from_utf8_lossy(b)
+            );
+        }
+        // A bare LF after the head (in the body or the next request) is not the head's business.
+        assert!(parse(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\n").unwrap().is_some());
     }
 
     #[test]

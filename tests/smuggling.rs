@@ -1,0 +1,171 @@
+//! Request smuggling over real sockets: every request that two HTTP/1.1
+//! parsers could frame differently gets 400, the connection is closed, and
+//! nothing of it (nor anything hidden behind it) reaches the origin. The
+//! plainer framing cases are in `framing.rs`; these are the classic
+//! smuggling shapes (RFC 9112 §6.1, §6.3, §11.2) and parser-differential
+//! oddities.
+mod common;
+use common::*;
+
+/// Each must get 400 + close, and the origin must see nothing.
+const REJECTED: &[(&str, &[u8])] = &[
+    (
+        "CL.TE",
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 13\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nSMUGGLED",
+    ),
+    (
+        "TE.CL",
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n5c\r\nGPOST / HTTP/1.1\r\n\r\n0\r\n\r\n",
+    ),
+    (
+        "TE.TE, second coding not chunked",
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n",
+    ),
+    (
+        "TE obfuscated value",
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+    ),
+    (
+        "TE chunked not last",
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
+    ),
+    (
+        "space before colon",
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+    ),
+    (
+        "duplicate CL, same value split in two headers with another between",
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nX: y\r\nContent-Length: 30\r\n\r\nabc",
+    ),
+    ("CL with plus sign", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: +3\r\n\r\nabc"),
+    ("CL with inner space", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3 0\r\n\r\nabc"),
+    (
+        "CL overflowing 64 bits",
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999999999999999\r\n\r\nabc",
+    ),
+    ("CL hex", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 0x3\r\n\r\nabc"),
+    (
+        "obs-fold continuing Transfer-Encoding",
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: identity\r\n chunked\r\n\r\n0\r\n\r\n",
+    ),
+    ("obs-fold with tab", b"GET / HTTP/1.1\r\nHost: t\r\nX-A: a\r\n\tb\r\n\r\n"),
+    ("bare CR inside a header line", b"GET / HTTP/1.1\r\nHost: t\r\nX-A: a\rX-B: b\r\n\r\n"),
+    ("bare CR ending the request line", b"GET / HTTP/1.1\rHost: t\r\n\r\n"),
+    ("bare LF line endings", b"GET / HTTP/1.1\nHost: t\n\n"),
+    ("bare LF ending one header line", b"GET / HTTP/1.1\r\nHost: t\nX-A: 1\r\n\r\n"),
+    (
+        "bare LF hiding a Content-Length",
+        b"POST / HTTP/1.1\r\nHost: t\r\nX-A: 1\nContent-Length: 3\r\n\r\nabc",
+    ),
+    ("NUL in a header value", b"GET / HTTP/1.1\r\nHost: t\r\nX-A: \0\r\n\r\n"),
+    ("NUL in the request target", b"GET /a\0b HTTP/1.1\r\nHost: t\r\n\r\n"),
+    ("NUL in a header name", b"GET / HTTP/1.1\r\nHost: t\r\nX\0A: 1\r\n\r\n"),
+    ("two spaces in the request line", b"GET  / HTTP/1.1\r\nHost: t\r\n\r\n"),
+    ("trailing space after the version", b"GET / HTTP/1.1 \r\nHost: t\r\n\r\n"),
+    ("tab as request line separator", b"GET\t/ HTTP/1.1\r\nHost: t\r\n\r\n"),
+    ("version with two digits", b"GET / HTTP/1.10\r\nHost: t\r\n\r\n"),
+    ("missing version", b"GET /\r\nHost: t\r\n\r\n"),
+    ("space in the target", b"GET /a b HTTP/1.1\r\nHost: t\r\n\r\n"),
+    ("header without colon", b"GET / HTTP/1.1\r\nHost: t\r\nNoColon\r\n\r\n"),
+    ("empty header name", b"GET / HTTP/1.1\r\nHost: t\r\n: v\r\n\r\n"),
+    ("whitespace before the first header", b"GET / HTTP/1.1\r\n Host: t\r\n\r\n"),
+    ("two Host headers", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+    ("HTTP/1.1 without Host", b"GET / HTTP/1.1\r\nX: y\r\n\r\n"),
+    ("TE on HTTP/1.0", b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+];
+
+#[test]
+fn smuggling_shapes_get_400_close_and_reach_no_origin() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let p = Proxy::start(&config(&[("o", o.addr())], "o", ""));
+    let mut failures = Vec::new();
+    for (name, req) in REJECTED {
+        let mut c = p.client();
+        c.send(req);
+        match c.read_response(false) {
+            Some(r) if r.status == 400 && r.header("connection") == Some("close") && c.closed() => {}
+            Some(r) => failures.push(format!("{name}: {} {:?}", r.status, r.headers)),
+            None => failures.push(format!("{name}: no response")),
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(o.requests(), 0, "reached the origin: {:?}", o.control().heads());
+}
+
+/// A version this proxy does not speak: 505, closed, nothing forwarded.
+#[test]
+fn other_major_versions_get_505_and_close() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let p = Proxy::start(&config(&[("o", o.addr())], "o", ""));
+    for req in [
+        &b"GET / HTTP/2.0\r\nHost: t\r\n\r\n"[..],
+        b"GET / HTTP/3.0\r\nHost: t\r\n\r\n",
+    ] {
+        let mut c = p.client();
+        c.send(req);
+        let r = c.read_response(false).expect("an answer");
+        assert_eq!(r.status, 505, "{:?}", String::from_utf8_lossy(req));
+        assert!(c.closed());
+    }
+    assert_eq!(o.requests(), 0);
+}
+
+/// Bodies that hide a request: the origin gets one request whose body holds
+/// the hidden bytes, never a second request of its own.
+#[test]
+fn a_request_hidden_in_a_body_stays_body() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let p = Proxy::start(&config(&[("o", o.addr())], "o", ""));
+    let hidden = b"GET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n";
+    // By Content-Length.
+    let mut c = p.client();
+    let mut req = format!(
+        "POST /cl HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+        hidden.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(hidden);
+    c.send(&req);
+    let r = c.read_response(false).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-received-bytes"), Some(hidden.len().to_string().as_str()));
+    // By chunks, with a chunk extension and a trailer.
+    let mut req = b"POST /te HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    req.extend_from_slice(format!("{:x};ext=1\r\n", hidden.len()).as_bytes());
+    req.extend_from_slice(hidden);
+    req.extend_from_slice(b"\r\n0\r\nX-Trailer: 1\r\n\r\n");
+    c.send(&req);
+    let r = c.read_response(false).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-received-bytes"), Some(hidden.len().to_string().as_str()));
+    // Then a real follow-up request on the same connection.
+    assert_eq!(c.get("/after").status, 200);
+    let heads = o.control().heads();
+    assert_eq!(heads.len(), 3, "{heads:?}");
+    assert!(heads.iter().all(|h| !h.starts_with("GET /smuggled")), "{heads:?}");
+}
+
+/// A chunk size beyond 64 bits, or with junk after it, ends the connection
+/// without a complete body reaching the origin; the bytes after it are never
+/// read as a request.
+#[test]
+fn oversize_and_malformed_chunk_sizes_close_the_connection() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let p = Proxy::start(&config(&[("o", o.addr())], "o", ""));
+    for body in [
+        &b"fffffffffffffffff\r\nx\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"[..],
+        b"1 1\r\nx\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"-1\r\nx\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"0x1\r\nx\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n",
+    ] {
+        let mut c = p.client();
+        c.send(b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+        c.send(body);
+        if let Some(r) = c.read_response(false) {
+            assert_ne!(r.status, 200, "{:?}", String::from_utf8_lossy(body));
+        }
+        assert!(c.closed(), "{:?}", String::from_utf8_lossy(body));
+    }
+    let heads = o.control().heads();
+    assert!(heads.iter().all(|h| !h.starts_with("GET /smuggled")), "{heads:?}");
+}

@@ -32,7 +32,7 @@
 //! of the body) so tests can check what arrived.
 //!
 //! Origin-wide modes ([`Mode`]) are set in process through [`Control`], or
-//! over HTTP with `GET /__origin/mode?set=refuse|stall|normal[&for=MS]`.
+//! over HTTP with `GET /__origin/mode?set=refuse|stall|503|normal[&for=MS]`.
 
 use crate::http::body::BodyCursor;
 use crate::http::parse::{parse_request, BodyKind, RequestHead};
@@ -58,6 +58,8 @@ pub enum Mode {
     Refuse = 1,
     /// Accept connections, read requests, never answer.
     Stall = 2,
+    /// Answer every request with 503 Service Unavailable.
+    Unavailable = 3,
 }
 
 /// Shared state of one sample origin: its mode and what it has seen.
@@ -80,6 +82,7 @@ impl Control {
         match self.mode.load(Ordering::Acquire) {
             1 => Mode::Refuse,
             2 => Mode::Stall,
+            3 => Mode::Unavailable,
             _ => Mode::Normal,
         }
     }
@@ -379,6 +382,7 @@ async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
             let m = match k.get("set") {
                 Some("refuse") => Mode::Refuse,
                 Some("stall") => Mode::Stall,
+                Some("503") => Mode::Unavailable,
                 _ => Mode::Normal,
             };
             if let Some(ms) = k.num("for") {
@@ -431,6 +435,9 @@ async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
             .map(|v| v as u16)
             .filter(|v| (200..=599).contains(v))
             .unwrap_or(200);
+        if ctl.mode() == Mode::Unavailable {
+            status = 503;
+        }
         // A matching If-None-Match gets 304 (the `etag` knob names the tag).
         if let (Some(tag), Some(inm)) = (k.get("etag"), if_none_match.as_deref()) {
             if inm == format!("\"{tag}\"").as_bytes() && status == 200 {

@@ -232,44 +232,28 @@ impl Metrics {
             "From a complete request head to the end of the response.",
             |w| &w.duration,
         );
-        help(
+        self.two_labels(
             &mut o,
             "ringfront_origin_attempts_total",
-            "counter",
             "Origin attempts by origin and how they ended.",
+            ("origin", &self.origins),
+            ("outcome", &OUTCOMES),
+            |w, i, k| w.attempts.get(i).map_or(0, |a| a[k].get()),
         );
-        for (oi, name) in self.origins.iter().enumerate() {
-            for (k, outcome) in OUTCOMES.iter().enumerate() {
-                let v = sum(&|w| w.attempts.get(oi).map_or(0, |a| a[k].get()));
-                let _ = writeln!(
-                    o,
-                    "ringfront_origin_attempts_total{{origin=\"{}\",outcome=\"{outcome}\"}} {v}",
-                    escape(name)
-                );
-            }
-        }
         self.histogram(
             &mut o,
             "ringfront_origin_duration_seconds",
             "From the first connect to the end of the origin's part of a request.",
             |w| &w.origin_duration,
         );
-        help(
+        self.two_labels(
             &mut o,
             "ringfront_failovers_total",
-            "counter",
             "Requests that moved from a group's primary to its secondary, by reason.",
+            ("group", &self.groups),
+            ("reason", &REASONS),
+            |w, i, k| w.failovers.get(i).map_or(0, |a| a[k].get()),
         );
-        for (gi, name) in self.groups.iter().enumerate() {
-            for (k, reason) in REASONS.iter().enumerate() {
-                let v = sum(&|w| w.failovers.get(gi).map_or(0, |a| a[k].get()));
-                let _ = writeln!(
-                    o,
-                    "ringfront_failovers_total{{group=\"{}\",reason=\"{reason}\"}} {v}",
-                    escape(name)
-                );
-            }
-        }
         let c = g.cache.unwrap_or_default();
         gauge(
             &mut o,
@@ -314,6 +298,32 @@ impl Metrics {
             sum(&|w| w.pool_idle.load(Ordering::Relaxed)),
         );
         o
+    }
+
+    /// A counter family with two labels, one series per pair of values,
+    /// summed over the workers.
+    fn two_labels<A: AsRef<str>>(
+        &self,
+        o: &mut String,
+        name: &str,
+        text: &str,
+        first: (&str, &[A]),
+        second: (&str, &[&str]),
+        get: impl Fn(&WorkerMetrics, usize, usize) -> u64,
+    ) {
+        help(o, name, "counter", text);
+        for (i, a) in first.1.iter().enumerate() {
+            for (k, b) in second.1.iter().enumerate() {
+                let v: u64 = self.workers.iter().map(|w| get(w, i, k)).sum();
+                let _ = writeln!(
+                    o,
+                    "{name}{{{}=\"{}\",{}=\"{b}\"}} {v}",
+                    first.0,
+                    escape(a.as_ref()),
+                    second.0
+                );
+            }
+        }
     }
 
     fn histogram(&self, o: &mut String, name: &str, text: &str, h: impl Fn(&WorkerMetrics) -> &Histogram) {

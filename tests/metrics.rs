@@ -95,7 +95,13 @@ target = "secondary"
     bad.send(b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
     assert_eq!(bad.read_response(false).unwrap().status, 400);
 
-    let body = scrape(admin);
+    // A request is counted as it ends, which may be just after its response
+    // reached the client: scrape until all six are in.
+    let mut body = String::new();
+    eventually("all six requests counted", || {
+        body = scrape(admin);
+        body.lines().any(|l| l == "ringfront_request_duration_seconds_count 6")
+    });
     let parsed = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap();
     let v = |name: &str, labels: &[(&str, &str)]| value(&parsed, name, labels);
     assert_eq!(v("ringfront_requests_total", &[("result", "Hit")]), 1.0, "{body}");

@@ -90,7 +90,10 @@ pub async fn read_more_within<S: CancelableAsyncReadRent>(
         Poll::Pending
     })
     .await;
-    let gave_up = cancelled && matches!(&res, Err(e) if e.raw_os_error() == Some(libc::ECANCELED));
+    // A cancelled recv ends with ECANCELED (or EINTR on older kernels)
+    // having consumed nothing.
+    let gave_up =
+        cancelled && matches!(&res, Err(e) if matches!(e.raw_os_error(), Some(libc::ECANCELED) | Some(libc::EINTR)));
     (if gave_up { None } else { Some(res) }, slice.into_inner())
 }
 

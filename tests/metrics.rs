@@ -91,36 +91,39 @@ target = "secondary"
     assert_eq!(c.get("/site/a?primary.status=503").status, 200);
     assert_eq!(c.get("/down/b").status, 200);
     assert_eq!(c.get("/site/c").status, 200);
+    // Both origins answer 503: two failed attempts, no "response", an Error.
+    assert_eq!(c.get("/site/d?status=503").status, 503);
     let mut bad = Client::connect(running.addrs[0]);
     bad.send(b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
     assert_eq!(bad.read_response(false).unwrap().status, 400);
 
     // A request is counted as it ends, which may be just after its response
-    // reached the client: scrape until all six are in.
+    // reached the client: scrape until all seven are in.
     let mut body = String::new();
-    eventually("all six requests counted", || {
+    eventually("all seven requests counted", || {
         body = scrape(admin);
-        body.lines().any(|l| l == "ringfront_request_duration_seconds_count 6")
+        body.lines().any(|l| l == "ringfront_request_duration_seconds_count 7")
     });
     let parsed = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap();
     let v = |name: &str, labels: &[(&str, &str)]| value(&parsed, name, labels);
     assert_eq!(v("ringfront_requests_total", &[("result", "Hit")]), 1.0, "{body}");
     assert_eq!(v("ringfront_requests_total", &[("result", "Miss")]), 4.0, "{body}");
-    assert_eq!(v("ringfront_requests_total", &[("result", "Error")]), 1.0, "{body}");
-    assert_eq!(v("ringfront_request_duration_seconds", &[]), 6.0, "{body}");
-    assert_eq!(v("ringfront_origin_duration_seconds", &[]), 4.0, "{body}");
+    assert_eq!(v("ringfront_requests_total", &[("result", "Error")]), 2.0, "{body}");
+    assert_eq!(v("ringfront_request_duration_seconds", &[]), 7.0, "{body}");
+    assert_eq!(v("ringfront_origin_duration_seconds", &[]), 5.0, "{body}");
     let attempts = |o: &str, outcome: &str| {
         v(
             "ringfront_origin_attempts_total",
             &[("origin", o), ("outcome", outcome)],
         )
     };
-    assert_eq!(attempts("primary", "http_response_status"), 1.0, "{body}");
+    assert_eq!(attempts("primary", "http_response_status"), 2.0, "{body}");
+    assert_eq!(attempts("secondary", "http_response_status"), 1.0, "{body}");
     assert_eq!(attempts("primary", "response"), 1.0, "{body}");
     assert_eq!(attempts("dead", "connection_refused"), 1.0, "{body}");
     assert_eq!(attempts("secondary", "response"), 3.0, "{body}");
     let failovers = |g: &str, reason: &str| v("ringfront_failovers_total", &[("group", g), ("reason", reason)]);
-    assert_eq!(failovers("site", "status"), 1.0, "{body}");
+    assert_eq!(failovers("site", "status"), 2.0, "{body}");
     assert_eq!(failovers("site", "connect"), 0.0, "{body}");
     assert_eq!(failovers("down", "connect"), 1.0, "{body}");
     assert_eq!(v("ringfront_cache_objects", &[]), 1.0, "{body}");

@@ -141,7 +141,7 @@ async fn read_head(w: &Worker, v: &mut Viewer, first: bool) -> HeadOutcome {
             None => (Instant::now() + s.client_idle_timeout, HeadOutcome::Gone),
         };
         let buf = std::mem::take(&mut v.buf);
-        if deadline.is_none() && buf.is_empty() && s.client_idle_timeout > PARK_AFTER {
+        if deadline.is_none() && buf.is_empty() && s.client_idle_timeout > PARK_AFTER && w.parked.usable() {
             // Keep-alive idle: read with the buffer posted for a while, then park.
             let (res, b) = net::read_more_within(&mut v.stream, buf, 4096, max + 1, PARK_AFTER, &mut v.canceller).await;
             v.buf = b;

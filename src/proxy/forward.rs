@@ -21,13 +21,13 @@ use crate::http::write::{
     RequestRewrite, ResponseRewrite, ViewerFraming,
 };
 use crate::net;
-use crate::origin::attempt::{Action, AttemptMachine, Event, Plan, Role, Step};
+use crate::origin::attempt::{Action, AttemptMachine, Event, Failure, Plan, Role, Step};
 use crate::origin::client;
 use crate::origin::pool::OriginConn;
 use crate::proxy::conn::answer_from_cache;
 use crate::proxy::hooks::{AttemptInfo, HeaderLines};
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Request bodies up to this size are read whole before forwarding, which
 /// makes the request replayable (retry, failover).
@@ -633,16 +633,7 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &Request<'_>, report: 
     report.attempts = m.attempts();
     report.origin = (m.attempts() > 0).then(|| m.current().origin);
     report.origin_time = origin_started.map(|t| origin_ended.unwrap_or_else(Instant::now) - t);
-    let answered_by = (m.attempts() > 0 && m.final_failure().is_none()).then(|| {
-        let s = m.current();
-        (s.origin, s.role)
-    });
-    let group = match req.behavior.target {
-        Target::Group(g) => Some(g),
-        Target::Origin(_) => None,
-    };
-    w.metrics()
-        .forwarded(m.failures(), answered_by, group, report.origin_time);
+    count_attempts(w, &m, req.behavior, report.origin_time);
     if report.detail.is_empty() {
         report.detail = match m.final_failure() {
             Some(f) => f.detail(),
@@ -656,6 +647,26 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &Request<'_>, report: 
         v.buf.extend_from_slice(&leftover);
     }
     next
+}
+
+/// Adds a finished attempt machine's attempts and failover to the metrics
+/// (also for background refreshes).
+pub(super) fn count_attempts(w: &Worker, m: &AttemptMachine<'_>, b: &Behavior, origin_time: Option<Duration>) {
+    let s = m.current();
+    // The origin answered: a status was decided without a final failure, and
+    // that answer is not itself a failover status already counted as a
+    // failure of this attempt (a last origin's 503 is delivered as it is).
+    let counted_as_failure = matches!(
+        m.failures().last(),
+        Some(f) if matches!(f.failure, Failure::Status(_)) && f.origin == s.origin && f.role == s.role
+    );
+    let answered_by = (m.attempts() > 0 && m.outcome().is_some() && m.final_failure().is_none() && !counted_as_failure)
+        .then_some((s.origin, s.role));
+    let group = match b.target {
+        Target::Group(g) => Some(g),
+        Target::Origin(_) => None,
+    };
+    w.metrics().forwarded(m.failures(), answered_by, group, origin_time);
 }
 
 async fn write_with_deadline(

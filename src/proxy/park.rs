@@ -21,7 +21,7 @@
 use super::{ConnGuard, Worker};
 use slab::Slab;
 use std::cell::RefCell;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -33,6 +33,8 @@ pub const PARK_AFTER: Duration = Duration::from_millis(200);
 pub struct Parked {
     /// The epoll instance (None if it could not be created: then nothing parks).
     ep: Option<OwnedFd>,
+    /// The attendant is watching the epoll instance; only then may sockets park.
+    attended: std::cell::Cell<bool>,
     /// Each parked socket and its idle deadline; the slot key is the epoll data.
     slots: RefCell<Slab<(OwnedFd, Instant)>>,
 }
@@ -44,12 +46,19 @@ impl Default for Parked {
         Parked {
             // SAFETY: ep is a new descriptor this struct now owns.
             ep: (ep >= 0).then(|| unsafe { OwnedFd::from_raw_fd(ep) }),
+            attended: std::cell::Cell::new(false),
             slots: RefCell::new(Slab::new()),
         }
     }
 }
 
 impl Parked {
+    /// Whether idle connections may park here (else they keep their task and
+    /// wait out `client_idle_timeout` as before).
+    pub fn usable(&self) -> bool {
+        self.ep.is_some() && self.attended.get()
+    }
+
     pub fn len(&self) -> usize {
         self.slots.borrow().len()
     }
@@ -122,8 +131,10 @@ fn close_parked(shared: &std::sync::Arc<super::Shared>) {
 /// the proxy stops. The socket is kept as a duplicate descriptor (the
 /// monoio stream closes its own); `guard`'s count is carried over.
 pub fn park(w: &Rc<Worker>, stream: monoio::net::TcpStream, guard: ConnGuard, until: Instant) {
-    // SAFETY: dup of an open descriptor; the result is checked.
-    let dup = unsafe { libc::dup(stream.as_raw_fd()) };
+    if w.shared.is_stopping() {
+        return; // closes: idle connections end at stop
+    }
+    let dup = dup_cloexec(stream.as_raw_fd());
     drop(stream);
     if dup < 0 {
         return; // closes: as if the idle deadline had passed
@@ -142,8 +153,7 @@ pub async fn attend(w: Rc<Worker>) {
     let Some(ep) = w.parked.ep.as_ref() else { return };
     // The epoll descriptor is waited on through monoio like a socket: a
     // duplicate wrapped as a stream, used for readiness only, never read.
-    // SAFETY: dup of an open descriptor; the result is checked.
-    let dup = unsafe { libc::dup(ep.as_raw_fd()) };
+    let dup = dup_cloexec(ep.as_raw_fd());
     if dup < 0 {
         return;
     }
@@ -153,9 +163,10 @@ pub async fn attend(w: Rc<Worker>) {
         Err(_) => return,
     };
     let mut events = [libc::epoll_event { events: 0, u64: 0 }; 128];
+    w.parked.attended.set(true);
     while !w.shared.is_stopping() {
         if waiter.readable(false).await.is_err() {
-            return;
+            break;
         }
         loop {
             // SAFETY: events is a valid buffer of the given length.
@@ -171,6 +182,16 @@ pub async fn attend(w: Rc<Worker>) {
             }
         }
     }
+    // No one watches the lot any more: nothing parks, and what is parked closes.
+    w.parked.attended.set(false);
+    w.parked.sweep(&w.shared, Instant::now(), true);
+}
+
+/// A duplicate of `fd` with close-on-exec set (so a child process started by
+/// an embedder never inherits a viewer's socket); negative on failure.
+fn dup_cloexec(fd: RawFd) -> RawFd {
+    // SAFETY: plain fcntl on an open descriptor; the result is checked by the caller.
+    unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) }
 }
 
 /// A parked socket became readable (or hung up): serve it, or close it if

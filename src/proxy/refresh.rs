@@ -96,7 +96,8 @@ async fn run(w: &Rc<Worker>, job: &RefreshJob) -> bool {
     let mut rh = ResponseHead::default();
     let mut head = Vec::with_capacity(512);
     request_head(job, &cfg.server.via, &mut head);
-    let mut act = m.start(Instant::now());
+    let started = Instant::now();
+    let mut act = m.start(started);
     let stored = loop {
         act = match act {
             Action::Connect {
@@ -141,6 +142,7 @@ async fn run(w: &Rc<Worker>, job: &RefreshJob) -> bool {
             Action::ServePage { .. } | Action::Generate { .. } | Action::AbortViewer | Action::Done => break false,
         };
     };
+    super::forward::count_attempts(w, &m, b, Some(started.elapsed()));
     w.give_buf(obuf);
     stored
 }

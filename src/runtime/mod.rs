@@ -372,6 +372,8 @@ async fn worker_main(
     while w.busy.get() > 0 && t0.elapsed() < DRAIN_DEADLINE {
         monoio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Connections that went idle during the drain parked after the first sweep.
+    w.parked.sweep(&w.shared, Instant::now(), true);
     w.pool.borrow_mut().clear();
     w.log.flush();
 }

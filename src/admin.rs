@@ -108,7 +108,8 @@ async fn handle(mut s: TcpStream, admin: Arc<Admin>) {
             reply(&mut s, 200, &format!("{n}\n")).await
         }
         (b"GET" | b"HEAD", b"/metrics") => {
-            let text = admin.shared.metrics.render(&crate::metrics::Gauges {
+            let metrics = admin.shared.latest().map(|g| g.metrics.clone()).unwrap_or_default();
+            let text = metrics.render(&crate::metrics::Gauges {
                 cache: admin.cache.as_ref().map(|c| c.stats()),
                 open_connections: admin.shared.open_connections.load(Ordering::Relaxed) as u64,
                 parked_connections: admin.shared.parked_connections.load(Ordering::Relaxed) as u64,

@@ -82,7 +82,27 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            let sig = ringfront::signals::wait_stop_signal();
+            let path = arg_value(&args, "--config").unwrap_or_default();
+            let sig = loop {
+                let sig = ringfront::signals::wait_signal();
+                if sig != libc::SIGHUP {
+                    break sig;
+                }
+                match Config::load(&PathBuf::from(&path)) {
+                    Ok(cfg) => {
+                        for line in running.reload(cfg) {
+                            log::warn!("reload: {line}");
+                        }
+                        log::info!("reloaded {path}: new requests use it");
+                    }
+                    Err(errs) => {
+                        for e in errs {
+                            log::error!("reload: {path}: {e}");
+                        }
+                        log::error!("reload failed: keeping the running config");
+                    }
+                }
+            };
             log::info!("signal {sig}: stopping, draining requests in flight");
             running.stop();
             log::info!("stopped");

@@ -1,6 +1,7 @@
-//! Stop signals without handlers: SIGINT and SIGTERM are blocked in every
+//! Signals without handlers: SIGINT, SIGTERM and SIGHUP are blocked in every
 //! thread (workers inherit the mask of the thread that spawns them) and the
-//! main thread waits for them synchronously with `sigwait`.
+//! main thread waits for them synchronously with `sigwait`: the first two
+//! stop the proxy, SIGHUP reloads its config.
 
 /// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread. Call before
 /// spawning threads so they inherit the mask.
@@ -11,6 +12,7 @@ pub fn block_stop_signals() {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
@@ -23,6 +25,24 @@ pub fn wait_stop_signal() -> i32 {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        let mut sig: libc::c_int = 0;
+        loop {
+            if libc::sigwait(&set, &mut sig) == 0 {
+                return sig;
+            }
+        }
+    }
+}
+
+/// Waits for SIGINT, SIGTERM or SIGHUP; returns the signal number.
+pub fn wait_signal() -> i32 {
+    // SAFETY: as above.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         let mut sig: libc::c_int = 0;
         loop {
             if libc::sigwait(&set, &mut sig) == 0 {

@@ -67,7 +67,7 @@ enum HeadOutcome {
 /// Serves one viewer connection until it closes or parks. `guard` lives as
 /// long as the connection (it counts open connections); `first` is false
 /// for a connection resumed from [`park`](super::park::park).
-pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr, guard: super::ConnGuard, first: bool) {
+pub async fn serve(mut w: Rc<Worker>, stream: TcpStream, peer: SocketAddr, guard: super::ConnGuard, first: bool) {
     let _ = stream.set_nodelay(true);
     let mut v = Viewer {
         stream,
@@ -102,6 +102,8 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr, guard: su
             }
         }
         first = false;
+        // A reloaded config applies from the next request head on.
+        w = w.current();
         w.busy.set(w.busy.get() + 1);
         let next = handle(&w, &mut v).await;
         w.busy.set(w.busy.get() - 1);

@@ -217,7 +217,7 @@ pub(crate) fn plan<'a>(w: &'a Worker, b: &Behavior, method: &[u8], replayable: b
         replayable,
         // primary_fast_fail: skip a primary marked down (all but the probe).
         skip_primary: match b.target {
-            Target::Group(g) => w.shared.health[g].skip_primary(&cfg.groups[g], Instant::now()),
+            Target::Group(g) => w.health[g].skip_primary(&cfg.groups[g], Instant::now()),
             Target::Origin(_) => false,
         },
         error_pages: &cfg.error_page_statuses,
@@ -247,7 +247,7 @@ pub(crate) async fn acquire(
     let addr = o.addrs[(attempt as usize - 1) % o.addrs.len().max(1)];
     let result = client::connect(addr, deadline).await;
     if let (Target::Group(g), Role::Primary) = (b.target, role) {
-        let h = &w.shared.health[g];
+        let h = &w.health[g];
         match result {
             Ok(_) => h.connect_ok(&cfg.groups[g], &o.id),
             Err(_) => h.connect_failed(&cfg.groups[g], &o.id, Instant::now()),

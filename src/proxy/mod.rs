@@ -14,6 +14,14 @@
 //! A [`Worker`] holds what the phases share on one thread: the config, the
 //! upstream pool and reusable buffers. It is used through `Rc` by the tasks of
 //! its own thread only, so nothing here needs a lock.
+//!
+//! **Reload** (SIGHUP): the main thread publishes a new [`Generation`] (config,
+//! metrics, fast-fail state) in [`Shared`]. Each thread builds a successor
+//! worker the first time one of its tasks asks [`Worker::current`] (at every
+//! request start; one relaxed load when nothing changed). Requests in flight
+//! finish on the worker they started on; connections, parked sockets, the
+//! access log and the cache carry over; the pool too when the origins did
+//! not change.
 
 pub mod conn;
 pub mod forward;
@@ -22,10 +30,12 @@ pub mod park;
 pub mod refresh;
 
 use crate::config::Config;
+use crate::origin::health::GroupHealth;
 use crate::origin::pool::Pool;
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Process-wide state shared by all workers (touched per connection, or on
 /// origin connect failures; never on a healthy request's path).
@@ -37,26 +47,95 @@ pub struct Shared {
     pub parked_connections: AtomicUsize,
     /// Set on SIGTERM/SIGINT: stop accepting, finish in-flight requests.
     pub stopping: AtomicBool,
-    /// `primary_fast_fail` state, per origin group (config order).
-    pub health: Vec<crate::origin::health::GroupHealth>,
-    /// Per-worker counters for `/metrics`.
-    pub metrics: crate::metrics::Metrics,
+    /// Bumped by each reload; workers compare it with their own.
+    pub generation: AtomicU64,
+    /// The latest generation (None only in `Shared::default()`, for tests).
+    latest: Mutex<Option<Arc<Generation>>>,
+}
+
+/// What a config reload replaces, published to all workers at once.
+#[derive(Debug)]
+pub struct Generation {
+    pub number: u64,
+    pub cfg: Arc<Config>,
+    /// Per-worker counters for `/metrics` (kept across a reload that leaves
+    /// the origin and group ids as they were).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// `primary_fast_fail` state per origin group (kept likewise).
+    pub health: Arc<Vec<GroupHealth>>,
+}
+
+impl Generation {
+    fn first(cfg: Arc<Config>, workers: usize) -> Generation {
+        Generation {
+            number: 0,
+            metrics: Arc::new(crate::metrics::Metrics::new(&cfg, workers)),
+            health: Arc::new(new_health(&cfg)),
+            cfg,
+        }
+    }
+}
+
+fn new_health(cfg: &Config) -> Vec<GroupHealth> {
+    let epoch = std::time::Instant::now();
+    cfg.groups.iter().map(|_| GroupHealth::new(epoch)).collect()
+}
+
+/// Same origins, in the same order, reached the same way: pooled connections
+/// and per-origin counters stay valid.
+fn same_origins(a: &Config, b: &Config) -> bool {
+    a.origins.len() == b.origins.len()
+        && a.origins.iter().zip(&b.origins).all(|(x, y)| {
+            x.id == y.id
+                && x.address == y.address
+                && x.max_idle_connections == y.max_idle_connections
+                && x.keepalive_timeout == y.keepalive_timeout
+        })
+}
+
+fn same_groups(a: &Config, b: &Config) -> bool {
+    a.groups.len() == b.groups.len() && a.groups.iter().zip(&b.groups).all(|(x, y)| x.id == y.id)
 }
 
 impl Shared {
-    pub fn new(cfg: &Config, workers: usize) -> Shared {
-        let epoch = std::time::Instant::now();
+    pub fn new(cfg: Arc<Config>, workers: usize) -> Shared {
         Shared {
-            open_connections: AtomicUsize::new(0),
-            parked_connections: AtomicUsize::new(0),
-            stopping: AtomicBool::new(false),
-            health: cfg
-                .groups
-                .iter()
-                .map(|_| crate::origin::health::GroupHealth::new(epoch))
-                .collect(),
-            metrics: crate::metrics::Metrics::new(cfg, workers),
+            latest: Mutex::new(Some(Arc::new(Generation::first(cfg, workers)))),
+            ..Default::default()
         }
+    }
+
+    /// The latest generation.
+    pub fn latest(&self) -> Option<Arc<Generation>> {
+        self.latest.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// Publishes `cfg` to every worker (see the module doc). Keeps the
+    /// metrics and fast-fail state when the origin and group ids are as they
+    /// were. `workers` sizes new metrics.
+    pub fn publish(&self, cfg: Arc<Config>, workers: usize) {
+        let Ok(mut latest) = self.latest.lock() else { return };
+        let Some(old) = latest.clone() else { return };
+        let keep_ids = same_groups(&old.cfg, &cfg)
+            && old.cfg.origins.len() == cfg.origins.len()
+            && old.cfg.origins.iter().zip(&cfg.origins).all(|(x, y)| x.id == y.id);
+        let g = Generation {
+            number: old.number + 1,
+            metrics: if keep_ids {
+                old.metrics.clone()
+            } else {
+                Arc::new(crate::metrics::Metrics::new(&cfg, workers))
+            },
+            health: if same_groups(&old.cfg, &cfg) {
+                old.health.clone()
+            } else {
+                Arc::new(new_health(&cfg))
+            },
+            cfg,
+        };
+        let n = g.number;
+        *latest = Some(Arc::new(g));
+        self.generation.store(n, Ordering::Release);
     }
 
     pub fn is_stopping(&self) -> bool {
@@ -93,23 +172,34 @@ impl Drop for ConnGuard {
     }
 }
 
+thread_local! {
+    /// This thread's newest worker (set once a reload has made one).
+    static CURRENT: RefCell<Option<Rc<Worker>>> = const { RefCell::new(None) };
+}
+
 /// Everything one worker thread's tasks share.
 pub struct Worker {
     pub id: usize,
+    /// The [`Generation`] this worker was built from.
+    pub generation: u64,
     pub cfg: Arc<Config>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// `primary_fast_fail` state per origin group.
+    pub health: Arc<Vec<GroupHealth>>,
     pub shared: Arc<Shared>,
     /// Code hooks, when the proxy is embedded as a library.
     pub hooks: Option<Arc<dyn hooks::OriginHooks>>,
-    /// This worker's side of the access log.
-    pub log: crate::log::WorkerLog,
+    /// This thread's side of the access log (kept across reloads, as are
+    /// `busy`, `parked` and the buffers).
+    pub log: Rc<crate::log::WorkerLog>,
     /// The cache store shared by all workers (None when `cache.capacity` is 0).
     pub cache: Option<Arc<crate::cache::store::Store>>,
-    pub pool: RefCell<Pool>,
-    /// Requests being handled right now (drain waits for these).
-    pub busy: std::cell::Cell<usize>,
+    pub pool: Rc<RefCell<Pool>>,
+    /// Requests being handled right now on this thread (drain waits for these).
+    pub busy: Rc<Cell<usize>>,
     /// Parked idle keep-alive connections.
-    pub parked: park::Parked,
-    bufs: RefCell<Vec<Vec<u8>>>,
+    pub parked: Rc<park::Parked>,
+    bufs: Rc<RefCell<Vec<Vec<u8>>>>,
     /// Precomputed header values.
     pub x_cache_miss: Vec<u8>,
     pub x_cache_error: Vec<u8>,
@@ -117,6 +207,22 @@ pub struct Worker {
     pub cache_status_stored: Vec<u8>,
     pub cache_status_bypass: Vec<u8>,
     pub cache_status_method: Vec<u8>,
+}
+
+/// What one thread keeps across worker generations.
+struct Lane {
+    log: Rc<crate::log::WorkerLog>,
+    busy: Rc<Cell<usize>>,
+    parked: Rc<park::Parked>,
+    bufs: Rc<RefCell<Vec<Vec<u8>>>>,
+}
+
+fn new_pool(cfg: &Config) -> Pool {
+    Pool::new(
+        cfg.origins
+            .iter()
+            .map(|o| (o.max_idle_connections, o.keepalive_timeout)),
+    )
 }
 
 /// Size of the buffers used to stream bodies.
@@ -131,14 +237,95 @@ impl Worker {
         log: crate::log::WorkerLog,
         cache: Option<Arc<crate::cache::store::Store>>,
     ) -> Worker {
-        let pool = Pool::new(
-            cfg.origins
-                .iter()
-                .map(|o| (o.max_idle_connections, o.keepalive_timeout)),
-        );
+        let (generation, metrics, health) = match shared.latest() {
+            Some(g) => (g.number, g.metrics.clone(), g.health.clone()),
+            None => (0, Default::default(), Arc::new(new_health(&cfg))),
+        };
+        let pool = Rc::new(RefCell::new(new_pool(&cfg)));
+        let lane = Lane {
+            log: Rc::new(log),
+            busy: Default::default(),
+            parked: Default::default(),
+            bufs: Default::default(),
+        };
+        Worker::build(id, generation, cfg, shared, hooks, cache, metrics, health, pool, lane)
+    }
+
+    /// The worker new requests on this thread should use: this one, or the
+    /// successor built for a newer [`Generation`] (see the module doc).
+    pub fn current(self: &Rc<Self>) -> Rc<Worker> {
+        let g = self.shared.generation.load(Ordering::Acquire);
+        if g == self.generation {
+            return self.clone();
+        }
+        CURRENT.with(|c| {
+            let mut c = c.borrow_mut();
+            if let Some(cur) = c.as_ref().filter(|cur| cur.generation == g) {
+                return cur.clone();
+            }
+            let Some(gen) = self.shared.latest() else {
+                return self.clone();
+            };
+            let base = c.clone().unwrap_or_else(|| self.clone());
+            let next = Rc::new(base.successor(&gen));
+            *c = Some(next.clone());
+            next
+        })
+    }
+
+    /// A worker for `gen` that carries over this thread's connections'
+    /// state: log, parked sockets, busy count, buffers, and the pool when
+    /// the origins did not change.
+    fn successor(&self, gen: &Generation) -> Worker {
+        let pool = if same_origins(&self.cfg, &gen.cfg) {
+            self.pool.clone()
+        } else {
+            Rc::new(RefCell::new(new_pool(&gen.cfg)))
+        };
+        let lane = Lane {
+            log: self.log.clone(),
+            busy: self.busy.clone(),
+            parked: self.parked.clone(),
+            bufs: self.bufs.clone(),
+        };
+        Worker::build(
+            self.id,
+            gen.number,
+            gen.cfg.clone(),
+            self.shared.clone(),
+            self.hooks.clone(),
+            self.cache.clone(),
+            gen.metrics.clone(),
+            gen.health.clone(),
+            pool,
+            lane,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        id: usize,
+        generation: u64,
+        cfg: Arc<Config>,
+        shared: Arc<Shared>,
+        hooks: Option<Arc<dyn hooks::OriginHooks>>,
+        cache: Option<Arc<crate::cache::store::Store>>,
+        metrics: Arc<crate::metrics::Metrics>,
+        health: Arc<Vec<GroupHealth>>,
+        pool: Rc<RefCell<Pool>>,
+        lane: Lane,
+    ) -> Worker {
         let via = &cfg.server.via;
         Worker {
             id,
+            generation,
+            metrics,
+            health,
+            pool,
+            log: lane.log,
+            busy: lane.busy,
+            parked: lane.parked,
+            bufs: lane.bufs,
             x_cache_miss: format!("Miss from {via}").into_bytes(),
             x_cache_error: format!("Error from {via}").into_bytes(),
             cache_status_miss: format!("{via}; fwd=miss").into_bytes(),
@@ -148,18 +335,13 @@ impl Worker {
             cfg,
             shared,
             hooks,
-            log,
             cache,
-            pool: RefCell::new(pool),
-            busy: std::cell::Cell::new(0),
-            parked: Default::default(),
-            bufs: RefCell::new(Vec::new()),
         }
     }
 
     /// This worker's counters.
     pub fn metrics(&self) -> &crate::metrics::WorkerMetrics {
-        self.shared.metrics.worker(self.id)
+        self.metrics.worker(self.id)
     }
 
     /// A cleared I/O buffer from the worker's free list.

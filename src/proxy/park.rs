@@ -210,7 +210,7 @@ fn resume(w: &Rc<Worker>, key: usize) {
         Err(_) => return,
     };
     if let Ok(peer) = stream.peer_addr() {
-        monoio::spawn(super::conn::serve(w.clone(), stream, peer, guard, false));
+        monoio::spawn(super::conn::serve(w.current(), stream, peer, guard, false));
     }
 }
 

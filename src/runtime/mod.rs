@@ -125,6 +125,7 @@ pub struct Running {
     /// The admin listener's address, when `[admin]` is configured.
     pub admin_addr: Option<SocketAddr>,
     pub shared: Arc<Shared>,
+    workers: usize,
     threads: Vec<std::thread::JoinHandle<()>>,
     admin: Option<(Arc<std::sync::atomic::AtomicBool>, std::thread::JoinHandle<()>)>,
     access_log: Option<AccessLog>,
@@ -138,6 +139,36 @@ impl Running {
     /// [`DRAIN_DEADLINE`]) and joins the workers.
     pub fn stop(self) {
         drop(self);
+    }
+
+    /// Applies a new config to new requests (SIGHUP): routes, origins,
+    /// groups, timeouts, limits, header actions and error pages. Open
+    /// connections, parked ones and the cache stay. Returns one line per
+    /// setting that only a restart can change (listeners, workers, pinning,
+    /// the I/O driver, the access log, the admin listener, the cache size);
+    /// those keep their running values.
+    pub fn reload(&self, cfg: Arc<Config>) -> Vec<String> {
+        let mut restart_only = Vec::new();
+        if let Some(old) = self.shared.latest() {
+            let (a, b) = (&old.cfg, &cfg);
+            let mut check = |key: &str, same: bool| {
+                if !same {
+                    restart_only.push(format!("{key} changed: it applies after a restart"));
+                }
+            };
+            check("server.listen", a.server.listen == b.server.listen);
+            check("server.workers", a.server.workers == b.server.workers);
+            check("server.pin_workers", a.server.pin_workers == b.server.pin_workers);
+            check("server.io_driver", a.server.io_driver == b.server.io_driver);
+            check("server.access_log", a.server.access_log == b.server.access_log);
+            check("admin.listen", a.admin == b.admin);
+            check(
+                "cache.capacity",
+                a.cache.capacity == b.cache.capacity && a.cache.max_object_size == b.cache.max_object_size,
+            );
+        }
+        self.shared.publish(cfg, self.workers);
+        restart_only
     }
 }
 
@@ -179,7 +210,7 @@ pub fn start_with_hooks(cfg: Arc<Config>, hooks: Option<Arc<dyn OriginHooks>>) -
     } else {
         cfg.server.workers
     };
-    let shared = Arc::new(Shared::new(&cfg, n));
+    let shared = Arc::new(Shared::new(cfg.clone(), n));
     let driver = choose_driver(cfg.server.io_driver)?;
     // Bind the first socket of each address here so port 0 resolves once and
     // every worker binds the same port.
@@ -265,6 +296,7 @@ pub fn start_with_hooks(cfg: Arc<Config>, hooks: Option<Arc<dyn OriginHooks>>) -
         addrs,
         admin_addr,
         shared,
+        workers: n,
         threads,
         admin,
         access_log: Some(access_log),
@@ -315,7 +347,7 @@ async fn worker_main(
                     Ok((s, peer)) => {
                         let guard = ConnGuard::new(&shared);
                         let w = w.clone();
-                        monoio::spawn(conn::serve(w, s, peer, guard, true));
+                        monoio::spawn(conn::serve(w.current(), s, peer, guard, true));
                     }
                     Err(_) if shared.is_stopping() => return,
                     Err(e) => {
@@ -337,6 +369,7 @@ async fn worker_main(
         monoio::spawn(async move {
             while !shared.is_stopping() {
                 monoio::time::sleep(Duration::from_secs(1)).await;
+                let w = w.current();
                 let now = Instant::now();
                 w.pool.borrow_mut().sweep(now);
                 w.metrics().set_pool_idle(w.pool.borrow().idle_count());
@@ -373,6 +406,7 @@ async fn worker_main(
         monoio::time::sleep(Duration::from_millis(20)).await;
     }
     // Connections that went idle during the drain parked after the first sweep.
+    let w = w.current();
     w.parked.sweep(&w.shared, Instant::now(), true);
     w.pool.borrow_mut().clear();
     w.log.flush();

@@ -22,6 +22,8 @@ pub struct Proxy {
     pub child: Child,
     pub addr: SocketAddr,
     pub log: Arc<Mutex<Vec<String>>>,
+    /// The config file the proxy was started with (rewrite it to test reloads).
+    pub config_path: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -76,6 +78,7 @@ impl Proxy {
             child,
             addr,
             log,
+            config_path: path,
             _dir: dir,
         }
     }

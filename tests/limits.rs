@@ -29,6 +29,20 @@ fn oversized_head_gets_431_and_close() {
 }
 
 #[test]
+fn a_connection_that_never_sends_is_closed_quietly_at_the_header_timeout() {
+    let (o, p) = proxy_with("client_header_timeout = \"300ms\"");
+    let mut s = std::net::TcpStream::connect(p.addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let t0 = Instant::now();
+    let got = read_until_close(&mut s);
+    assert!(got.is_empty(), "sent {:?}", String::from_utf8_lossy(&got));
+    let waited = t0.elapsed();
+    assert!(waited >= Duration::from_millis(250), "closed too early: {waited:?}");
+    assert!(waited < WAIT, "never closed");
+    assert_eq!(o.requests(), 0);
+}
+
+#[test]
 fn slow_head_gets_408_and_close() {
     let (o, p) = proxy_with("client_header_timeout = \"300ms\"");
     let mut c = p.client();

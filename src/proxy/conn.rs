@@ -156,8 +156,12 @@ async fn read_head(w: &Worker, v: &mut Viewer, first: bool) -> HeadOutcome {
                 }
             }
         }
+        let had_bytes = !buf.is_empty();
         let fut = net::read_more(&mut v.stream, buf, 4096, max + 1);
         match monoio::time::timeout_at(limit.into(), fut).await {
+            // A connection that sent nothing of a request is closed quietly,
+            // as nginx does: a 408 would only confuse a browser's preconnect.
+            Err(_) if !had_bytes => return HeadOutcome::Gone,
             Err(_) => return on_timeout,
             Ok((Ok(0), _)) | Ok((Err(_), _)) => return HeadOutcome::Gone,
             Ok((Ok(_), b)) => {

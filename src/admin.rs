@@ -94,18 +94,19 @@ async fn handle(mut s: TcpStream, admin: Arc<Admin>) {
     }
     let method = head.method(&buf).to_vec();
     let path = head.path_only(&buf).to_vec();
-    match (&method[..], &path[..]) {
+    const TEXT: &str = "text/plain; charset=utf-8";
+    let (status, content_type, text) = match (&method[..], &path[..]) {
         (b"GET" | b"HEAD", b"/healthz") => {
             if admin.shared.is_stopping() {
-                reply(&mut s, 503, "draining\n").await
+                (503, TEXT, "draining\n".to_string())
             } else {
-                reply(&mut s, 200, "ok\n").await
+                (200, TEXT, "ok\n".to_string())
             }
         }
         (b"POST", b"/invalidate") => {
             let n = invalidate(admin.cache.as_deref(), &body);
             log::info!("admin: invalidated {n} object(s)");
-            reply(&mut s, 200, &format!("{n}\n")).await
+            (200, TEXT, format!("{n}\n"))
         }
         (b"GET" | b"HEAD", b"/metrics") => {
             let metrics = admin.shared.latest().map(|g| g.metrics.clone()).unwrap_or_default();
@@ -114,11 +115,13 @@ async fn handle(mut s: TcpStream, admin: Arc<Admin>) {
                 open_connections: admin.shared.open_connections.load(Ordering::Relaxed) as u64,
                 parked_connections: admin.shared.parked_connections.load(Ordering::Relaxed) as u64,
             });
-            reply_typed(&mut s, 200, "text/plain; version=0.0.4; charset=utf-8", &text).await
+            (200, "text/plain; version=0.0.4; charset=utf-8", text)
         }
-        (_, b"/healthz") | (_, b"/invalidate") | (_, b"/metrics") => reply(&mut s, 405, "method not allowed\n").await,
-        _ => reply(&mut s, 404, "not found\n").await,
-    }
+        (_, b"/healthz") | (_, b"/invalidate") | (_, b"/metrics") => (405, TEXT, "method not allowed\n".to_string()),
+        _ => (404, TEXT, "not found\n".to_string()),
+    };
+    // A HEAD answer carries the GET answer's length but no body (RFC 9110 §9.3.2).
+    reply_typed(&mut s, status, content_type, &text, method == b"HEAD").await
 }
 
 /// Removes the objects whose path (with its query) equals a listed path, or
@@ -151,14 +154,15 @@ pub fn invalidate(store: Option<&Store>, body: &[u8]) -> usize {
 }
 
 async fn reply(s: &mut TcpStream, status: u16, body: &str) {
-    reply_typed(s, status, "text/plain; charset=utf-8", body).await
+    reply_typed(s, status, "text/plain; charset=utf-8", body, false).await
 }
 
-async fn reply_typed(s: &mut TcpStream, status: u16, content_type: &str, body: &str) {
+async fn reply_typed(s: &mut TcpStream, status: u16, content_type: &str, body: &str, head_only: bool) {
     let out = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
         crate::http::write::reason(status),
-        body.len()
+        body.len(),
+        if head_only { "" } else { body }
     );
     let _ = monoio::time::timeout(IO_TIMEOUT, net::write_all(s, out.into_bytes())).await;
 }

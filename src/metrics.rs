@@ -10,7 +10,7 @@
 //! | metric | type | labels | what |
 //! |---|---|---|---|
 //! | `ringfront_requests_total` | counter | `result` (Hit, RefreshHit, Miss, Error) | requests answered, by the access log's result |
-//! | `ringfront_request_duration_seconds` | histogram | | from a complete request head to the end of the response |
+//! | `ringfront_request_duration_seconds` | histogram | | from a complete request head to the end of the response (requests refused before a complete head are counted in `ringfront_requests_total` only) |
 //! | `ringfront_origin_attempts_total` | counter | `origin`, `outcome` | attempts by how they ended: `response`, or a Proxy-Status error type (`connection_refused`, `connection_timeout`, `destination_unavailable`, `http_response_timeout`, `http_response_incomplete`, `http_protocol_error`, `http_response_status` for a failover status) |
 //! | `ringfront_origin_duration_seconds` | histogram | | from the first connect to the end of the origin's part of a request |
 //! | `ringfront_failovers_total` | counter | `group`, `reason` (`connect`, `timeout`, `status`, `response`) | requests that moved from the primary to the secondary |
@@ -104,13 +104,16 @@ impl WorkerMetrics {
         }
     }
 
-    /// A request answered: `result` is one of [`RESULTS`].
+    /// A request answered: `result` is one of [`RESULTS`]; `total` runs from
+    /// its complete head (None when it never had one: 400, 408, 431).
     #[inline]
-    pub fn request(&self, result: &str, total: Duration) {
+    pub fn request(&self, result: &str, total: Option<Duration>) {
         if let Some(i) = RESULTS.iter().position(|r| *r == result) {
             self.requests[i].add(1);
         }
-        self.duration.observe(total);
+        if let Some(t) = total {
+            self.duration.observe(t);
+        }
     }
 
     /// The origin side of a forwarded request: every failed attempt, the
@@ -374,9 +377,10 @@ mod tests {
             origins: vec!["p".into(), "s\"x".into()],
             groups: vec!["g".into()],
         };
-        m.worker(0).request("Hit", Duration::from_micros(300));
-        m.worker(1).request("Hit", Duration::from_millis(3));
-        m.worker(1).request("Error", Duration::from_secs(20));
+        m.worker(0).request("Hit", Some(Duration::from_micros(300)));
+        m.worker(1).request("Hit", Some(Duration::from_millis(3)));
+        m.worker(1).request("Error", Some(Duration::from_secs(20)));
+        m.worker(1).request("Error", None);
         m.worker(0).forwarded(
             &[fa(0, Role::Primary, Failure::Status(503))],
             Some((1, Role::Secondary)),
@@ -397,7 +401,7 @@ mod tests {
         let text = m.render(&Gauges::default());
         for line in [
             "ringfront_requests_total{result=\"Hit\"} 2",
-            "ringfront_requests_total{result=\"Error\"} 1",
+            "ringfront_requests_total{result=\"Error\"} 2",
             "ringfront_request_duration_seconds_bucket{le=\"0.0005\"} 1",
             "ringfront_request_duration_seconds_bucket{le=\"0.005\"} 2",
             "ringfront_request_duration_seconds_bucket{le=\"10\"} 2",

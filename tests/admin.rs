@@ -44,6 +44,9 @@ fn healthz_and_invalidate() {
         admin(a, "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"),
         (200, "ok\n".into())
     );
+    // HEAD: the same status and length, no body.
+    assert_eq!(admin(a, "HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\n"), (200, "".into()));
+    assert_eq!(admin(a, "HEAD /metrics HTTP/1.1\r\nHost: a\r\n\r\n"), (200, "".into()));
     let mut c = p.client();
     for path in ["/a.css", "/img/1.png", "/img/2.png", "/img/2.png?v=1"] {
         c.get(path);

@@ -177,8 +177,7 @@ async fn read_head(w: &Worker, v: &mut Viewer, first: bool) -> HeadOutcome {
 /// Logs a request refused before routing or by the method check. `started`
 /// is when its head was complete (None: the head never was).
 fn log_client_error(w: &Worker, v: &Viewer, status: u16, bytes: u64, started: Option<Instant>) {
-    w.metrics()
-        .request("Error", started.map_or(Duration::ZERO, |t| t.elapsed()));
+    w.metrics().request("Error", started.map(|t| t.elapsed()));
     if !w.log.enabled() {
         return;
     }
@@ -319,7 +318,7 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
         "StaleHit" => "Hit",
         _ => "Miss",
     };
-    w.metrics().request(result, received.elapsed());
+    w.metrics().request(result, Some(received.elapsed()));
     if let Some((method, host, path)) = logged {
         w.log.record(&crate::log::Entry {
             client: v.peer,
@@ -402,7 +401,7 @@ pub async fn answer_from_cache(
 /// A fresh hit: answer, log, and make the connection ready for the next request.
 async fn serve_hit(w: &Worker, v: &mut Viewer, obj: &crate::cache::store::Object, received: Instant) -> Next {
     let (next, status, bytes) = answer_from_cache(w, v, obj, received, HitLabel::Hit).await;
-    w.metrics().request("Hit", received.elapsed());
+    w.metrics().request("Hit", Some(received.elapsed()));
     if w.log.enabled() {
         let h = &v.head;
         w.log.record(&crate::log::Entry {

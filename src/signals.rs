@@ -17,7 +17,9 @@ pub fn block_stop_signals() {
     }
 }
 
-/// Waits for SIGINT or SIGTERM; returns the signal number.
+/// Waits for SIGINT, SIGTERM or SIGHUP, all of which mean stop to the
+/// commands without a config to reload (demo, sample-origin); returns the
+/// signal number.
 pub fn wait_stop_signal() -> i32 {
     // SAFETY: as above; sigwait writes the received signal into `sig`.
     unsafe {
@@ -25,6 +27,7 @@ pub fn wait_stop_signal() -> i32 {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         let mut sig: libc::c_int = 0;
         loop {
             if libc::sigwait(&set, &mut sig) == 0 {

@@ -103,3 +103,24 @@ fn settings_that_need_a_restart_are_named_and_keep_their_values() {
     eventually("the rest applies", || c.get("/x/1").header("x-origin") == Some("b"));
     assert_eq!(p.log_text().matches("worker 1:").count(), 0, "a second worker started");
 }
+
+/// A reload that moves an origin to another address closes the connections
+/// pooled to the old one (they are not kept for requests that will never
+/// come), and new requests use the new address.
+#[test]
+fn a_reload_that_moves_an_origin_closes_its_old_pooled_connections() {
+    let a = SampleOrigin::start("127.0.0.1:0", "a").unwrap();
+    let b = SampleOrigin::start("127.0.0.1:0", "b").unwrap();
+    let c2 = SampleOrigin::start("127.0.0.1:0", "c").unwrap();
+    let p = Proxy::start(&config(a.addr(), b.addr(), "a", ""));
+    let mut c = p.client();
+    assert_eq!(c.get("/x/1").header("x-origin"), Some("a"));
+    let before = p.fd_count(); // viewer + one pooled connection to a
+    std::fs::write(&p.config_path, config(c2.addr(), b.addr(), "a", "")).unwrap();
+    hup(&p);
+    eventually("origin a now lives at c's address", || {
+        c.get("/x/2").header("x-origin") == Some("c")
+    });
+    // The connection pooled to the old address is gone; one to c replaced it.
+    eventually("the old pooled connection is closed", || p.fd_count() == before);
+}

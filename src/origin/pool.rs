@@ -44,6 +44,8 @@ struct PerOrigin {
 /// Idle connections of one worker, per origin.
 pub struct Pool {
     origins: Vec<PerOrigin>,
+    /// Replaced by a config reload (see [`Pool::retire`]).
+    retired: bool,
 }
 
 impl Pool {
@@ -58,6 +60,7 @@ impl Pool {
                     keepalive,
                 })
                 .collect(),
+            retired: false,
         }
     }
 
@@ -79,6 +82,9 @@ impl Pool {
 
     /// Returns a connection after a complete response that allows reuse.
     pub fn put(&mut self, origin: usize, conn: OriginConn, now: Instant) {
+        if self.retired {
+            return; // a reload replaced this pool: close instead
+        }
         let Some(po) = self.origins.get_mut(origin) else { return };
         if po.max_idle == 0 || po.keepalive.is_zero() {
             return;
@@ -114,5 +120,13 @@ impl Pool {
         for po in &mut self.origins {
             po.idle.clear();
         }
+    }
+
+    /// Closes every idle connection and keeps no more: a config reload
+    /// replaced this pool, and requests still running on the old config
+    /// close their connections instead of returning them.
+    pub fn retire(&mut self) {
+        self.clear();
+        self.retired = true;
     }
 }

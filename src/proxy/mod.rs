@@ -81,20 +81,34 @@ fn new_health(cfg: &Config) -> Vec<GroupHealth> {
     cfg.groups.iter().map(|_| GroupHealth::new(epoch)).collect()
 }
 
-/// Same origins, in the same order, reached the same way: pooled connections
-/// and per-origin counters stay valid.
+/// Same origins, in the same order, reached the same way (the addresses as
+/// resolved at load, the protocol): pooled connections stay valid.
 fn same_origins(a: &Config, b: &Config) -> bool {
     a.origins.len() == b.origins.len()
         && a.origins.iter().zip(&b.origins).all(|(x, y)| {
             x.id == y.id
-                && x.address == y.address
+                && x.addrs == y.addrs
+                && x.protocol == y.protocol
                 && x.max_idle_connections == y.max_idle_connections
                 && x.keepalive_timeout == y.keepalive_timeout
         })
 }
 
+fn same_ids(a: &Config, b: &Config) -> bool {
+    a.origins.len() == b.origins.len()
+        && a.origins.iter().zip(&b.origins).all(|(x, y)| x.id == y.id)
+        && a.groups.len() == b.groups.len()
+        && a.groups.iter().zip(&b.groups).all(|(x, y)| x.id == y.id)
+}
+
+/// Same groups over the same primaries and secondaries at the same
+/// addresses: what `primary_fast_fail` learned still holds.
 fn same_groups(a: &Config, b: &Config) -> bool {
-    a.groups.len() == b.groups.len() && a.groups.iter().zip(&b.groups).all(|(x, y)| x.id == y.id)
+    let reach = |c: &Config, i: usize| c.origins.get(i).map(|o| (o.id.clone(), o.addrs.clone(), o.protocol));
+    a.groups.len() == b.groups.len()
+        && a.groups.iter().zip(&b.groups).all(|(x, y)| {
+            x.id == y.id && reach(a, x.primary) == reach(b, y.primary) && reach(a, x.secondary) == reach(b, y.secondary)
+        })
 }
 
 impl Shared {
@@ -116,9 +130,7 @@ impl Shared {
     pub fn publish(&self, cfg: Arc<Config>, workers: usize) {
         let Ok(mut latest) = self.latest.lock() else { return };
         let Some(old) = latest.clone() else { return };
-        let keep_ids = same_groups(&old.cfg, &cfg)
-            && old.cfg.origins.len() == cfg.origins.len()
-            && old.cfg.origins.iter().zip(&cfg.origins).all(|(x, y)| x.id == y.id);
+        let keep_ids = same_ids(&old.cfg, &cfg);
         let g = Generation {
             number: old.number + 1,
             metrics: if keep_ids {
@@ -260,13 +272,15 @@ impl Worker {
         }
         CURRENT.with(|c| {
             let mut c = c.borrow_mut();
-            if let Some(cur) = c.as_ref().filter(|cur| cur.generation == g) {
+            // Only workers of this proxy (a thread might in principle host another).
+            let mine = c.clone().filter(|cur| Arc::ptr_eq(&cur.shared, &self.shared));
+            if let Some(cur) = mine.as_ref().filter(|cur| cur.generation == g) {
                 return cur.clone();
             }
             let Some(gen) = self.shared.latest() else {
                 return self.clone();
             };
-            let base = c.clone().unwrap_or_else(|| self.clone());
+            let base = mine.unwrap_or_else(|| self.clone());
             let next = Rc::new(base.successor(&gen));
             *c = Some(next.clone());
             next
@@ -280,6 +294,9 @@ impl Worker {
         let pool = if same_origins(&self.cfg, &gen.cfg) {
             self.pool.clone()
         } else {
+            // Requests still running on the old config close their origin
+            // connections instead of returning them to a pool no one reads.
+            self.pool.borrow_mut().retire();
             Rc::new(RefCell::new(new_pool(&gen.cfg)))
         };
         let lane = Lane {

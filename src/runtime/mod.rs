@@ -332,8 +332,9 @@ async fn worker_main(
         // race with a completed one and drop the accepted connection on the
         // floor. On stop the listener is shut down, which fails the accept.
         accepts.push(monoio::spawn(async move {
-            let max = w.cfg.server.max_connections;
             loop {
+                // Read every turn: a reload may change it.
+                let max = w.current().cfg.server.max_connections;
                 if shared.is_stopping() {
                     return;
                 }

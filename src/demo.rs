@@ -95,7 +95,7 @@ Ctrl-C stops the demo.
 "#,
         sa = s.addr()
     );
-    crate::signals::wait_stop_signal();
+    crate::signals::wait_signal();
     log::info!("stopping: draining requests in flight");
     running.stop();
     Ok(())

@@ -127,7 +127,7 @@ fn main() -> ExitCode {
             match ringfront::sample_origin::SampleOrigin::start_threads(&listen, &name, threads) {
                 Ok(o) => {
                     log::info!("sample origin {name:?} listening on http://{}", o.addr());
-                    ringfront::signals::wait_stop_signal();
+                    ringfront::signals::wait_signal();
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -71,3 +71,40 @@ fn lines_carry_result_types() {
     let client_err = lines.iter().find(|f| f[5] == "400").expect("400 line");
     assert_eq!(&client_err[7..9], ["Error", "ClientError"]);
 }
+
+/// Cache results in the log: a miss, a hit, and a revalidated stale object
+/// (RefreshHit, SPEC §7).
+#[test]
+fn cache_results_are_logged_as_miss_hit_and_refresh_hit() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("access.log");
+    let cfg = config(&[("o", o.addr())], "o", "")
+        .replace(
+            "pin_workers = false\n",
+            "pin_workers = false\naccess_log = \"access.log\"\n",
+        )
+        .replace("cache = false\n", "cache = true\n");
+    let mut px = Proxy::start_in(&cfg, dir);
+    let mut c = px.client();
+    let url = "/rv?size=100&etag=v1&cc=max-age=1";
+    assert_eq!(c.get(url).header("x-cache"), Some("Miss from ringfront"));
+    assert_eq!(c.get(url).header("x-cache"), Some("Hit from ringfront"));
+    let t0 = std::time::Instant::now();
+    eventually("the object goes stale", || {
+        t0.elapsed() > std::time::Duration::from_millis(1100)
+    });
+    assert_eq!(c.get(url).header("x-cache"), Some("RefreshHit from ringfront"));
+    assert!(px.terminate().success());
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let results: Vec<(&str, &str)> = text
+        .lines()
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .map(|f| (f[7], f[8]))
+        .collect();
+    assert_eq!(
+        results,
+        [("Miss", "Miss"), ("Hit", "Hit"), ("RefreshHit", "RefreshHit")],
+        "{text}"
+    );
+}

@@ -13,19 +13,22 @@
 //! | [`origin`] | the upstream side: the attempt state machine, the connection pool, origin I/O |
 //! | [`log`] | the access log: per-worker buffers, one writer thread |
 //! | [`net`] | socket helpers shared by the proxy and the sample origin |
+//! | [`tls`] | rustls on both sides: the plain-or-TLS stream, SNI certificate choice, origin verification |
 //! | [`sample_origin`] | the fault-injecting origin used by the demo, tests and benchmarks |
 //! | [`demo`] | `ringfront demo`: two sample origins and the proxy, in one process |
 //!
 //! # The life of a request
 //!
 //! 1. A worker ([`runtime`]) accepts on its own SO_REUSEPORT socket and spawns
-//!    [`proxy::conn::serve`] for the connection.
+//!    [`proxy::conn::serve`] for the connection (after a TLS handshake on a
+//!    `[server.tls]` listener, [`tls`]).
 //! 2. The head is read into the connection's buffer and parsed in place
 //!    ([`http::parse`]); framing is checked strictly, so a request that could
 //!    be read two ways is refused with 400 before anything reaches an origin.
 //! 3. The first matching behavior ([`config::Behavior`]) gives the target and
 //!    the allowed methods.
-//! 4. (Cache lookup goes here, before forwarding.)
+//! 4. GET and HEAD look in the cache ([`cache`]); a fresh hit is written
+//!    from the stored object without copying it.
 //! 5. [`proxy::forward`] drives the [`origin::attempt::AttemptMachine`]: it
 //!    takes a pooled connection or connects ([`origin::pool`],
 //!    [`origin::client`]), writes the rewritten head ([`http::write`]) and the
@@ -49,3 +52,4 @@ pub mod proxy;
 pub mod runtime;
 pub mod sample_origin;
 pub mod signals;
+pub mod tls;

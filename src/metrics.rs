@@ -11,7 +11,7 @@
 //! |---|---|---|---|
 //! | `ringfront_requests_total` | counter | `result` (Hit, RefreshHit, Miss, Error) | requests answered, by the access log's result |
 //! | `ringfront_request_duration_seconds` | histogram | | from a complete request head to the end of the response (requests refused before a complete head are counted in `ringfront_requests_total` only) |
-//! | `ringfront_origin_attempts_total` | counter | `origin`, `outcome` | attempts by how they ended: `response`, or a Proxy-Status error type (`connection_refused`, `connection_timeout`, `destination_unavailable`, `http_response_timeout`, `http_response_incomplete`, `http_protocol_error`, `http_response_status` for a failover status) |
+//! | `ringfront_origin_attempts_total` | counter | `origin`, `outcome` | attempts by how they ended: `response`, or a Proxy-Status error type (`connection_refused`, `connection_timeout`, `destination_unavailable`, `http_response_timeout`, `http_response_incomplete`, `http_protocol_error`, `tls_certificate_error`, `tls_protocol_error`, `http_response_status` for a failover status) |
 //! | `ringfront_origin_duration_seconds` | histogram | | from the first connect to the end of the origin's part of a request |
 //! | `ringfront_failovers_total` | counter | `group`, `reason` (`connect`, `timeout`, `status`, `response`) | requests that moved from the primary to the secondary |
 //! | `ringfront_cache_objects` | gauge | | objects in the cache |
@@ -30,7 +30,7 @@ use std::time::Duration;
 pub const RESULTS: [&str; 4] = ["Hit", "RefreshHit", "Miss", "Error"];
 
 /// Attempt outcomes: `response`, then one per [`Failure`] kind.
-const OUTCOMES: [&str; 8] = [
+const OUTCOMES: [&str; 10] = [
     "response",
     "connection_refused",
     "connection_timeout",
@@ -39,6 +39,8 @@ const OUTCOMES: [&str; 8] = [
     "http_response_incomplete",
     "http_protocol_error",
     "http_response_status",
+    "tls_certificate_error",
+    "tls_protocol_error",
 ];
 
 const REASONS: [&str; 4] = ["connect", "timeout", "status", "response"];
@@ -164,12 +166,17 @@ fn outcome_index(f: Failure) -> usize {
         Failure::ResponseIncomplete => 5,
         Failure::ProtocolError => 6,
         Failure::Status(_) => 7,
+        Failure::TlsCertificateError => 8,
+        Failure::TlsProtocolError => 9,
     }
 }
 
 fn reason_index(f: Failure) -> usize {
     match f {
-        Failure::ConnectionRefused | Failure::DestinationUnavailable => 0,
+        Failure::ConnectionRefused
+        | Failure::DestinationUnavailable
+        | Failure::TlsCertificateError
+        | Failure::TlsProtocolError => 0,
         Failure::ConnectionTimeout | Failure::ResponseTimeout => 1,
         Failure::Status(_) => 2,
         Failure::ResponseIncomplete | Failure::ProtocolError => 3,

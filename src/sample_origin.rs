@@ -33,12 +33,16 @@
 //!
 //! Origin-wide modes ([`Mode`]) are set in process through [`Control`], or
 //! over HTTP with `GET /__origin/mode?set=refuse|stall|503|normal[&for=MS]`.
+//!
+//! [`SampleOrigin::start_tls`] serves HTTPS instead, for the https-origin
+//! tests; the knobs and modes are the same.
 
 use crate::http::body::BodyCursor;
 use crate::http::parse::{parse_request, BodyKind, RequestHead};
 use crate::net;
+use crate::tls::Stream;
 use monoio::io::AsyncWriteRentExt;
-use monoio::net::{TcpListener, TcpStream};
+use monoio::net::TcpListener;
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -125,6 +129,26 @@ impl SampleOrigin {
 
     /// Starts a sample origin with `threads` worker threads sharing the port.
     pub fn start_threads(addr: &str, name: &str, threads: usize) -> std::io::Result<SampleOrigin> {
+        Self::start_inner(addr, name, threads, None)
+    }
+
+    /// Starts an HTTPS sample origin: each connection is a TLS handshake
+    /// with `tls` (certificates, session cache), then the same server.
+    pub fn start_tls(
+        addr: &str,
+        name: &str,
+        threads: usize,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> std::io::Result<SampleOrigin> {
+        Self::start_inner(addr, name, threads, Some(tls))
+    }
+
+    fn start_inner(
+        addr: &str,
+        name: &str,
+        threads: usize,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<SampleOrigin> {
         let addr: SocketAddr = addr
             .parse()
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad address"))?;
@@ -152,13 +176,14 @@ impl SampleOrigin {
                 None => net::reuseport_listener(addr, 1024)?,
             };
             let ctl = ctl.clone();
+            let tls = tls.clone().map(monoio_rustls::TlsAcceptor::from);
             std::thread::Builder::new()
                 .name(format!("origin-{name}-{i}"))
                 .spawn(move || {
                     // The same runtime set-up as the proxy's workers.
                     let driver = crate::runtime::choose_driver(crate::config::IoDriver::Auto)
                         .unwrap_or(crate::runtime::Driver::Epoll(String::new()));
-                    if let Err(e) = crate::runtime::block_on(&driver, || accept_loop(l, addr, ctl, i == 0)) {
+                    if let Err(e) = crate::runtime::block_on(&driver, || accept_loop(l, addr, ctl, i == 0, tls)) {
                         log::error!("sample origin runtime: {e}");
                     }
                 })?;
@@ -196,7 +221,13 @@ impl SampleOrigin {
 /// How often the accept loop looks at the mode while idle.
 const MODE_POLL: Duration = Duration::from_millis(20);
 
-async fn accept_loop(l: std::net::TcpListener, addr: SocketAddr, ctl: Arc<Control>, leader: bool) {
+async fn accept_loop(
+    l: std::net::TcpListener,
+    addr: SocketAddr,
+    ctl: Arc<Control>,
+    leader: bool,
+    tls: Option<monoio_rustls::TlsAcceptor>,
+) {
     let mut listener = TcpListener::from_std(l).ok();
     // The accept is never cancelled (with io_uring a cancelled accept can race
     // with a completed one and lose the connection). A mode change that needs
@@ -228,7 +259,20 @@ async fn accept_loop(l: std::net::TcpListener, addr: SocketAddr, ctl: Arc<Contro
             Ok((s, _)) => {
                 ctl.connections.fetch_add(1, Ordering::AcqRel);
                 let _ = s.set_nodelay(true);
-                monoio::spawn(serve(s, ctl.clone()));
+                let (ctl, tls) = (ctl.clone(), tls.clone());
+                monoio::spawn(async move {
+                    let s = match tls {
+                        None => Stream::Plain(s),
+                        Some(acceptor) => {
+                            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+                            match crate::tls::accept(s, &acceptor, deadline).await {
+                                Ok(s) => s,
+                                Err(_) => return,
+                            }
+                        }
+                    };
+                    serve(s, ctl).await
+                });
             }
             // Shut down by the watcher (or broken): make a new one next turn.
             Err(_) => {
@@ -298,7 +342,7 @@ impl Knobs<'_> {
     }
 }
 
-async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
+async fn serve(mut s: Stream, ctl: Arc<Control>) {
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut head = RequestHead::default();
@@ -401,7 +445,7 @@ async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
 
         if ctl.mode() == Mode::Refuse {
             // A refusing origin is down: its open connections die too.
-            net::set_linger_zero(s.as_raw_fd());
+            net::set_linger_zero(s.raw_fd());
             return;
         }
         if ctl.mode() == Mode::Stall {
@@ -415,7 +459,7 @@ async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
         }
         match k.get("fail") {
             Some("reset") => {
-                net::set_linger_zero(s.as_raw_fd());
+                net::set_linger_zero(s.raw_fd());
                 return;
             }
             Some("close") => return,
@@ -425,7 +469,7 @@ async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
             }
             Some("reset_mid_head") => {
                 let _ = s.write_all(&b"HTTP/1.1 200 OK\r\nContent-Le"[..]).await;
-                net::set_linger_zero(s.as_raw_fd());
+                net::set_linger_zero(s.raw_fd());
                 return;
             }
             _ => {}
@@ -549,7 +593,7 @@ async fn serve(mut s: TcpStream, ctl: Arc<Control>) {
 }
 
 /// Reads more onto `buf` (two minutes at most); `None` on EOF, error or timeout.
-async fn read_some(s: &mut TcpStream, buf: Vec<u8>) -> Option<Vec<u8>> {
+async fn read_some(s: &mut Stream, buf: Vec<u8>) -> Option<Vec<u8>> {
     match monoio::time::timeout(Duration::from_secs(120), net::read_more(s, buf, 64 * 1024, 1 << 20)).await {
         Ok((Ok(n), b)) if n > 0 => Some(b),
         _ => None,
@@ -557,15 +601,14 @@ async fn read_some(s: &mut TcpStream, buf: Vec<u8>) -> Option<Vec<u8>> {
 }
 
 /// Holds a connection without answering until the peer closes it (or 10 minutes).
-async fn stall(s: &mut TcpStream) {
+async fn stall(s: &mut Stream) {
     let mut b = Vec::with_capacity(4096);
-    let t0 = std::time::Instant::now();
-    while t0.elapsed() < Duration::from_secs(600) {
+    let until = std::time::Instant::now() + Duration::from_secs(600);
+    loop {
         b.clear();
-        match monoio::time::timeout(Duration::from_secs(1), net::read_more(s, b, 4096, 4096)).await {
-            Ok((Ok(0), _)) | Ok((Err(_), _)) => return,
-            Ok((Ok(_), bb)) => b = bb,
-            Err(_) => b = Vec::with_capacity(4096),
+        match monoio::time::timeout_at(until.into(), net::read_more(s, b, 4096, 4096)).await {
+            Ok((Ok(n), bb)) if n > 0 => b = bb,
+            _ => return,
         }
     }
 }

@@ -58,6 +58,7 @@ fuzz_target!(|data: &[u8]| {
             2 => Event::ConnectFailed(ConnectError::Refused),
             3 => Event::ConnectFailed(ConnectError::Timeout),
             4 => Event::ConnectFailed(ConnectError::Unavailable),
+            // (TLS handshake failures take the same path as Unavailable.)
             5 => Event::FailedBeforeResponse { reused: false },
             6 => Event::FailedBeforeResponse { reused: true },
             7 => Event::Progress,

@@ -310,6 +310,18 @@ pub struct Server {
     pub max_request_head: usize,
     pub access_log: String,
     pub via: String,
+    /// `[server.tls]`: HTTPS listeners, certificates loaded.
+    pub tls: Option<ServerTls>,
+}
+
+/// `[server.tls]`, resolved: listen addresses and the viewer-side TLS config
+/// (certificates read and checked against their keys at load).
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub listen: Vec<SocketAddr>,
+    pub config: std::sync::Arc<rustls::ServerConfig>,
+    /// Each certificate's names, in config order (the first is the default).
+    pub names: Vec<Vec<String>>,
 }
 
 /// An origin, resolved.
@@ -319,6 +331,11 @@ pub struct Origin {
     pub address: String,
     pub addrs: Vec<SocketAddr>,
     pub protocol: Protocol,
+    /// `protocol = "https"`: the TLS config (roots, session cache) and the
+    /// server name sent and verified.
+    pub tls: Option<crate::tls::OriginTls>,
+    /// `ca_file` and `sni` as written (for reload comparisons).
+    pub tls_source: (PathBuf, String),
     /// The `host:port` text used as Host when `host_header` is set.
     pub host_header: Option<String>,
     pub connection_attempts: u32,
@@ -438,6 +455,16 @@ impl Config {
             p => p,
         };
         let _ = writeln!(o, "  access_log = {log}, via = {}", s.via);
+        if let Some(t) = &s.tls {
+            let listen: Vec<String> = t.listen.iter().map(|a| a.to_string()).collect();
+            let names: Vec<String> = t.names.iter().map(|n| format!("[{}]", n.join(", "))).collect();
+            let _ = writeln!(
+                o,
+                "  tls: listen = {}, certificates = {} (the first is the default)",
+                listen.join(", "),
+                names.join(" ")
+            );
+        }
         match self.admin {
             Some(a) => {
                 let _ = writeln!(o, "admin: listen = {a}");
@@ -454,9 +481,13 @@ impl Config {
         );
         for org in &self.origins {
             let addrs: Vec<String> = org.addrs.iter().map(|a| a.to_string()).collect();
+            let sni = org
+                .tls
+                .as_ref()
+                .map_or(String::new(), |t| format!(" sni {:?}", t.name.to_str()));
             let _ = writeln!(
                 o,
-                "origin {:?}: {} ({}) {:?}, attempts = {} x {}, response_timeout = {}, keepalive = {}, max_idle = {}",
+                "origin {:?}: {} ({}) {:?}{sni}, attempts = {} x {}, response_timeout = {}, keepalive = {}, max_idle = {}",
                 org.id,
                 org.address,
                 addrs.join(", "),

@@ -327,6 +327,152 @@ fn header_actions(e: &mut Errors, key: &[Seg], raw: &RawHeaderActions) -> Header
 
 const METHODS: [&str; 7] = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"];
 
+/// `[server.tls]`: the listeners and the certificates, loaded and checked.
+fn server_tls(t: &RawTls, base: &Path, e: &mut Errors) -> Option<ServerTls> {
+    use Seg::{I, K};
+    let mut listen = Vec::new();
+    let list = t.listen.to_vec();
+    if list.is_empty() {
+        e.push(
+            &[K("server"), K("tls"), K("listen")],
+            "at least one address is required",
+        );
+    }
+    for l in &list {
+        match l.parse::<SocketAddr>() {
+            Ok(a) => listen.push(a),
+            Err(_) => e.push(
+                &[K("server"), K("tls"), K("listen")],
+                format!("{l:?} is not an ip:port address"),
+            ),
+        }
+    }
+    if t.certificates.is_empty() {
+        e.push(
+            &[K("server"), K("tls"), K("certificates")],
+            "at least one certificate is required",
+        );
+        return None;
+    }
+    let mut files_ok = true;
+    for (i, c) in t.certificates.iter().enumerate() {
+        for (k, p) in [("cert", &c.cert), ("key", &c.key)] {
+            if !base.join(p).is_file() {
+                files_ok = false;
+                e.push(
+                    &[K("server"), K("tls"), K("certificates"), I(i), K(k)],
+                    format!("file {} not found", base.join(p).display()),
+                );
+            }
+        }
+        for n in &c.names {
+            let bare = n.strip_prefix("*.").unwrap_or(n);
+            if bare.is_empty() || bare.contains('*') || n.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                e.push(
+                    &[K("server"), K("tls"), K("certificates"), I(i), K("names")],
+                    format!("{n:?} is not a host name or a \"*.\" wildcard"),
+                );
+            }
+        }
+    }
+    if !files_ok {
+        return None;
+    }
+    let paths: Vec<(PathBuf, PathBuf)> = t
+        .certificates
+        .iter()
+        .map(|c| (base.join(&c.cert), base.join(&c.key)))
+        .collect();
+    let sources: Vec<crate::tls::CertSource<'_>> = t
+        .certificates
+        .iter()
+        .zip(&paths)
+        .map(|(c, (cert, key))| crate::tls::CertSource {
+            names: &c.names,
+            cert,
+            key,
+        })
+        .collect();
+    match crate::tls::server_config(&sources) {
+        Ok(config) => Some(ServerTls {
+            listen,
+            config,
+            names: t.certificates.iter().map(|c| c.names.clone()).collect(),
+        }),
+        Err(err) => {
+            e.push(
+                &[K("server"), K("tls"), K("certificates"), I(err.index), K(err.field)],
+                err.message,
+            );
+            None
+        }
+    }
+}
+
+/// An origin's TLS settings: `ca_file` and `sni` apply to https origins
+/// only; the server name is `sni`, else the `host_header`'s host, else the
+/// `address`'s host.
+fn origin_tls(i: usize, o: &RawOrigin, base: &Path, e: &mut Errors) -> Option<crate::tls::OriginTls> {
+    use Seg::{I, K};
+    if o.protocol == Protocol::Http {
+        for (k, v) in [("ca_file", &o.ca_file), ("sni", &o.sni)] {
+            if !v.is_empty() {
+                e.push(
+                    &[K("origin"), I(i), K(k)],
+                    "applies to protocol = \"https\" origins only",
+                );
+            }
+        }
+        return None;
+    }
+    let ca = (!o.ca_file.is_empty()).then(|| base.join(&o.ca_file));
+    if let Some(p) = &ca {
+        if !p.is_file() {
+            e.push(
+                &[K("origin"), I(i), K("ca_file")],
+                format!("file {} not found", p.display()),
+            );
+            return None;
+        }
+    }
+    let (name_key, name) = if !o.sni.is_empty() {
+        ("sni", o.sni.as_str())
+    } else if !o.host_header.is_empty() {
+        ("host_header", host_of(&o.host_header))
+    } else {
+        ("address", host_of(&o.address))
+    };
+    let name = match crate::tls::server_name(name) {
+        Ok(n) => n,
+        Err(m) => {
+            e.push(&[K("origin"), I(i), K(name_key)], m);
+            return None;
+        }
+    };
+    match crate::tls::client_config(ca.as_deref()) {
+        Ok(cfg) => Some(crate::tls::OriginTls {
+            connector: cfg.into(),
+            name,
+        }),
+        Err(m) => {
+            let key = if ca.is_some() { "ca_file" } else { "protocol" };
+            e.push(&[K("origin"), I(i), K(key)], m);
+            None
+        }
+    }
+}
+
+/// The host part of `host:port`, `[v6]:port`, or a bare host.
+fn host_of(s: &str) -> &str {
+    if let Some(rest) = s.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match s.rsplit_once(':') {
+        Some((h, port)) if !h.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => s,
+    }
+}
+
 pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config, Vec<ConfigError>> {
     use Seg::{I, K};
     let mut e = Errors {
@@ -388,22 +534,7 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
     } else {
         base.join(&rs.access_log).to_string_lossy().into_owned()
     };
-    if let Some(tls) = &rs.tls {
-        for (i, c) in tls.certificates.iter().enumerate() {
-            for (k, p) in [("cert", &c.cert), ("key", &c.key)] {
-                if !base.join(p).is_file() {
-                    e.push(
-                        &[K("server"), K("tls"), K("certificates"), I(i), K(k)],
-                        format!("file {} not found", base.join(p).display()),
-                    );
-                }
-            }
-        }
-        e.push(
-            &[K("server"), K("tls")],
-            "TLS listeners are not available in this build yet",
-        );
-    }
+    let tls = rs.tls.as_ref().and_then(|t| server_tls(t, base, &mut e));
     let server = Server {
         listen,
         workers: rs.workers,
@@ -415,6 +546,7 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
         max_request_head: rs.max_request_head.0 as usize,
         access_log,
         via: rs.via.clone(),
+        tls,
     };
 
     let admin = raw.admin.as_ref().and_then(|a| match a.listen.parse::<SocketAddr>() {
@@ -446,18 +578,7 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
     for (i, o) in raw.origin.iter().enumerate() {
         seen(&mut e, &o.id, vec![K("origin"), I(i), K("id")]);
         let addrs = resolve_addrs(&[K("origin"), I(i), K("address")], &o.address, &mut e, "address");
-        if o.protocol == Protocol::Https {
-            e.push(
-                &[K("origin"), I(i), K("protocol")],
-                "https origins are not available in this build yet",
-            );
-        }
-        if !o.ca_file.is_empty() && !base.join(&o.ca_file).is_file() {
-            e.push(
-                &[K("origin"), I(i), K("ca_file")],
-                format!("file {} not found", base.join(&o.ca_file).display()),
-            );
-        }
+        let tls = origin_tls(i, o, base, &mut e);
         if !(1..=10).contains(&o.connection_attempts) {
             e.push(
                 &[K("origin"), I(i), K("connection_attempts")],
@@ -502,6 +623,8 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
             address: o.address.clone(),
             addrs,
             protocol: o.protocol,
+            tls,
+            tls_source: (base.join(&o.ca_file), o.sni.clone()),
             host_header: (!o.host_header.is_empty()).then(|| o.host_header.clone()),
             connection_attempts: o.connection_attempts,
             connection_timeout: o.connection_timeout.0,

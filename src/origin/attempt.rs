@@ -82,8 +82,14 @@ pub struct Plan<'a> {
 pub enum ConnectError {
     Refused,
     Timeout,
-    /// Unreachable, reset during connect, or a TLS handshake failure.
+    /// Unreachable, or reset during connect.
     Unavailable,
+    /// The TLS handshake failed on the origin's certificate (untrusted,
+    /// wrong name, expired).
+    TlsCertificate,
+    /// The TLS handshake failed otherwise (alert, no common version or
+    /// cipher suite, the connection cut mid-handshake).
+    TlsProtocol,
 }
 
 /// What happened, as reported by the driver.
@@ -159,6 +165,10 @@ pub enum Failure {
     ResponseIncomplete,
     /// The head was not valid HTTP.
     ProtocolError,
+    /// The origin's TLS certificate was refused.
+    TlsCertificateError,
+    /// The TLS handshake with the origin failed otherwise.
+    TlsProtocolError,
     /// The origin answered with a status in `failover_status`.
     Status(u16),
 }
@@ -173,6 +183,8 @@ impl Failure {
             Failure::ResponseTimeout => "http_response_timeout",
             Failure::ResponseIncomplete => "http_response_incomplete",
             Failure::ProtocolError => "http_protocol_error",
+            Failure::TlsCertificateError => "tls_certificate_error",
+            Failure::TlsProtocolError => "tls_protocol_error",
             Failure::Status(_) => "http_response_status",
         }
     }
@@ -180,9 +192,11 @@ impl Failure {
     /// The access log's detailed result for a request that ended on this failure.
     pub fn detail(self) -> &'static str {
         match self {
-            Failure::ConnectionRefused | Failure::ConnectionTimeout | Failure::DestinationUnavailable => {
-                "OriginConnectError"
-            }
+            Failure::ConnectionRefused
+            | Failure::ConnectionTimeout
+            | Failure::DestinationUnavailable
+            | Failure::TlsCertificateError
+            | Failure::TlsProtocolError => "OriginConnectError",
             Failure::ResponseTimeout => "OriginReadTimeout",
             Failure::ResponseIncomplete | Failure::ProtocolError => "OriginResponseError",
             Failure::Status(_) => "OriginStatus",
@@ -413,6 +427,8 @@ impl<'a> AttemptMachine<'a> {
                     ConnectError::Refused => Failure::ConnectionRefused,
                     ConnectError::Timeout => Failure::ConnectionTimeout,
                     ConnectError::Unavailable => Failure::DestinationUnavailable,
+                    ConnectError::TlsCertificate => Failure::TlsCertificateError,
+                    ConnectError::TlsProtocol => Failure::TlsProtocolError,
                 };
                 self.origin_failed(now, f, true)
             }
@@ -735,6 +751,7 @@ mod tests {
                 v.push((Event::ConnectFailed(ConnectError::Refused), now));
                 v.push((Event::ConnectFailed(ConnectError::Unavailable), now));
                 v.push((Event::ConnectFailed(ConnectError::Timeout), now));
+                v.push((Event::ConnectFailed(ConnectError::TlsCertificate), now));
             }
             Action::Send { .. } | Action::AwaitHead { .. } => {
                 for s in [200u16, 404, 503] {

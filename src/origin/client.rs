@@ -10,25 +10,39 @@ use super::attempt::{ConnectError, Event};
 use super::pool::OriginConn;
 use crate::http::response::{parse_response, ResponseHead};
 use crate::net;
+use crate::tls::{HandshakeError, OriginTls, Stream};
 use monoio::net::TcpStream;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-/// Connects to `addr` by `deadline`.
-pub async fn connect(addr: SocketAddr, deadline: Instant) -> Result<OriginConn, ConnectError> {
-    match monoio::time::timeout_at(deadline.into(), TcpStream::connect_addr(addr)).await {
-        Err(_) => Err(ConnectError::Timeout),
-        Ok(Err(e)) => Err(match e.kind() {
-            io::ErrorKind::ConnectionRefused => ConnectError::Refused,
-            io::ErrorKind::TimedOut => ConnectError::Timeout,
-            _ => ConnectError::Unavailable,
-        }),
-        Ok(Ok(stream)) => {
-            let _ = stream.set_nodelay(true);
-            Ok(OriginConn { stream, uses: 0 })
+/// Connects to `addr` by `deadline`; for an https origin (`tls`) the TLS
+/// handshake must also finish by then. A handshake failure is a connect
+/// failure: the attempt machine retries and fails over as for a refused
+/// connection, and reports it as `tls_certificate_error` or
+/// `tls_protocol_error`.
+pub async fn connect(addr: SocketAddr, deadline: Instant, tls: Option<&OriginTls>) -> Result<OriginConn, ConnectError> {
+    let tcp = match monoio::time::timeout_at(deadline.into(), TcpStream::connect_addr(addr)).await {
+        Err(_) => return Err(ConnectError::Timeout),
+        Ok(Err(e)) => {
+            return Err(match e.kind() {
+                io::ErrorKind::ConnectionRefused => ConnectError::Refused,
+                io::ErrorKind::TimedOut => ConnectError::Timeout,
+                _ => ConnectError::Unavailable,
+            })
         }
-    }
+        Ok(Ok(tcp)) => tcp,
+    };
+    let _ = tcp.set_nodelay(true);
+    let stream = match tls {
+        None => Stream::Plain(tcp),
+        Some(t) => crate::tls::connect(tcp, t, deadline).await.map_err(|e| match e {
+            HandshakeError::Timeout => ConnectError::Timeout,
+            HandshakeError::Certificate => ConnectError::TlsCertificate,
+            HandshakeError::Protocol => ConnectError::TlsProtocol,
+        })?,
+    };
+    Ok(OriginConn { stream, uses: 0 })
 }
 
 /// Reads from the origin until a complete final head, a timeout, or an error.

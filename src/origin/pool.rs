@@ -16,8 +16,7 @@
 //! reused within milliseconds.
 
 use crate::net;
-use monoio::net::TcpStream;
-use std::os::fd::AsRawFd;
+use crate::tls::Stream;
 use std::time::{Duration, Instant};
 
 /// Idle time after which `take` checks a connection before reusing it.
@@ -25,7 +24,7 @@ pub const PEEK_AFTER: Duration = Duration::from_millis(1000);
 
 /// An origin connection that can carry requests.
 pub struct OriginConn {
-    pub stream: TcpStream,
+    pub stream: Stream,
     /// Requests this connection has carried.
     pub uses: u32,
 }
@@ -72,7 +71,7 @@ impl Pool {
             if age >= po.keepalive {
                 continue; // expired: dropping closes it
             }
-            if age >= PEEK_AFTER && !net::idle_conn_alive(idle.conn.stream.as_raw_fd()) {
+            if age >= PEEK_AFTER && !net::idle_conn_alive(idle.conn.stream.raw_fd()) {
                 continue;
             }
             return Some(idle.conn);
@@ -100,7 +99,7 @@ impl Pool {
         for po in &mut self.origins {
             let keepalive = po.keepalive;
             po.idle.retain(|i| {
-                now.saturating_duration_since(i.since) < keepalive && net::idle_conn_alive(i.conn.stream.as_raw_fd())
+                now.saturating_duration_since(i.since) < keepalive && net::idle_conn_alive(i.conn.stream.raw_fd())
             });
         }
     }

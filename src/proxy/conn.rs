@@ -18,14 +18,15 @@ use crate::http::parse::{parse_request, BodyKind, HeadError, RequestHead};
 use crate::http::write::HitLabel;
 use crate::http::write::{write_generated_head, Generated};
 use crate::net;
-use monoio::net::TcpStream;
+use crate::tls::Stream;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// A viewer connection's state between requests.
 pub struct Viewer {
-    pub stream: TcpStream,
+    /// Plain TCP, or TLS from a `[server.tls]` listener.
+    pub stream: Stream,
     pub peer: SocketAddr,
     /// `peer`'s IP as text, for X-Forwarded-For.
     pub peer_ip: String,
@@ -66,9 +67,9 @@ enum HeadOutcome {
 
 /// Serves one viewer connection until it closes or parks. `guard` lives as
 /// long as the connection (it counts open connections); `first` is false
-/// for a connection resumed from [`park`](super::park::park).
-pub async fn serve(mut w: Rc<Worker>, stream: TcpStream, peer: SocketAddr, guard: super::ConnGuard, first: bool) {
-    let _ = stream.set_nodelay(true);
+/// for a connection resumed from [`park`](super::park::park). A TLS stream
+/// arrives with its handshake done (see [`accept_tls`]).
+pub async fn serve(mut w: Rc<Worker>, stream: Stream, peer: SocketAddr, guard: super::ConnGuard, first: bool) {
     let mut v = Viewer {
         stream,
         peer,
@@ -85,20 +86,22 @@ pub async fn serve(mut w: Rc<Worker>, stream: TcpStream, peer: SocketAddr, guard
     loop {
         match read_head(&w, &mut v, first).await {
             HeadOutcome::Ready => {}
-            HeadOutcome::Gone => return,
+            HeadOutcome::Gone => break,
             HeadOutcome::Park(until) => {
-                super::park::park(&w, v.stream, guard, until);
+                if let Stream::Plain(tcp) = v.stream {
+                    super::park::park(&w, tcp, guard, until);
+                }
                 return;
             }
             HeadOutcome::Timeout => {
                 let bytes = send_error(&w, &mut v, 408, false).await;
                 log_client_error(&w, &v, 408, bytes, None);
-                return;
+                break;
             }
             HeadOutcome::Invalid(e) => {
                 let bytes = send_error(&w, &mut v, e.status(), false).await;
                 log_client_error(&w, &v, e.status(), bytes, None);
-                return;
+                break;
             }
         }
         first = false;
@@ -109,8 +112,28 @@ pub async fn serve(mut w: Rc<Worker>, stream: TcpStream, peer: SocketAddr, guard
         w.busy.set(w.busy.get() - 1);
         match next {
             Next::KeepAlive if !w.shared.is_stopping() => {}
-            _ => return,
+            _ => break,
         }
+    }
+    // TLS: tell the viewer the close is deliberate (no truncation).
+    v.stream.close_notify(CLOSE_NOTIFY_WITHIN).await;
+    drop(guard);
+}
+
+/// How long a closing TLS connection may take to send close_notify.
+const CLOSE_NOTIFY_WITHIN: Duration = Duration::from_millis(500);
+
+/// A connection accepted on a `[server.tls]` listener: the handshake, bounded
+/// by `client_header_timeout`, then [`serve`]. A failed handshake is closed
+/// quietly (nothing HTTP can be said on it).
+pub async fn accept_tls(w: Rc<Worker>, tcp: monoio::net::TcpStream, peer: SocketAddr, guard: super::ConnGuard) {
+    let _ = tcp.set_nodelay(true);
+    let Some(tls) = w.cfg.server.tls.as_ref() else { return };
+    let acceptor = monoio_rustls::TlsAcceptor::from(tls.config.clone());
+    let deadline = Instant::now() + w.cfg.server.client_header_timeout;
+    match crate::tls::accept(tcp, &acceptor, deadline).await {
+        Ok(stream) => serve(w, stream, peer, guard, true).await,
+        Err(e) => log::debug!("TLS handshake from {peer} failed: {e:?}"),
     }
 }
 
@@ -143,9 +166,15 @@ async fn read_head(w: &Worker, v: &mut Viewer, first: bool) -> HeadOutcome {
             None => (Instant::now() + s.client_idle_timeout, HeadOutcome::Gone),
         };
         let buf = std::mem::take(&mut v.buf);
-        if deadline.is_none() && buf.is_empty() && s.client_idle_timeout > PARK_AFTER && w.parked.usable() {
+        let parkable = match &mut v.stream {
+            Stream::Plain(tcp) => Some(tcp),
+            Stream::Tls(_) => None, // its session state stays with the task
+        };
+        if let Some(tcp) = parkable
+            .filter(|_| deadline.is_none() && buf.is_empty() && s.client_idle_timeout > PARK_AFTER && w.parked.usable())
+        {
             // Keep-alive idle: read with the buffer posted for a while, then park.
-            let (res, b) = net::read_more_within(&mut v.stream, buf, 4096, max + 1, PARK_AFTER, &mut v.canceller).await;
+            let (res, b) = net::read_more_within(tcp, buf, 4096, max + 1, PARK_AFTER, &mut v.canceller).await;
             v.buf = b;
             match res {
                 None => return HeadOutcome::Park(limit),

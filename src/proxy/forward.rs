@@ -245,7 +245,7 @@ pub(crate) async fn acquire(
     let cfg = &w.cfg;
     let o = &cfg.origins[origin];
     let addr = o.addrs[(attempt as usize - 1) % o.addrs.len().max(1)];
-    let result = client::connect(addr, deadline).await;
+    let result = client::connect(addr, deadline, o.tls.as_ref()).await;
     if let (Target::Group(g), Role::Primary) = (b.target, role) {
         let h = &w.health[g];
         match result {
@@ -669,11 +669,7 @@ pub(super) fn count_attempts(w: &Worker, m: &AttemptMachine<'_>, b: &Behavior, o
     w.metrics().forwarded(m.failures(), answered_by, group, origin_time);
 }
 
-async fn write_with_deadline(
-    s: &mut monoio::net::TcpStream,
-    out: Vec<u8>,
-    deadline: Instant,
-) -> (Result<(), ()>, Vec<u8>) {
+async fn write_with_deadline(s: &mut crate::tls::Stream, out: Vec<u8>, deadline: Instant) -> (Result<(), ()>, Vec<u8>) {
     match monoio::time::timeout_at(deadline.into(), net::write_all(s, out)).await {
         Ok((Ok(()), o)) => (Ok(()), o),
         Ok((Err(_), o)) => (Err(()), o),

@@ -89,6 +89,7 @@ fn same_origins(a: &Config, b: &Config) -> bool {
             x.id == y.id
                 && x.addrs == y.addrs
                 && x.protocol == y.protocol
+                && x.tls_source == y.tls_source
                 && x.max_idle_connections == y.max_idle_connections
                 && x.keepalive_timeout == y.keepalive_timeout
         })

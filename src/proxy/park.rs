@@ -210,6 +210,7 @@ fn resume(w: &Rc<Worker>, key: usize) {
         Err(_) => return,
     };
     if let Ok(peer) = stream.peer_addr() {
+        let stream = crate::tls::Stream::Plain(stream);
         monoio::spawn(super::conn::serve(w.current(), stream, peer, guard, false));
     }
 }

@@ -122,6 +122,8 @@ where
 /// A running proxy: its addresses and worker threads.
 pub struct Running {
     pub addrs: Vec<SocketAddr>,
+    /// The `[server.tls]` listeners' addresses.
+    pub tls_addrs: Vec<SocketAddr>,
     /// The admin listener's address, when `[admin]` is configured.
     pub admin_addr: Option<SocketAddr>,
     pub shared: Arc<Shared>,
@@ -157,6 +159,8 @@ impl Running {
                 }
             };
             check("server.listen", a.server.listen == b.server.listen);
+            let tls_listen = |c: &Config| c.server.tls.as_ref().map(|t| t.listen.clone());
+            check("server.tls.listen", tls_listen(a) == tls_listen(b));
             check("server.workers", a.server.workers == b.server.workers);
             check("server.pin_workers", a.server.pin_workers == b.server.pin_workers);
             check("server.io_driver", a.server.io_driver == b.server.io_driver);
@@ -213,25 +217,29 @@ pub fn start_with_hooks(cfg: Arc<Config>, hooks: Option<Arc<dyn OriginHooks>>) -
     let shared = Arc::new(Shared::new(cfg.clone(), n));
     let driver = choose_driver(cfg.server.io_driver)?;
     // Bind the first socket of each address here so port 0 resolves once and
-    // every worker binds the same port.
+    // every worker binds the same port. (key, address, TLS?)
+    let mut wanted: Vec<(&str, SocketAddr, bool)> =
+        cfg.server.listen.iter().map(|a| ("server.listen", *a, false)).collect();
+    if let Some(t) = &cfg.server.tls {
+        wanted.extend(t.listen.iter().map(|a| ("server.tls.listen", *a, true)));
+    }
     let mut firsts = Vec::new();
-    let mut addrs = Vec::new();
-    for a in &cfg.server.listen {
-        let l = net::reuseport_listener(*a, 4096).map_err(|e| format!("server.listen: cannot listen on {a}: {e}"))?;
+    let mut bound = Vec::new();
+    for (key, a, tls) in &wanted {
+        let l = net::reuseport_listener(*a, 4096).map_err(|e| format!("{key}: cannot listen on {a}: {e}"))?;
         let local = l.local_addr().map_err(|e| e.to_string())?;
-        addrs.push(local);
+        bound.push((*key, local, *tls));
         firsts.push(Some(l));
     }
     let mut threads = Vec::new();
     for i in 0..n {
         let mut ls = Vec::new();
-        for (j, a) in addrs.iter().enumerate() {
+        for (j, (key, a, tls)) in bound.iter().enumerate() {
             let l = match firsts[j].take() {
                 Some(l) => l,
-                None => net::reuseport_listener(*a, 4096)
-                    .map_err(|e| format!("server.listen: cannot listen on {a}: {e}"))?,
+                None => net::reuseport_listener(*a, 4096).map_err(|e| format!("{key}: cannot listen on {a}: {e}"))?,
             };
-            ls.push(l);
+            ls.push((l, *tls));
         }
         let cpu = if cfg.server.pin_workers && !cpus.is_empty() {
             Some(cpus[i % cpus.len()])
@@ -265,9 +273,12 @@ pub fn start_with_hooks(cfg: Arc<Config>, hooks: Option<Arc<dyn OriginHooks>>) -
             .map_err(|e| format!("cannot spawn worker: {e}"))?;
         threads.push(t);
     }
-    for a in &addrs {
-        log::info!("listening on http://{a} with {n} worker(s)");
+    for (_, a, tls) in &bound {
+        let scheme = if *tls { "https" } else { "http" };
+        log::info!("listening on {scheme}://{a} with {n} worker(s)");
     }
+    let addrs = bound.iter().filter(|b| !b.2).map(|b| b.1).collect();
+    let tls_addrs = bound.iter().filter(|b| b.2).map(|b| b.1).collect();
     let (admin_addr, admin) = match cfg.admin {
         Some(a) => {
             let l = net::reuseport_listener(a, 128).map_err(|e| format!("admin.listen: cannot listen on {a}: {e}"))?;
@@ -294,6 +305,7 @@ pub fn start_with_hooks(cfg: Arc<Config>, hooks: Option<Arc<dyn OriginHooks>>) -
     };
     Ok(Running {
         addrs,
+        tls_addrs,
         admin_addr,
         shared,
         workers: n,
@@ -310,7 +322,7 @@ async fn worker_main(
     id: usize,
     cfg: Arc<Config>,
     shared: Arc<Shared>,
-    listeners: Vec<std::net::TcpListener>,
+    listeners: Vec<(std::net::TcpListener, bool)>,
     hooks: Option<Arc<dyn OriginHooks>>,
     log: WorkerLog,
     cache: Option<Arc<crate::cache::store::Store>>,
@@ -318,7 +330,7 @@ async fn worker_main(
     let w = Rc::new(Worker::new(id, cfg.clone(), shared.clone(), hooks, log, cache));
     let mut accepts = Vec::new();
     let mut fds = Vec::new();
-    for l in listeners {
+    for (l, tls) in listeners {
         let l = match monoio::net::TcpListener::from_std(l) {
             Ok(l) => l,
             Err(e) => {
@@ -347,8 +359,13 @@ async fn worker_main(
                     Ok((s, _)) if shared.is_stopping() => drop(s),
                     Ok((s, peer)) => {
                         let guard = ConnGuard::new(&shared);
-                        let w = w.clone();
-                        monoio::spawn(conn::serve(w.current(), s, peer, guard, true));
+                        if tls {
+                            monoio::spawn(conn::accept_tls(w.current(), s, peer, guard));
+                        } else {
+                            let _ = s.set_nodelay(true);
+                            let s = crate::tls::Stream::Plain(s);
+                            monoio::spawn(conn::serve(w.current(), s, peer, guard, true));
+                        }
                     }
                     Err(_) if shared.is_stopping() => return,
                     Err(e) => {

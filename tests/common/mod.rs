@@ -5,6 +5,8 @@
 //! for a fixed time.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -112,6 +114,20 @@ impl Proxy {
         Client::connect(self.addr)
     }
 
+    /// The first `[server.tls]` listener's address (waits for its log line).
+    pub fn tls_addr(&self) -> SocketAddr {
+        let mut found = None;
+        eventually("the https listener's log line", || {
+            found = self.log.lock().unwrap().iter().find_map(|l| {
+                l.split("listening on https://")
+                    .nth(1)
+                    .map(|r| r.split_whitespace().next().unwrap_or("").to_string())
+            });
+            found.is_some()
+        });
+        found.unwrap_or_default().parse().expect("https listen address")
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         unsafe {
@@ -178,9 +194,12 @@ impl Response {
     }
 }
 
-/// A raw HTTP/1.1 client over one connection.
+/// A raw HTTP/1.1 client over one connection, plain or TLS.
 pub struct Client {
+    /// The TCP socket (for a TLS client, a second handle on it: use it for
+    /// socket options and shutdown, not for reading or writing).
     pub s: TcpStream,
+    tls: Option<Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>>,
     buf: Vec<u8>,
 }
 
@@ -190,11 +209,37 @@ impl Client {
         s.set_read_timeout(Some(WAIT)).unwrap();
         s.set_write_timeout(Some(WAIT)).unwrap();
         s.set_nodelay(true).unwrap();
-        Client { s, buf: Vec::new() }
+        Client {
+            s,
+            tls: None,
+            buf: Vec::new(),
+        }
+    }
+
+    /// A TLS client: the handshake with `name` as SNI (unless an IP
+    /// address) is done before this returns.
+    pub fn connect_tls(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>, name: &str) -> Client {
+        let mut c = Client::connect(addr);
+        let server_name = rustls::pki_types::ServerName::try_from(name.to_string()).expect("server name");
+        let conn = rustls::ClientConnection::new(cfg, server_name).expect("client connection");
+        let mut tls = rustls::StreamOwned::new(conn, c.s.try_clone().expect("clone socket"));
+        while tls.conn.is_handshaking() {
+            tls.conn.complete_io(&mut tls.sock).expect("TLS handshake");
+        }
+        c.tls = Some(Box::new(tls));
+        c
+    }
+
+    /// The TLS session, for a TLS client.
+    pub fn tls(&self) -> &rustls::ClientConnection {
+        &self.tls.as_ref().expect("a TLS client").conn
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
-        self.s.write_all(bytes).expect("send");
+        match self.tls.as_mut() {
+            Some(t) => t.write_all(bytes).and_then(|_| t.flush()).expect("send"),
+            None => self.s.write_all(bytes).expect("send"),
+        }
     }
 
     /// `GET path` with Host and keep-alive.
@@ -205,7 +250,10 @@ impl Client {
 
     fn fill(&mut self) -> std::io::Result<usize> {
         let mut tmp = [0u8; 65536];
-        let n = self.s.read(&mut tmp)?;
+        let n = match self.tls.as_mut() {
+            Some(t) => t.read(&mut tmp)?,
+            None => self.s.read(&mut tmp)?,
+        };
         self.buf.extend_from_slice(&tmp[..n]);
         Ok(n)
     }

@@ -1,0 +1,554 @@
+//! TLS on both sides: `[server.tls]` listeners and `protocol = "https"`
+//! origins, with rustls (ring provider) run over monoio by monoio-rustls.
+//!
+//! What is here:
+//! - [`Stream`]: the one connection type the proxy, the pool and the sample
+//!   origin read and write. `Plain` is a bare TCP stream (the fast path,
+//!   unchanged); `Tls` wraps one in a TLS session.
+//! - [`server_config`]: certificates loaded from PEM files, chosen per
+//!   connection by SNI ([`ByName`]: exact names, then `*.` wildcards, else
+//!   the first certificate); TLS 1.2 and 1.3; ALPN `http/1.1`; resumption
+//!   by session id (TLS 1.2) and by stateless tickets (both versions).
+//! - [`client_config`]: origin certificates verified against the system
+//!   roots or a `ca_file`; ALPN `http/1.1`; a per-config session cache, so
+//!   connections the pool opens later to the same origin resume.
+//! - [`accept`] / [`connect`]: the handshakes, bounded by a deadline.
+//!
+//! Why the guard in [`Tls`]: monoio-rustls moves its record buffers into
+//! the kernel operation while a read or write is in flight. When a future
+//! is dropped mid-flight (a timeout), the buffer goes with it, and the next
+//! operation on that stream would panic inside the crate. Network timing
+//! must never panic the proxy, so a TLS stream whose operation was dropped
+//! is marked broken and every later operation fails with an error, which
+//! the callers already treat as "close this connection". (Every caller does
+//! close after a timeout; the guard makes that a guarantee, not a habit.)
+//!
+//! A TLS viewer connection does not park in the epoll lot (`proxy::park`):
+//! its session state lives in user space and must stay with the task.
+
+use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
+use monoio::net::TcpStream;
+use monoio::BufResult;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+/// The ALPN protocol both sides offer and accept.
+const ALPN_HTTP11: &[u8] = b"http/1.1";
+
+/// A viewer or origin connection: plain TCP, or TLS over TCP.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<Tls>),
+}
+
+/// A TLS session over TCP, with the drop guard described in the module doc.
+pub struct Tls {
+    side: Side,
+    /// The TCP socket's descriptor (monoio-rustls keeps the stream private).
+    fd: RawFd,
+    /// An operation was started and never finished (its future was dropped).
+    broken: bool,
+}
+
+enum Side {
+    /// A viewer connection (we are the server).
+    Server(monoio_rustls::ServerTlsStream<TcpStream>),
+    /// An origin connection (we are the client).
+    Client(monoio_rustls::ClientTlsStream<TcpStream>),
+}
+
+fn broken_err() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "TLS stream abandoned mid-operation")
+}
+
+impl Stream {
+    /// The socket's descriptor (for liveness peeks and socket options).
+    pub fn raw_fd(&self) -> RawFd {
+        match self {
+            Stream::Plain(s) => s.as_raw_fd(),
+            Stream::Tls(t) => t.fd,
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
+    }
+
+    /// Sends TLS close_notify (nothing for plain TCP), bounded by `within`.
+    /// Best effort: the connection is being closed either way.
+    pub async fn close_notify(&mut self, within: std::time::Duration) {
+        if self.is_tls() {
+            let _ = monoio::time::timeout(within, self.shutdown()).await;
+        }
+    }
+}
+
+impl Tls {
+    fn new(side: Side, fd: RawFd) -> Box<Tls> {
+        Box::new(Tls {
+            side,
+            fd,
+            broken: false,
+        })
+    }
+}
+
+/// Runs one operation on either side's stream under the drop guard:
+/// `tls_op!(tls, (Err(broken_err()), buf), s => s.read(buf))`, where the
+/// second argument is returned at once when the stream is already broken.
+macro_rules! tls_op {
+    ($t:expr, $if_broken:expr, $s:ident => $op:expr) => {{
+        if $t.broken {
+            return $if_broken;
+        }
+        $t.broken = true;
+        let r = match &mut $t.side {
+            Side::Server($s) => $op.await,
+            Side::Client($s) => $op.await,
+        };
+        $t.broken = false;
+        r
+    }};
+}
+
+impl AsyncReadRent for Stream {
+    async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            Stream::Plain(s) => s.read(buf).await,
+            Stream::Tls(t) => tls_op!(t, (Err(broken_err()), buf), s => s.read(buf)),
+        }
+    }
+
+    async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            Stream::Plain(s) => s.readv(buf).await,
+            Stream::Tls(t) => tls_op!(t, (Err(broken_err()), buf), s => s.readv(buf)),
+        }
+    }
+}
+
+impl AsyncWriteRent for Stream {
+    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            Stream::Plain(s) => s.write(buf).await,
+            Stream::Tls(t) => tls_op!(t, (Err(broken_err()), buf), s => s.write(buf)),
+        }
+    }
+
+    /// Plain: one writev. TLS: the first non-empty buffer is encrypted and
+    /// sent (a short write; callers finish the rest), since the records are
+    /// built in user space anyway.
+    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            Stream::Plain(s) => s.writev(buf).await,
+            Stream::Tls(t) => tls_op!(t, (Err(broken_err()), buf), s => s.writev(buf)),
+        }
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush().await,
+            Stream::Tls(t) => tls_op!(t, Err(broken_err()), s => s.flush()),
+        }
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.shutdown().await,
+            Stream::Tls(t) => {
+                let r = tls_op!(t, Err(broken_err()), s => s.shutdown());
+                // Nothing may follow close_notify.
+                t.broken = true;
+                r
+            }
+        }
+    }
+}
+
+/// How a TLS handshake failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeError {
+    /// Not finished by the deadline.
+    Timeout,
+    /// The peer's certificate was not acceptable (untrusted, wrong name, expired).
+    Certificate,
+    /// Anything else: alerts, no common version or cipher, resets, EOF.
+    Protocol,
+}
+
+fn classify(e: &monoio_rustls::TlsError) -> HandshakeError {
+    let rustls_err = match e {
+        monoio_rustls::TlsError::Rustls(r) => Some(r),
+        monoio_rustls::TlsError::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+    };
+    match rustls_err {
+        Some(rustls::Error::InvalidCertificate(_)) | Some(rustls::Error::NoCertificatesPresented) => {
+            HandshakeError::Certificate
+        }
+        _ => HandshakeError::Protocol,
+    }
+}
+
+/// The viewer side of a handshake, finished by `deadline`.
+pub async fn accept(
+    tcp: TcpStream,
+    acceptor: &monoio_rustls::TlsAcceptor,
+    deadline: Instant,
+) -> Result<Stream, HandshakeError> {
+    let fd = tcp.as_raw_fd();
+    match monoio::time::timeout_at(deadline.into(), acceptor.accept(tcp)).await {
+        Err(_) => Err(HandshakeError::Timeout),
+        Ok(Err(e)) => Err(classify(&e)),
+        Ok(Ok(s)) => Ok(Stream::Tls(Tls::new(Side::Server(s), fd))),
+    }
+}
+
+/// The origin side of a handshake, finished by `deadline`.
+pub async fn connect(tcp: TcpStream, origin: &OriginTls, deadline: Instant) -> Result<Stream, HandshakeError> {
+    let fd = tcp.as_raw_fd();
+    let fut = origin.connector.connect(origin.name.clone(), tcp);
+    match monoio::time::timeout_at(deadline.into(), fut).await {
+        Err(_) => Err(HandshakeError::Timeout),
+        Ok(Err(e)) => Err(classify(&e)),
+        Ok(Ok(s)) => Ok(Stream::Tls(Tls::new(Side::Client(s), fd))),
+    }
+}
+
+/// The crypto provider for both sides.
+fn provider() -> Arc<CryptoProvider> {
+    static P: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    P.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}
+
+/// One configured viewer certificate.
+pub struct CertSource<'a> {
+    pub names: &'a [String],
+    pub cert: &'a Path,
+    pub key: &'a Path,
+}
+
+/// A certificate that failed to load: which entry, which key (`cert` or
+/// `key`), and why.
+#[derive(Debug)]
+pub struct CertError {
+    pub index: usize,
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// Loads a PEM certificate chain (leaf first).
+pub fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let chain = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: not a PEM certificate file: {e}", path.display()))?;
+    if chain.is_empty() {
+        return Err(format!("{}: no CERTIFICATE block", path.display()));
+    }
+    Ok(chain)
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| format!("{}: no usable PEM private key: {e}", path.display()))
+}
+
+/// Builds the viewer-side TLS config from the `[server.tls]` certificates
+/// (the first is the default).
+pub fn server_config(certs: &[CertSource<'_>]) -> Result<Arc<ServerConfig>, CertError> {
+    let p = provider();
+    let mut by_name = ByName { certs: Vec::new() };
+    for (index, c) in certs.iter().enumerate() {
+        let err = |field, message| CertError { index, field, message };
+        let chain = load_chain(c.cert).map_err(|m| err("cert", m))?;
+        let key = load_key(c.key).map_err(|m| err("key", m))?;
+        let ck = CertifiedKey::from_der(chain, key, &p).map_err(|e| {
+            err(
+                "key",
+                format!("{}: does not match the certificate: {e}", c.key.display()),
+            )
+        })?;
+        by_name
+            .certs
+            .push((c.names.iter().map(|n| n.to_ascii_lowercase()).collect(), Arc::new(ck)));
+    }
+    if by_name.certs.is_empty() {
+        return Err(CertError {
+            index: 0,
+            field: "certificates",
+            message: "at least one certificate is needed".into(),
+        });
+    }
+    let mut cfg = ServerConfig::builder_with_provider(p)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| CertError {
+            index: 0,
+            field: "certificates",
+            message: e.to_string(),
+        })?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(by_name));
+    cfg.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    // Resumption: TLS 1.2 session ids in a bounded in-memory cache, and
+    // stateless tickets (both versions), which any worker can decrypt.
+    cfg.session_storage = rustls::server::ServerSessionMemoryCache::new(16 * 1024);
+    if let Ok(t) = rustls::crypto::ring::Ticketer::new() {
+        cfg.ticketer = t;
+    }
+    Ok(Arc::new(cfg))
+}
+
+/// Chooses the certificate for a connection by its SNI name.
+#[derive(Debug)]
+pub struct ByName {
+    /// (lowercase names, certificate), in config order.
+    certs: Vec<(Vec<String>, Arc<CertifiedKey>)>,
+}
+
+impl ByName {
+    /// Index of the certificate for `sni`: an exact name first, then a
+    /// wildcard `*.rest` that covers exactly one more label, else 0.
+    fn pick(&self, sni: Option<&str>) -> usize {
+        let Some(host) = sni.map(|s| s.trim_end_matches('.').to_ascii_lowercase()) else {
+            return 0;
+        };
+        if let Some(i) = self.certs.iter().position(|(names, _)| names.contains(&host)) {
+            return i;
+        }
+        let parent = host.split_once('.').map(|(_, rest)| rest);
+        self.certs
+            .iter()
+            .position(|(names, _)| {
+                names
+                    .iter()
+                    .any(|n| n.strip_prefix("*.").is_some_and(|suffix| Some(suffix) == parent))
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl ResolvesServerCert for ByName {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.certs.get(self.pick(hello.server_name())).map(|(_, c)| c.clone())
+    }
+}
+
+/// What an https origin's connections need: the connector (config with its
+/// session cache) and the name to send and verify.
+#[derive(Clone)]
+pub struct OriginTls {
+    pub connector: monoio_rustls::TlsConnector,
+    pub name: ServerName<'static>,
+}
+
+impl std::fmt::Debug for OriginTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OriginTls").field("name", &self.name).finish()
+    }
+}
+
+/// The system's root certificates, loaded once.
+fn system_roots() -> Result<Arc<RootCertStore>, String> {
+    static ROOTS: OnceLock<Result<Arc<RootCertStore>, String>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let found = rustls_native_certs::load_native_certs();
+            let mut store = RootCertStore::empty();
+            let (added, _) = store.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err("no system root certificates found (install ca-certificates, or set ca_file)".into());
+            }
+            Ok(Arc::new(store))
+        })
+        .clone()
+}
+
+/// Builds the origin-side TLS config: roots from `ca_file` (a PEM bundle)
+/// or the system's.
+pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+    let roots = match ca_file {
+        None => system_roots()?,
+        Some(path) => {
+            let mut store = RootCertStore::empty();
+            let (added, _) = store.add_parsable_certificates(load_chain(path)?);
+            if added == 0 {
+                return Err(format!("{}: no usable CA certificate", path.display()));
+            }
+            Arc::new(store)
+        }
+    };
+    let mut cfg = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    // Sessions are kept per origin config and shared by every worker's pool:
+    // a connection opened later resumes instead of a full handshake.
+    cfg.resumption = rustls::client::Resumption::in_memory_sessions(1024);
+    Ok(Arc::new(cfg))
+}
+
+/// The TLS server name for `host` (a DNS name or an IP address).
+pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
+    ServerName::try_from(host.to_string()).map_err(|_| format!("{host:?} is not a valid TLS server name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn by_name(sets: &[&[&str]]) -> ByName {
+        let kp = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["x.test".to_string()])
+            .unwrap()
+            .self_signed(&kp)
+            .unwrap();
+        let key = PrivateKeyDer::try_from(kp.serialize_der()).unwrap();
+        let ck = Arc::new(CertifiedKey::from_der(vec![cert.der().clone()], key, &provider()).unwrap());
+        ByName {
+            certs: sets
+                .iter()
+                .map(|names| (names.iter().map(|s| s.to_string()).collect(), ck.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn sni_picks_exact_then_wildcard_then_default() {
+        let b = by_name(&[&["default.test"], &["*.example.com"], &["a.example.com", "example.com"]]);
+        assert_eq!(b.pick(None), 0);
+        assert_eq!(b.pick(Some("unknown.test")), 0);
+        assert_eq!(b.pick(Some("default.test")), 0);
+        // The exact name wins over an earlier wildcard.
+        assert_eq!(b.pick(Some("a.example.com")), 2);
+        assert_eq!(b.pick(Some("A.Example.COM.")), 2);
+        assert_eq!(b.pick(Some("example.com")), 2);
+        // A wildcard covers one label, no more and no less.
+        assert_eq!(b.pick(Some("b.example.com")), 1);
+        assert_eq!(b.pick(Some("x.b.example.com")), 0);
+    }
+
+    #[test]
+    fn bad_files_name_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("c.pem");
+        let key = dir.path().join("k.pem");
+        std::fs::write(&cert, "not pem").unwrap();
+        std::fs::write(&key, "not pem").unwrap();
+        let names = vec!["a.test".to_string()];
+        let e = server_config(&[CertSource {
+            names: &names,
+            cert: &cert,
+            key: &key,
+        }])
+        .unwrap_err();
+        assert_eq!((e.index, e.field), (0, "cert"));
+
+        let kp = rcgen::KeyPair::generate().unwrap();
+        let c = rcgen::CertificateParams::new(names.clone())
+            .unwrap()
+            .self_signed(&kp)
+            .unwrap();
+        std::fs::write(&cert, c.pem()).unwrap();
+        let e = server_config(&[CertSource {
+            names: &names,
+            cert: &cert,
+            key: &key,
+        }])
+        .unwrap_err();
+        assert_eq!(e.field, "key");
+        // A key that is not the certificate's.
+        std::fs::write(&key, rcgen::KeyPair::generate().unwrap().serialize_pem()).unwrap();
+        let e = server_config(&[CertSource {
+            names: &names,
+            cert: &cert,
+            key: &key,
+        }])
+        .unwrap_err();
+        assert_eq!(e.field, "key");
+        assert!(e.message.contains("does not match"), "{}", e.message);
+        std::fs::write(&key, kp.serialize_pem()).unwrap();
+        assert!(server_config(&[CertSource {
+            names: &names,
+            cert: &cert,
+            key: &key,
+        }])
+        .is_ok());
+    }
+
+    /// A TLS pair over loopback: (server side, client side).
+    async fn pair() -> (Stream, Stream) {
+        let kp = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["pair.test".to_string()])
+            .unwrap()
+            .self_signed(&kp)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (c, k) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, kp.serialize_pem()).unwrap();
+        let names = vec!["pair.test".to_string()];
+        let server = server_config(&[CertSource {
+            names: &names,
+            cert: &c,
+            key: &k,
+        }])
+        .unwrap();
+        let origin = OriginTls {
+            connector: client_config(Some(&c)).unwrap().into(),
+            name: server_name("pair.test").unwrap(),
+        };
+        let l = monoio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        let accepting = monoio::spawn(async move {
+            let (tcp, _) = l.accept().await.unwrap();
+            accept(tcp, &monoio_rustls::TlsAcceptor::from(server), deadline).await
+        });
+        let tcp = TcpStream::connect_addr(addr).await.unwrap();
+        let client = connect(tcp, &origin, deadline).await.unwrap();
+        (accepting.await.unwrap(), client)
+    }
+
+    /// A read abandoned by a timeout leaves the TLS stream failing with an
+    /// error (not panicking inside monoio-rustls), and the data path works
+    /// before that.
+    #[test]
+    fn abandoned_tls_operation_breaks_the_stream_without_panic() {
+        let driver = crate::runtime::choose_driver(crate::config::IoDriver::Auto).unwrap();
+        crate::runtime::block_on(&driver, || async {
+            let (mut server, mut client) = pair().await;
+            let (r, _) = crate::net::write_all(&mut client, b"ping".to_vec()).await;
+            r.unwrap();
+            let (r, got) = crate::net::read_more(&mut server, Vec::new(), 64, 64).await;
+            assert_eq!((r.unwrap(), &got[..]), (4, &b"ping"[..]));
+            // Nothing to read: the timeout drops the read mid-flight.
+            let read = crate::net::read_more(&mut server, Vec::new(), 64, 64);
+            assert!(monoio::time::timeout(std::time::Duration::from_millis(20), read)
+                .await
+                .is_err());
+            let (r, _) = crate::net::read_more(&mut server, Vec::new(), 64, 64).await;
+            assert_eq!(r.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+            let (r, _) = crate::net::write_all(&mut server, b"x".to_vec()).await;
+            assert_eq!(r.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+            // close_notify on a broken stream is a no-op, and the peer sees
+            // the connection end when it is dropped.
+            server.close_notify(std::time::Duration::from_secs(1)).await;
+            drop(server);
+            let (r, _) = crate::net::read_more(&mut client, Vec::new(), 64, 64).await;
+            assert!(matches!(r, Ok(0) | Err(_)));
+        })
+        .unwrap();
+    }
+}

@@ -422,3 +422,35 @@ fn tls_config_errors_name_the_key() {
     );
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn sighup_reloads_certificates_for_new_connections() {
+    let pki = Pki::new("ringfront test CA");
+    let origin = SampleOrigin::start("127.0.0.1:0", "primary").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let old = pki.leaf(&["www.example.test"]);
+    let cfg = config(&[("primary", origin.addr())], "primary", "")
+        + &tls_section(dir.path(), &[(&["www.example.test"], &old)]);
+    let proxy = Proxy::start_in(&cfg, dir);
+    let addr = proxy.tls_addr();
+    let client = pki.client_config(&["http/1.1"]);
+    let mut open = Client::connect_tls(addr, client.clone(), "www.example.test");
+    assert_eq!(open.get("/x").status, 200);
+
+    let new = pki.leaf(&["www.example.test"]);
+    new.write(&path, "viewer0");
+    // SAFETY: sends a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(proxy.pid() as i32, libc::SIGHUP) }, 0);
+    eventually("new connections get the new certificate", || {
+        let c = Client::connect_tls(addr, client.clone(), "www.example.test");
+        c.tls().peer_certificates().and_then(|p| p.first().cloned()).as_ref() == Some(&new.cert_der)
+    });
+    // The connection opened before the reload carries on.
+    assert_eq!(open.get("/x").status, 200);
+    assert!(
+        !proxy.log_text().contains("server.tls.listen changed"),
+        "{}",
+        proxy.log_text()
+    );
+}

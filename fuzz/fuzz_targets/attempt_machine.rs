@@ -57,8 +57,11 @@ fuzz_target!(|data: &[u8]| {
             1 => Event::Connected { reused: true },
             2 => Event::ConnectFailed(ConnectError::Refused),
             3 => Event::ConnectFailed(ConnectError::Timeout),
-            4 => Event::ConnectFailed(ConnectError::Unavailable),
-            // (TLS handshake failures take the same path as Unavailable.)
+            4 => Event::ConnectFailed(match (b >> 4) % 3 {
+                0 => ConnectError::Unavailable,
+                1 => ConnectError::TlsCertificate,
+                _ => ConnectError::TlsProtocol,
+            }),
             5 => Event::FailedBeforeResponse { reused: false },
             6 => Event::FailedBeforeResponse { reused: true },
             7 => Event::Progress,

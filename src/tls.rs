@@ -23,8 +23,14 @@
 //! the callers already treat as "close this connection". (Every caller does
 //! close after a timeout; the guard makes that a guarantee, not a habit.)
 //!
-//! A TLS viewer connection does not park in the epoll lot (`proxy::park`):
-//! its session state lives in user space and must stay with the task.
+//! Consequences, for viewers: a TLS viewer connection does not park in the
+//! epoll lot (`proxy::park`), since its session state lives in user space and
+//! must stay with the task; and a TLS connection whose head or body read
+//! times out is closed without a 408 (nginx closes silently there too).
+//!
+//! Locks: rustls keeps session caches and the ticket key behind its own
+//! mutexes, shared by the workers. They are taken once or twice per
+//! handshake, never per request on an established connection.
 
 use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
@@ -58,7 +64,12 @@ pub struct Tls {
     fd: RawFd,
     /// An operation was started and never finished (its future was dropped).
     broken: bool,
+    /// Gathers a writev's buffers into one record (see `writev`).
+    gather: Vec<u8>,
 }
+
+/// Most bytes a TLS writev gathers: one record's worth of plaintext.
+const GATHER_MAX: usize = 16 * 1024;
 
 enum Side {
     /// A viewer connection (we are the server).
@@ -99,6 +110,7 @@ impl Tls {
             side,
             fd,
             broken: false,
+            gather: Vec::new(),
         })
     }
 }
@@ -145,14 +157,37 @@ impl AsyncWriteRent for Stream {
         }
     }
 
-    /// Plain: one writev. TLS: the first non-empty buffer is encrypted and
-    /// sent (a short write; callers finish the rest), since the records are
-    /// built in user space anyway.
+    /// Plain: one writev. TLS: the buffers are gathered, up to one
+    /// record's worth ([`GATHER_MAX`]), and sent as one record in one send
+    /// (a short write beyond that; callers finish the rest). Encryption
+    /// copies the bytes anyway; gathering saves a record and a syscall per
+    /// extra buffer (a cache hit's head and body).
     async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            Stream::Plain(s) => s.writev(buf).await,
-            Stream::Tls(t) => tls_op!(t, (Err(broken_err()), buf), s => s.writev(buf)),
+        let t = match self {
+            Stream::Plain(s) => return s.writev(buf).await,
+            Stream::Tls(t) => t,
+        };
+        if t.broken {
+            return (Err(broken_err()), buf);
         }
+        let mut gather = std::mem::take(&mut t.gather);
+        gather.clear();
+        // SAFETY: an IoVecBuf promises `read_iovec_len()` valid iovecs at
+        // `read_iovec_ptr()`, each over initialised bytes, while it lives;
+        // `buf` is held until this function returns.
+        let iovs = unsafe { std::slice::from_raw_parts(buf.read_iovec_ptr(), buf.read_iovec_len()) };
+        for iov in iovs {
+            let room = GATHER_MAX - gather.len();
+            if room == 0 {
+                break;
+            }
+            let n = iov.iov_len.min(room);
+            // SAFETY: as above; `n` is within this iovec.
+            gather.extend_from_slice(unsafe { std::slice::from_raw_parts(iov.iov_base as *const u8, n) });
+        }
+        let (r, gathered) = tls_op!(t, (Err(broken_err()), buf), s => s.write(gather));
+        t.gather = gathered;
+        (r, buf)
     }
 
     async fn flush(&mut self) -> io::Result<()> {
@@ -299,13 +334,35 @@ pub fn server_config(certs: &[CertSource<'_>]) -> Result<Arc<ServerConfig>, Cert
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(by_name));
     cfg.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
-    // Resumption: TLS 1.2 session ids in a bounded in-memory cache, and
-    // stateless tickets (both versions), which any worker can decrypt.
-    cfg.session_storage = rustls::server::ServerSessionMemoryCache::new(16 * 1024);
-    if let Ok(t) = rustls::crypto::ring::Ticketer::new() {
+    let (sessions, tickets) = server_resumption();
+    cfg.session_storage = sessions;
+    if let Some(t) = tickets {
         cfg.ticketer = t;
     }
     Ok(Arc::new(cfg))
+}
+
+/// Resumption state for viewers, one per process so that a config reload
+/// (new certificates) keeps it: TLS 1.2 session ids in a bounded in-memory
+/// cache, and stateless tickets (both versions), which any worker can
+/// decrypt, whichever worker issued them. Both sit behind rustls' own locks,
+/// taken once or twice per handshake, never per request.
+fn server_resumption() -> (
+    Arc<dyn rustls::server::StoresServerSessions>,
+    Option<Arc<dyn rustls::server::ProducesTickets>>,
+) {
+    type Resumption = (
+        Arc<dyn rustls::server::StoresServerSessions>,
+        Option<Arc<dyn rustls::server::ProducesTickets>>,
+    );
+    static R: OnceLock<Resumption> = OnceLock::new();
+    R.get_or_init(|| {
+        (
+            rustls::server::ServerSessionMemoryCache::new(16 * 1024),
+            rustls::crypto::ring::Ticketer::new().ok(),
+        )
+    })
+    .clone()
 }
 
 /// Chooses the certificate for a connection by its SNI name.
@@ -546,8 +603,9 @@ mod tests {
             // the connection end when it is dropped.
             server.close_notify(std::time::Duration::from_secs(1)).await;
             drop(server);
-            let (r, _) = crate::net::read_more(&mut client, Vec::new(), 64, 64).await;
-            assert!(matches!(r, Ok(0) | Err(_)));
+            let read = crate::net::read_more(&mut client, Vec::new(), 64, 64);
+            let ended = monoio::time::timeout(std::time::Duration::from_secs(30), read).await;
+            assert!(matches!(ended, Ok((Ok(0) | Err(_), _))), "the peer sees the end");
         })
         .unwrap();
     }

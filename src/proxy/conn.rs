@@ -51,6 +51,10 @@ pub struct Viewer {
 pub enum Next {
     KeepAlive,
     Close,
+    /// Close without the signs of a clean end: the response was cut short
+    /// (for TLS, no close_notify, so the viewer can tell a close-delimited
+    /// body was truncated).
+    Abort,
 }
 
 enum HeadOutcome {
@@ -66,10 +70,17 @@ enum HeadOutcome {
 }
 
 /// Serves one viewer connection until it closes or parks. `guard` lives as
-/// long as the connection (it counts open connections); `first` is false
-/// for a connection resumed from [`park`](super::park::park). A TLS stream
-/// arrives with its handshake done (see [`accept_tls`]).
-pub async fn serve(mut w: Rc<Worker>, stream: Stream, peer: SocketAddr, guard: super::ConnGuard, first: bool) {
+/// long as the connection (it counts open connections). `first_by` is when
+/// the first request's head must be complete (`client_header_timeout` from
+/// accept); `None` for a connection resumed from [`park`](super::park::park).
+/// A TLS stream arrives with its handshake done (see [`accept_tls`]).
+pub async fn serve(
+    mut w: Rc<Worker>,
+    stream: Stream,
+    peer: SocketAddr,
+    guard: super::ConnGuard,
+    first_by: Option<Instant>,
+) {
     let mut v = Viewer {
         stream,
         peer,
@@ -82,9 +93,10 @@ pub async fn serve(mut w: Rc<Worker>, stream: Stream, peer: SocketAddr, guard: s
         key: Vec::with_capacity(256),
         canceller: Default::default(),
     };
-    let mut first = first;
+    let mut first_by = first_by;
+    let mut clean_end = true;
     loop {
-        match read_head(&w, &mut v, first).await {
+        match read_head(&w, &mut v, first_by).await {
             HeadOutcome::Ready => {}
             HeadOutcome::Gone => break,
             HeadOutcome::Park(until) => {
@@ -104,7 +116,7 @@ pub async fn serve(mut w: Rc<Worker>, stream: Stream, peer: SocketAddr, guard: s
                 break;
             }
         }
-        first = false;
+        first_by = None;
         // A reloaded config applies from the next request head on.
         w = w.current();
         w.busy.set(w.busy.get() + 1);
@@ -112,11 +124,17 @@ pub async fn serve(mut w: Rc<Worker>, stream: Stream, peer: SocketAddr, guard: s
         w.busy.set(w.busy.get() - 1);
         match next {
             Next::KeepAlive if !w.shared.is_stopping() => {}
+            Next::Abort => {
+                clean_end = false;
+                break;
+            }
             _ => break,
         }
     }
-    // TLS: tell the viewer the close is deliberate (no truncation).
-    v.stream.close_notify(CLOSE_NOTIFY_WITHIN).await;
+    // TLS: tell the viewer the close is deliberate (nothing was cut short).
+    if clean_end {
+        v.stream.close_notify(CLOSE_NOTIFY_WITHIN).await;
+    }
     drop(guard);
 }
 
@@ -130,23 +148,24 @@ pub async fn accept_tls(w: Rc<Worker>, tcp: monoio::net::TcpStream, peer: Socket
     let _ = tcp.set_nodelay(true);
     let Some(tls) = w.cfg.server.tls.as_ref() else { return };
     let acceptor = monoio_rustls::TlsAcceptor::from(tls.config.clone());
+    // One deadline for the handshake and the first request's head.
     let deadline = Instant::now() + w.cfg.server.client_header_timeout;
     match crate::tls::accept(tcp, &acceptor, deadline).await {
-        Ok(stream) => serve(w, stream, peer, guard, true).await,
+        Ok(stream) => serve(w, stream, peer, guard, Some(deadline)).await,
         Err(e) => log::debug!("TLS handshake from {peer} failed: {e:?}"),
     }
 }
 
 /// Reads until `v.buf` starts with a complete head (parsed into `v.head`).
-async fn read_head(w: &Worker, v: &mut Viewer, first: bool) -> HeadOutcome {
+async fn read_head(w: &Worker, v: &mut Viewer, first_by: Option<Instant>) -> HeadOutcome {
     let s = &w.cfg.server;
     let max = s.max_request_head;
     // The first request's head must complete within the header timeout from
     // accept; later ones may idle first, then get the header timeout.
-    let mut deadline = if first || !v.buf.is_empty() {
-        Some(Instant::now() + s.client_header_timeout)
-    } else {
-        None
+    let mut deadline = match first_by {
+        Some(d) => Some(d),
+        None if !v.buf.is_empty() => Some(Instant::now() + s.client_header_timeout),
+        None => None,
     };
     let mut scanned = 0usize;
     loop {

@@ -418,6 +418,10 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &Request<'_>, report: 
                         }
                     }
                 }
+                // That head belonged to the connection just let go: a later
+                // Connect (after this one's send fails) must not pool the
+                // failed connection on its account.
+                last_event = Event::Timer;
                 let (c, ev, at) = acquire(w, req.behavior, origin, role, pooled && replayable, deadline, attempt).await;
                 reused = ev == (Event::Connected { reused: true });
                 conn = c;
@@ -621,7 +625,7 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &Request<'_>, report: 
                 break;
             }
             Action::AbortViewer => {
-                next = Next::Close;
+                next = Next::Abort;
                 break;
             }
             Action::Done => break,

@@ -211,7 +211,7 @@ fn resume(w: &Rc<Worker>, key: usize) {
     };
     if let Ok(peer) = stream.peer_addr() {
         let stream = crate::tls::Stream::Plain(stream);
-        monoio::spawn(super::conn::serve(w.current(), stream, peer, guard, false));
+        monoio::spawn(super::conn::serve(w.current(), stream, peer, guard, None));
     }
 }
 

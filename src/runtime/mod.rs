@@ -364,7 +364,9 @@ async fn worker_main(
                         } else {
                             let _ = s.set_nodelay(true);
                             let s = crate::tls::Stream::Plain(s);
-                            monoio::spawn(conn::serve(w.current(), s, peer, guard, true));
+                            let w = w.current();
+                            let first_by = Instant::now() + w.cfg.server.client_header_timeout;
+                            monoio::spawn(conn::serve(w, s, peer, guard, Some(first_by)));
                         }
                     }
                     Err(_) if shared.is_stopping() => return,

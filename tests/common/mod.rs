@@ -326,6 +326,19 @@ impl Client {
         resp
     }
 
+    /// Reads until the server ends the connection; returns what arrived
+    /// and whether a TLS client saw close_notify (a clean end) rather than
+    /// a bare TCP close. (Plain clients: always true on EOF.)
+    pub fn read_to_close(&mut self) -> (Vec<u8>, bool) {
+        loop {
+            match self.fill() {
+                Ok(0) => return (std::mem::take(&mut self.buf), true),
+                Ok(_) => {}
+                Err(_) => return (std::mem::take(&mut self.buf), false),
+            }
+        }
+    }
+
     /// True when the server closed the connection (EOF within the wait bound).
     pub fn closed(&mut self) -> bool {
         if !self.buf.is_empty() {

@@ -493,3 +493,20 @@ fn a_cut_short_response_ends_without_close_notify() {
     assert!(got.len() < 200_000);
     assert!(!clean, "a cut-short response must not end with close_notify");
 }
+
+#[test]
+fn an_https_origin_without_ca_file_is_verified_against_the_system_roots() {
+    // rustls-native-certs reads the system store from SSL_CERT_FILE when
+    // set; pointing it at the test CA stands in for a public CA.
+    let pki = Pki::new("ringfront test CA");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = pki.write_ca(dir.path());
+    let (origin, _) = https_origin("primary", &pki.leaf(&["localhost"]));
+    let cfg =
+        https(config(&[("primary", origin.addr())], "primary", ""), "primary").replace("ca_file = \"ca.pem\"\n", "");
+    assert!(!cfg.contains("ca_file"));
+    let proxy = Proxy::start_in_env(&cfg, dir, &[("SSL_CERT_FILE", ca.as_path())]);
+    let r = proxy.client().get("/x?size=10");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-origin"), Some("primary"));
+}

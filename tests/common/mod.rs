@@ -38,9 +38,15 @@ impl Proxy {
 
     /// Starts the proxy with a config written into `dir` (for relative paths).
     pub fn start_in(config: &str, dir: tempfile::TempDir) -> Proxy {
+        Self::start_in_env(config, dir, &[])
+    }
+
+    /// [`Proxy::start_in`] with extra environment variables.
+    pub fn start_in_env(config: &str, dir: tempfile::TempDir, env: &[(&str, &std::path::Path)]) -> Proxy {
         let path = dir.path().join("ringfront.toml");
         std::fs::write(&path, config).expect("write config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_ringfront"))
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .arg("run")
             .arg("--config")
             .arg(&path)

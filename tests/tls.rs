@@ -81,6 +81,34 @@ fn tls_section(dir: &std::path::Path, certs: &[(&[&str], &Leaf)]) -> String {
     s
 }
 
+/// A proxy with a plain sample origin behind it and an HTTPS listener
+/// presenting `certs`; `server_extra` is added to `[server]`.
+struct HttpsProxy {
+    proxy: Proxy,
+    /// The HTTPS listener.
+    addr: SocketAddr,
+    /// The config's folder (certificate files live there).
+    dir: std::path::PathBuf,
+    _origin: SampleOrigin,
+}
+
+fn https_proxy(certs: &[(&[&str], &Leaf)], server_extra: &str) -> HttpsProxy {
+    let origin = SampleOrigin::start("127.0.0.1:0", "primary").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let cfg = config(&[("primary", origin.addr())], "primary", "")
+        .replace("[server]\n", &format!("[server]\n{server_extra}"))
+        + &tls_section(dir.path(), certs);
+    let proxy = Proxy::start_in(&cfg, dir);
+    let addr = proxy.tls_addr();
+    HttpsProxy {
+        proxy,
+        addr,
+        dir: path,
+        _origin: origin,
+    }
+}
+
 fn curl_https(dir: &std::path::Path, host: &str, addr: SocketAddr, path: &str, body_to: &str) -> String {
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "30", "-D", "-", "-w", "version=%{http_version}\n"])
@@ -209,22 +237,16 @@ fn bad_origin_certificate_makes_the_primary_fail_over() {
 #[test]
 fn sni_picks_the_certificate_and_the_first_is_the_default() {
     let pki = Pki::new("ringfront test CA");
-    let origin = SampleOrigin::start("127.0.0.1:0", "primary").unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let default = pki.leaf(&["default.test", "127.0.0.1"]);
     let wild = pki.leaf(&["*.example.test"]);
     let exact = pki.leaf(&["a.example.test"]);
-    let cfg = config(&[("primary", origin.addr())], "primary", "")
-        + &tls_section(
-            dir.path(),
-            &[
-                (&["default.test"], &default),
-                (&["*.example.test"], &wild),
-                (&["a.example.test"], &exact),
-            ],
-        );
-    let proxy = Proxy::start_in(&cfg, dir);
-    let addr = proxy.tls_addr();
+    let certs: [(&[&str], &Leaf); 3] = [
+        (&["default.test"], &default),
+        (&["*.example.test"], &wild),
+        (&["a.example.test"], &exact),
+    ];
+    let p = https_proxy(&certs, "");
+    let addr = p.addr;
     let client = pki.client_config(&["h2", "http/1.1"]);
     for (name, want) in [
         ("127.0.0.1", &default), // an IP address: no SNI, the default
@@ -243,13 +265,9 @@ fn sni_picks_the_certificate_and_the_first_is_the_default() {
 #[test]
 fn viewer_sessions_resume_on_tls12_and_tls13() {
     let pki = Pki::new("ringfront test CA");
-    let origin = SampleOrigin::start("127.0.0.1:0", "primary").unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let leaf = pki.leaf(&["www.example.test"]);
-    let cfg = config(&[("primary", origin.addr())], "primary", "")
-        + &tls_section(dir.path(), &[(&["www.example.test"], &leaf)]);
-    let proxy = Proxy::start_in(&cfg, dir);
-    let addr = proxy.tls_addr();
+    let p = https_proxy(&[(&["www.example.test"], &leaf)], "");
+    let addr = p.addr;
     for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
         let client = pki.client_config_versions(&["http/1.1"], &[version]);
         let mut first = Client::connect_tls(addr, client.clone(), "www.example.test");
@@ -292,14 +310,9 @@ fn origin_tls_sessions_resume_across_pooled_connections() {
 #[test]
 fn tls_handshakes_are_bounded_and_garbage_is_closed() {
     let pki = Pki::new("ringfront test CA");
-    let origin = SampleOrigin::start("127.0.0.1:0", "primary").unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let leaf = pki.leaf(&["www.example.test"]);
-    let cfg = config(&[("primary", origin.addr())], "primary", "")
-        .replace("[server]\n", "[server]\nclient_header_timeout = \"500ms\"\n")
-        + &tls_section(dir.path(), &[(&["www.example.test"], &leaf)]);
-    let proxy = Proxy::start_in(&cfg, dir);
-    let addr = proxy.tls_addr();
+    let p = https_proxy(&[(&["www.example.test"], &leaf)], "client_header_timeout = \"500ms\"\n");
+    let addr = p.addr;
     // Silent: closed once the header timeout passes.
     let t0 = Instant::now();
     let mut silent = Client::connect(addr);
@@ -434,20 +447,15 @@ fn tls_config_errors_name_the_key() {
 #[test]
 fn sighup_reloads_certificates_for_new_connections() {
     let pki = Pki::new("ringfront test CA");
-    let origin = SampleOrigin::start("127.0.0.1:0", "primary").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
     let old = pki.leaf(&["www.example.test"]);
-    let cfg = config(&[("primary", origin.addr())], "primary", "")
-        + &tls_section(dir.path(), &[(&["www.example.test"], &old)]);
-    let proxy = Proxy::start_in(&cfg, dir);
-    let addr = proxy.tls_addr();
+    let p = https_proxy(&[(&["www.example.test"], &old)], "");
+    let (addr, proxy) = (p.addr, &p.proxy);
     let client = pki.client_config(&["http/1.1"]);
     let mut open = Client::connect_tls(addr, client.clone(), "www.example.test");
     assert_eq!(open.get("/x").status, 200);
 
     let new = pki.leaf(&["www.example.test"]);
-    new.write(&path, "viewer0");
+    new.write(&p.dir, "viewer0");
     // SAFETY: sends a signal to our own child process.
     assert_eq!(unsafe { libc::kill(proxy.pid() as i32, libc::SIGHUP) }, 0);
     eventually("new connections get the new certificate", || {
@@ -466,13 +474,9 @@ fn sighup_reloads_certificates_for_new_connections() {
 #[test]
 fn a_cut_short_response_ends_without_close_notify() {
     let pki = Pki::new("ringfront test CA");
-    let origin = SampleOrigin::start("127.0.0.1:0", "primary").unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let leaf = pki.leaf(&["www.example.test"]);
-    let cfg = config(&[("primary", origin.addr())], "primary", "")
-        + &tls_section(dir.path(), &[(&["www.example.test"], &leaf)]);
-    let proxy = Proxy::start_in(&cfg, dir);
-    let addr = proxy.tls_addr();
+    let p = https_proxy(&[(&["www.example.test"], &leaf)], "");
+    let addr = p.addr;
     let client = pki.client_config(&["http/1.1"]);
     // HTTP/1.0: the (de-chunked) body is delimited by the close, so the
     // close_notify is the viewer's only sign that the body is whole.

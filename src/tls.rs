@@ -26,7 +26,8 @@
 //! Consequences, for viewers: a TLS viewer connection does not park in the
 //! epoll lot (`proxy::park`), since its session state lives in user space and
 //! must stay with the task; and a TLS connection whose head or body read
-//! times out is closed without a 408 (nginx closes silently there too).
+//! times out is closed without a 408 (as nginx closes a connection whose
+//! `client_header_timeout` expires, without an answer).
 //!
 //! Locks: rustls keeps session caches and the ticket key behind its own
 //! mutexes, shared by the workers. They are taken once or twice per

@@ -26,6 +26,7 @@
 //! | `fail=close_mid_body` | send the head and half the body, then close |
 //! | `echo=1` | the body is the request head as received |
 //! | `drop_after=1` | answer as keep-alive, then close the connection anyway |
+//! | `drop_after=reset` | answer as keep-alive, then reset the connection (counted by [`SampleOrigin::resets`]) |
 //!
 //! Every response carries `X-Origin: NAME`, `X-Request-Count: N` and, when
 //! the request had a body, `X-Received-Bytes` and `X-Received-Sum` (a byte sum
@@ -76,6 +77,8 @@ pub struct Control {
     wanted: AtomicU64,
     requests: AtomicU64,
     connections: AtomicU64,
+    /// Connections reset by `drop_after=reset`, counted once reset.
+    resets: AtomicU64,
     heads: Mutex<std::collections::VecDeque<Vec<u8>>>,
 }
 
@@ -167,6 +170,7 @@ impl SampleOrigin {
             wanted: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             connections: AtomicU64::new(0),
+            resets: AtomicU64::new(0),
             heads: Mutex::new(std::collections::VecDeque::new()),
         });
         let mut first = Some(first);
@@ -215,6 +219,12 @@ impl SampleOrigin {
 
     pub fn connections(&self) -> u64 {
         self.ctl.connections()
+    }
+
+    /// Connections reset after an answer by `drop_after=reset`; each is
+    /// counted after the reset was sent.
+    pub fn resets(&self) -> u64 {
+        self.ctl.resets.load(Ordering::Acquire)
     }
 }
 
@@ -584,6 +594,12 @@ async fn serve(mut s: Stream, ctl: Arc<Control>) {
         let (r, o) = net::write_all(&mut s, out).await;
         out = o;
         if r.is_err() {
+            return;
+        }
+        if k.get("drop_after") == Some("reset") {
+            net::set_linger_zero(s.raw_fd());
+            drop(s);
+            ctl.resets.fetch_add(1, Ordering::AcqRel);
             return;
         }
         if mid_body || close || k.get("drop_after") == Some("1") {

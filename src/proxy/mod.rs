@@ -250,9 +250,13 @@ impl Worker {
         log: crate::log::WorkerLog,
         cache: Option<Arc<crate::cache::store::Store>>,
     ) -> Worker {
-        let (generation, metrics, health) = match shared.latest() {
-            Some(g) => (g.number, g.metrics.clone(), g.health.clone()),
-            None => (0, Default::default(), Arc::new(new_health(&cfg))),
+        // The latest generation's config, not necessarily `cfg`: a reload
+        // may have been published while this worker's thread was starting,
+        // and a worker must never pair a generation number with an older
+        // config (it would keep that config until the next reload).
+        let (generation, cfg, metrics, health) = match shared.latest() {
+            Some(g) => (g.number, g.cfg.clone(), g.metrics.clone(), g.health.clone()),
+            None => (0, cfg.clone(), Default::default(), Arc::new(new_health(&cfg))),
         };
         let pool = Rc::new(RefCell::new(new_pool(&cfg)));
         let lane = Lane {

@@ -56,14 +56,25 @@ pub enum Driver {
 }
 
 /// Decides the driver from the config and a probe of the kernel.
+///
+/// The probe runs on a short-lived thread of its own. A thread that sets up
+/// a ring gets io_uring task state, and the kernel later runs the ring's
+/// teardown as task work on that thread, which interrupts whatever blocking
+/// call it is in: a socket read with a timeout then fails with EINTR. The
+/// caller (the main thread, or a program embedding the proxy) must not get
+/// that surprise.
 pub fn choose_driver(wanted: IoDriver) -> Result<Driver, String> {
     let probe = || -> Result<(), String> {
-        io_uring::IoUring::new(8).map_err(|e| format!("io_uring_setup failed: {e}"))?;
-        if monoio::utils::detect_uring() {
-            Ok(())
-        } else {
-            Err("the kernel lacks io_uring operations monoio needs (or MONOIO_FORCE_LEGACY_DRIVER is set)".into())
-        }
+        std::thread::spawn(|| {
+            io_uring::IoUring::new(8).map_err(|e| format!("io_uring_setup failed: {e}"))?;
+            if monoio::utils::detect_uring() {
+                Ok(())
+            } else {
+                Err("the kernel lacks io_uring operations monoio needs (or MONOIO_FORCE_LEGACY_DRIVER is set)".into())
+            }
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the io_uring probe failed".into()))
     };
     match wanted {
         IoDriver::Epoll => Ok(Driver::Epoll("server.io_driver = \"epoll\"".into())),

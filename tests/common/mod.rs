@@ -256,9 +256,17 @@ impl Client {
 
     fn fill(&mut self) -> std::io::Result<usize> {
         let mut tmp = [0u8; 65536];
-        let n = match self.tls.as_mut() {
-            Some(t) => t.read(&mut tmp)?,
-            None => self.s.read(&mut tmp)?,
+        let n = loop {
+            let r = match self.tls.as_mut() {
+                Some(t) => t.read(&mut tmp),
+                None => self.s.read(&mut tmp),
+            };
+            match r {
+                // A read with a timeout is not restarted after a signal or
+                // the kernel's task work (see runtime::choose_driver).
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r?,
+            }
         };
         self.buf.extend_from_slice(&tmp[..n]);
         Ok(n)

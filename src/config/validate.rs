@@ -327,26 +327,27 @@ fn header_actions(e: &mut Errors, key: &[Seg], raw: &RawHeaderActions) -> Header
 
 const METHODS: [&str; 7] = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"];
 
+/// A `listen` key (`server.listen`, `server.tls.listen`): one or more
+/// `ip:port` addresses.
+fn listen_addrs(e: &mut Errors, key: &[Seg], listen: &OneOrMany) -> Vec<SocketAddr> {
+    let list = listen.to_vec();
+    if list.is_empty() {
+        e.push(key, "at least one address is required");
+    }
+    let mut addrs = Vec::new();
+    for l in &list {
+        match l.parse::<SocketAddr>() {
+            Ok(a) => addrs.push(a),
+            Err(_) => e.push(key, format!("{l:?} is not an ip:port address")),
+        }
+    }
+    addrs
+}
+
 /// `[server.tls]`: the listeners and the certificates, loaded and checked.
 fn server_tls(t: &RawTls, base: &Path, e: &mut Errors) -> Option<ServerTls> {
     use Seg::{I, K};
-    let mut listen = Vec::new();
-    let list = t.listen.to_vec();
-    if list.is_empty() {
-        e.push(
-            &[K("server"), K("tls"), K("listen")],
-            "at least one address is required",
-        );
-    }
-    for l in &list {
-        match l.parse::<SocketAddr>() {
-            Ok(a) => listen.push(a),
-            Err(_) => e.push(
-                &[K("server"), K("tls"), K("listen")],
-                format!("{l:?} is not an ip:port address"),
-            ),
-        }
-    }
+    let listen = listen_addrs(e, &[K("server"), K("tls"), K("listen")], &t.listen);
     if t.certificates.is_empty() {
         e.push(
             &[K("server"), K("tls"), K("certificates")],
@@ -483,17 +484,7 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
 
     // [server]
     let rs = &raw.server;
-    let mut listen = Vec::new();
-    let listen_list = rs.listen.to_vec();
-    if listen_list.is_empty() {
-        e.push(&[K("server"), K("listen")], "at least one address is required");
-    }
-    for l in &listen_list {
-        match l.parse::<SocketAddr>() {
-            Ok(a) => listen.push(a),
-            Err(_) => e.push(&[K("server"), K("listen")], format!("{l:?} is not an ip:port address")),
-        }
-    }
+    let listen = listen_addrs(&mut e, &[K("server"), K("listen")], &rs.listen);
     if rs.workers > 1024 {
         e.push(
             &[K("server"), K("workers")],

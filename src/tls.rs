@@ -407,11 +407,24 @@ impl ResolvesServerCert for ByName {
 pub struct OriginTls {
     pub connector: monoio_rustls::TlsConnector,
     pub name: ServerName<'static>,
+    /// The CA bundle the connector trusts (None: the system roots).
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl OriginTls {
+    /// Whether connections made with `self` are as good as ones made with
+    /// `other`: the same name, verified against the same roots.
+    pub fn same_trust(&self, other: &OriginTls) -> bool {
+        self.name == other.name && self.ca_file == other.ca_file
+    }
 }
 
 impl std::fmt::Debug for OriginTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OriginTls").field("name", &self.name).finish()
+        f.debug_struct("OriginTls")
+            .field("name", &self.name)
+            .field("ca_file", &self.ca_file)
+            .finish()
     }
 }
 
@@ -566,6 +579,7 @@ mod tests {
         let origin = OriginTls {
             connector: client_config(Some(&c)).unwrap().into(),
             name: server_name("pair.test").unwrap(),
+            ca_file: Some(c.clone()),
         };
         let l = monoio::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();

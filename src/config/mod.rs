@@ -334,9 +334,6 @@ pub struct Origin {
     /// `protocol = "https"`: the TLS config (roots, session cache) and the
     /// server name sent and verified.
     pub tls: Option<crate::tls::OriginTls>,
-    /// The CA file and the TLS server name in use (a reload keeps pooled
-    /// connections only when both are unchanged).
-    pub tls_source: (PathBuf, String),
     /// The `host:port` text used as Host when `host_header` is set.
     pub host_header: Option<String>,
     pub connection_attempts: u32,

@@ -454,6 +454,7 @@ fn origin_tls(i: usize, o: &RawOrigin, base: &Path, e: &mut Errors) -> Option<cr
         Ok(cfg) => Some(crate::tls::OriginTls {
             connector: cfg.into(),
             name,
+            ca_file: ca,
         }),
         Err(m) => {
             let key = if ca.is_some() { "ca_file" } else { "protocol" };
@@ -570,7 +571,6 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
         seen(&mut e, &o.id, vec![K("origin"), I(i), K("id")]);
         let addrs = resolve_addrs(&[K("origin"), I(i), K("address")], &o.address, &mut e, "address");
         let tls = origin_tls(i, o, base, &mut e);
-        let tls_name = tls.as_ref().map_or(String::new(), |t| t.name.to_str().into_owned());
         if !(1..=10).contains(&o.connection_attempts) {
             e.push(
                 &[K("origin"), I(i), K("connection_attempts")],
@@ -616,7 +616,6 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
             addrs,
             protocol: o.protocol,
             tls,
-            tls_source: (base.join(&o.ca_file), tls_name),
             host_header: (!o.host_header.is_empty()).then(|| o.host_header.clone()),
             connection_attempts: o.connection_attempts,
             connection_timeout: o.connection_timeout.0,

@@ -82,14 +82,18 @@ fn new_health(cfg: &Config) -> Vec<GroupHealth> {
 }
 
 /// Same origins, in the same order, reached the same way (the addresses as
-/// resolved at load, the protocol): pooled connections stay valid.
+/// resolved at load, the protocol, for https the TLS name and roots):
+/// pooled connections stay valid.
 fn same_origins(a: &Config, b: &Config) -> bool {
     a.origins.len() == b.origins.len()
         && a.origins.iter().zip(&b.origins).all(|(x, y)| {
             x.id == y.id
                 && x.addrs == y.addrs
                 && x.protocol == y.protocol
-                && x.tls_source == y.tls_source
+                && match (&x.tls, &y.tls) {
+                    (Some(a), Some(b)) => a.same_trust(b),
+                    (a, b) => a.is_none() && b.is_none(),
+                }
                 && x.max_idle_connections == y.max_idle_connections
                 && x.keepalive_timeout == y.keepalive_timeout
         })

@@ -3,8 +3,6 @@
 mod common;
 use common::*;
 
-const GROUP: &str = "\n[[origin_group]]\nid = \"site\"\nprimary = \"primary\"\nsecondary = \"secondary\"\n";
-
 #[test]
 fn lines_carry_result_types() {
     let p = SampleOrigin::start("127.0.0.1:0", "primary").unwrap();

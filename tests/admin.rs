@@ -4,20 +4,6 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 
-fn admin_addr(p: &Proxy) -> std::net::SocketAddr {
-    let mut addr = None;
-    eventually("admin address logged", || {
-        addr = p
-            .log_text()
-            .split("admin listening on http://")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|a| a.parse().ok());
-        addr.is_some()
-    });
-    addr.unwrap()
-}
-
 fn admin(addr: std::net::SocketAddr, req: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
@@ -39,7 +25,7 @@ fn proxy(o: &SampleOrigin) -> Proxy {
 fn healthz_and_invalidate() {
     let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
     let p = proxy(&o);
-    let a = admin_addr(&p);
+    let a = p.admin_addr();
     assert_eq!(
         admin(a, "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"),
         (200, "ok\n".into())
@@ -73,7 +59,7 @@ fn healthz_and_invalidate() {
 fn healthz_is_503_while_draining() {
     let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
     let mut p = proxy(&o);
-    let a = admin_addr(&p);
+    let a = p.admin_addr();
     let addr = p.addr;
     let slow = std::thread::spawn(move || Client::connect(addr).get("/slow?delay=1500&cc=no-store"));
     eventually("request in flight", || o.requests() == 1);

@@ -1,22 +1,10 @@
 //! `ringfront check`: valid configs print a summary; each kind of error is
 //! reported on one line naming the key, with exit status 2.
-use std::process::Command;
+mod common;
+use common::*;
 
 fn check(text: &str) -> (i32, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.toml");
-    std::fs::write(&path, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ringfront"))
-        .arg("check")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    check_config(text, &[])
 }
 
 const GOOD: &str = r#"[server]
@@ -41,12 +29,7 @@ target = "site"
 "#;
 
 fn one_error(text: &str, key: &str) -> String {
-    let (code, out, err) = check(text);
-    assert_eq!(code, 2, "stdout: {out}\nstderr: {err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
-    assert!(lines[0].contains(key), "{key} not named in: {err}");
-    lines[0].to_string()
+    one_error_with(text, &[], key)
 }
 
 #[test]

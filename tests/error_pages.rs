@@ -4,8 +4,6 @@
 mod common;
 use common::*;
 
-const GROUP: &str = "\n[[origin_group]]\nid = \"site\"\nprimary = \"primary\"\nsecondary = \"secondary\"\n";
-
 fn proxy(p: &SampleOrigin, s: &SampleOrigin) -> Proxy {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("errors")).unwrap();

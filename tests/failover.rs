@@ -4,8 +4,6 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-const GROUP: &str = "\n[[origin_group]]\nid = \"site\"\nprimary = \"primary\"\nsecondary = \"secondary\"\n";
-
 struct Setup {
     p: SampleOrigin,
     s: SampleOrigin,

@@ -6,8 +6,6 @@ use ringfront::config::Config;
 use ringfront::proxy::hooks::{AttemptInfo, HeaderLines, OriginHooks};
 use std::sync::{Arc, Mutex};
 
-const GROUP: &str = "\n[[origin_group]]\nid = \"site\"\nprimary = \"primary\"\nsecondary = \"secondary\"\n";
-
 #[test]
 fn header_actions_run_per_attempt_with_placeholders() {
     let p = SampleOrigin::start("127.0.0.1:0", "primary").unwrap();

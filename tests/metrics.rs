@@ -34,10 +34,7 @@ fn value(s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f
 fn metrics_count_requests_attempts_and_failovers_and_parse_as_prometheus_text() {
     let primary = SampleOrigin::start("127.0.0.1:0", "primary").unwrap();
     let secondary = SampleOrigin::start("127.0.0.1:0", "secondary").unwrap();
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let dead = refused_addr();
     let text = format!(
         r#"
 [server]

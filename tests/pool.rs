@@ -80,11 +80,10 @@ fn a_connection_that_failed_its_send_after_a_failover_is_not_pooled_for_the_prim
     // filed under the primary, whose next request would then pick it.
     let p = SampleOrigin::start("127.0.0.1:0", "primary").unwrap();
     let s = SampleOrigin::start("127.0.0.1:0", "secondary").unwrap();
-    let group = "\n[[origin_group]]\nid = \"site\"\nprimary = \"primary\"\nsecondary = \"secondary\"\n";
     let proxy = Proxy::start(&config(
         &[("primary", p.addr()), ("secondary", s.addr())],
         "site",
-        group,
+        GROUP,
     ));
     let mut c = proxy.client();
     let r = c.get("/a?primary.status=503&secondary.drop_after=reset");

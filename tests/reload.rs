@@ -28,11 +28,6 @@ target = "a"
     )
 }
 
-fn hup(p: &Proxy) {
-    // SAFETY: sends a signal to our own child process.
-    assert_eq!(unsafe { libc::kill(p.pid() as i32, libc::SIGHUP) }, 0);
-}
-
 #[test]
 fn sighup_applies_a_new_config_to_new_requests_keeping_connections_and_the_cache() {
     let a = SampleOrigin::start("127.0.0.1:0", "a").unwrap();
@@ -53,7 +48,7 @@ fn sighup_applies_a_new_config_to_new_requests_keeping_connections_and_the_cache
     assert_eq!(idle.get("/x/idle").header("x-origin"), Some("a"));
 
     std::fs::write(&p.config_path, config(a.addr(), b.addr(), "b", "")).unwrap();
-    hup(&p);
+    p.hup();
     // The same keep-alive connection moves to the new routes.
     eventually("the new route applies", || {
         c.get("/x/2").header("x-origin") == Some("b")
@@ -76,13 +71,13 @@ fn an_invalid_config_on_sighup_is_logged_and_ignored() {
     let mut c = p.client();
     assert_eq!(c.get("/x/1").header("x-origin"), Some("a"));
     std::fs::write(&p.config_path, config(a.addr(), b.addr(), "b", "bogus_key = 1")).unwrap();
-    hup(&p);
+    p.hup();
     eventually("the failed reload is logged", || p.log_text().contains("reload failed"));
     assert!(p.log_text().contains("server.bogus_key"), "{}", p.log_text());
     assert_eq!(c.get("/x/2").header("x-origin"), Some("a"));
     // A later valid file applies.
     std::fs::write(&p.config_path, config(a.addr(), b.addr(), "b", "")).unwrap();
-    hup(&p);
+    p.hup();
     eventually("the new route applies", || {
         c.get("/x/3").header("x-origin") == Some("b")
     });
@@ -95,7 +90,7 @@ fn settings_that_need_a_restart_are_named_and_keep_their_values() {
     let p = Proxy::start(&config(a.addr(), b.addr(), "a", ""));
     let text = config(a.addr(), b.addr(), "b", "").replace("workers = 1", "workers = 2");
     std::fs::write(&p.config_path, text).unwrap();
-    hup(&p);
+    p.hup();
     eventually("the warning is logged", || {
         p.log_text().contains("server.workers changed")
     });
@@ -117,7 +112,7 @@ fn a_reload_that_moves_an_origin_closes_its_old_pooled_connections() {
     assert_eq!(c.get("/x/1").header("x-origin"), Some("a"));
     let before = p.fd_count(); // viewer + one pooled connection to a
     std::fs::write(&p.config_path, config(c2.addr(), b.addr(), "a", "")).unwrap();
-    hup(&p);
+    p.hup();
     eventually("origin a now lives at c's address", || {
         c.get("/x/2").header("x-origin") == Some("c")
     });

@@ -214,8 +214,7 @@ fn bad_origin_certificate_makes_the_primary_fail_over() {
     for (what, primary, error) in cases {
         let dir = tempfile::tempdir().unwrap();
         pki.write_ca(dir.path());
-        let group = "\n[[origin_group]]\nid = \"site\"\nprimary = \"primary\"\nsecondary = \"secondary\"\n";
-        let cfg = config(&[("primary", primary), ("secondary", secondary.addr())], "site", group);
+        let cfg = config(&[("primary", primary), ("secondary", secondary.addr())], "site", GROUP);
         let cfg = https(https(cfg, "primary"), "secondary");
         let proxy = Proxy::start_in(&cfg, dir);
         let r = proxy.client().get("/x?size=10");
@@ -335,39 +334,12 @@ fn tls_handshakes_are_bounded_and_garbage_is_closed() {
     // A client that offers only h2 gets no connection either (no common
     // ALPN protocol), and the listener still serves a good client after.
     let h2_only = pki.client_config(&["h2"]);
-    let tcp = std::net::TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(WAIT)).unwrap();
-    let name = rustls::pki_types::ServerName::try_from("www.example.test").unwrap();
-    let mut conn = rustls::ClientConnection::new(h2_only, name).unwrap();
-    let mut sock = tcp;
-    let mut failed = false;
-    while conn.is_handshaking() {
-        if conn.complete_io(&mut sock).is_err() {
-            failed = true;
-            break;
-        }
-    }
-    assert!(failed, "a handshake without http/1.1 must fail");
+    assert!(
+        Client::try_connect_tls(addr, h2_only, "www.example.test").is_err(),
+        "a handshake without http/1.1 must fail"
+    );
     let mut good = Client::connect_tls(addr, pki.client_config(&["http/1.1"]), "www.example.test");
     assert_eq!(good.get("/x").status, 200);
-}
-
-fn check(text: &str, files: &[(&str, &str)]) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, content) in files {
-        std::fs::write(dir.path().join(name), content).unwrap();
-    }
-    let path = dir.path().join("c.toml");
-    std::fs::write(&path, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ringfront"))
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]
@@ -390,7 +362,7 @@ fn tls_config_errors_name_the_key() {
         ("ca.pem", ca.as_str()),
         ("junk.pem", "not a certificate"),
     ];
-    let (code, err) = check(&viewer("c.pem", "k.pem"), &files);
+    let (code, _, err) = check_config(&viewer("c.pem", "k.pem"), &files);
     assert_eq!(code, 0, "{err}");
     for (cfg, key, says) in [
         (
@@ -427,17 +399,11 @@ fn tls_config_errors_name_the_key() {
             "https",
         ),
     ] {
-        let (code, err) = check(&cfg, &files);
-        assert_eq!(code, 2, "{cfg}\n{err}");
-        let lines: Vec<&str> = err.lines().collect();
-        assert_eq!(lines.len(), 1, "one line: {err}");
-        assert!(
-            lines[0].contains(key) && lines[0].contains(says),
-            "{key} / {says}: {err}"
-        );
+        let line = one_error_with(&cfg, &files, key);
+        assert!(line.contains(says), "{key} / {says}: {line}");
     }
     // A good https origin passes, and the summary names its TLS name.
-    let (code, err) = check(
+    let (code, _, err) = check_config(
         &base.replace("ORIGIN", "protocol = \"https\"\nca_file = \"ca.pem\"\n"),
         &files,
     );
@@ -456,8 +422,7 @@ fn sighup_reloads_certificates_for_new_connections() {
 
     let new = pki.leaf(&["www.example.test"]);
     new.write(&p.dir, "viewer0");
-    // SAFETY: sends a signal to our own child process.
-    assert_eq!(unsafe { libc::kill(proxy.pid() as i32, libc::SIGHUP) }, 0);
+    proxy.hup();
     eventually("new connections get the new certificate", || {
         let c = Client::connect_tls(addr, client.clone(), "www.example.test");
         c.tls().peer_certificates().and_then(|p| p.first().cloned()).as_ref() == Some(&new.cert_der)

@@ -4,12 +4,6 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-fn refused_addr() -> std::net::SocketAddr {
-    // Bind then drop: nothing listens there afterwards.
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
-}
-
 #[test]
 fn exhausted_connects_give_502_with_proxy_status() {
     let p = Proxy::start(&config(&[("dead", refused_addr())], "dead", ""));

@@ -122,16 +122,33 @@ impl Proxy {
 
     /// The first `[server.tls]` listener's address (waits for its log line).
     pub fn tls_addr(&self) -> SocketAddr {
+        self.logged_addr("listening on https://")
+    }
+
+    /// The admin listener's address (waits for its log line).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.logged_addr("admin listening on http://")
+    }
+
+    /// The address logged right after `marker` (waits for the line).
+    fn logged_addr(&self, marker: &str) -> SocketAddr {
         let mut found = None;
-        eventually("the https listener's log line", || {
+        eventually(marker, || {
             found = self.log.lock().unwrap().iter().find_map(|l| {
-                l.split("listening on https://")
+                l.split(marker)
                     .nth(1)
-                    .map(|r| r.split_whitespace().next().unwrap_or("").to_string())
+                    .and_then(|r| r.split_whitespace().next())
+                    .and_then(|a| a.parse().ok())
             });
             found.is_some()
         });
-        found.unwrap_or_default().parse().expect("https listen address")
+        found.expect("a logged address")
+    }
+
+    /// Sends SIGHUP (reload the config file).
+    pub fn hup(&self) {
+        // SAFETY: sends a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(self.pid() as i32, libc::SIGHUP) }, 0);
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -158,6 +175,47 @@ impl Drop for Proxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// An `[[origin_group]]` "site" over origins "primary" and "secondary".
+pub const GROUP: &str = "\n[[origin_group]]\nid = \"site\"\nprimary = \"primary\"\nsecondary = \"secondary\"\n";
+
+/// An address nothing listens on (bound, then let go): connects are refused.
+pub fn refused_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// Runs `ringfront check` on `text`, written beside `files` (name,
+/// content); returns the exit code, stdout and stderr.
+pub fn check_config(text: &str, files: &[(&str, &str)]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ringfront"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `ringfront check` fails (exit 2) with exactly one error line, naming
+/// `key`; returns that line.
+pub fn one_error_with(text: &str, files: &[(&str, &str)], key: &str) -> String {
+    let (code, out, err) = check_config(text, files);
+    assert_eq!(code, 2, "stdout: {out}\nstderr: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
+    assert!(lines[0].contains(key), "{key} not named in: {err}");
+    lines[0].to_string()
 }
 
 /// A minimal proxy config: one worker, origins given as `(id, addr)`, the
@@ -225,15 +283,20 @@ impl Client {
     /// A TLS client: the handshake with `name` as SNI (unless an IP
     /// address) is done before this returns.
     pub fn connect_tls(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>, name: &str) -> Client {
+        Client::try_connect_tls(addr, cfg, name).expect("TLS handshake")
+    }
+
+    /// [`Client::connect_tls`], with a failed handshake as an error.
+    pub fn try_connect_tls(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>, name: &str) -> std::io::Result<Client> {
         let mut c = Client::connect(addr);
         let server_name = rustls::pki_types::ServerName::try_from(name.to_string()).expect("server name");
         let conn = rustls::ClientConnection::new(cfg, server_name).expect("client connection");
         let mut tls = rustls::StreamOwned::new(conn, c.s.try_clone().expect("clone socket"));
         while tls.conn.is_handshaking() {
-            tls.conn.complete_io(&mut tls.sock).expect("TLS handshake");
+            tls.conn.complete_io(&mut tls.sock)?;
         }
         c.tls = Some(Box::new(tls));
-        c
+        Ok(c)
     }
 
     /// The TLS session, for a TLS client.
@@ -256,17 +319,9 @@ impl Client {
 
     fn fill(&mut self) -> std::io::Result<usize> {
         let mut tmp = [0u8; 65536];
-        let n = loop {
-            let r = match self.tls.as_mut() {
-                Some(t) => t.read(&mut tmp),
-                None => self.s.read(&mut tmp),
-            };
-            match r {
-                // A read with a timeout is not restarted after a signal or
-                // the kernel's task work (see runtime::choose_driver).
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                r => break r?,
-            }
+        let n = match self.tls.as_mut() {
+            Some(t) => t.read(&mut tmp)?,
+            None => self.s.read(&mut tmp)?,
         };
         self.buf.extend_from_slice(&tmp[..n]);
         Ok(n)

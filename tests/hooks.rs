@@ -90,10 +90,7 @@ fn code_hooks_fire_once_per_attempt_with_context() {
 #[test]
 fn refused_connects_count_as_attempts_and_run_no_hooks() {
     let s = SampleOrigin::start("127.0.0.1:0", "secondary").unwrap();
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let dead = refused_addr();
     let text = config(&[("primary", dead), ("secondary", s.addr())], "site", GROUP);
     let cfg = Arc::new(Config::from_str(&text, std::path::Path::new(".")).unwrap());
     let rec = Arc::new(Recorder::default());

@@ -29,19 +29,30 @@ use std::time::Duration;
 /// Request results, in the order of `ringfront_requests_total`'s series.
 pub const RESULTS: [&str; 4] = ["Hit", "RefreshHit", "Miss", "Error"];
 
-/// Attempt outcomes: `response`, then one per [`Failure`] kind.
-const OUTCOMES: [&str; 10] = [
-    "response",
-    "connection_refused",
-    "connection_timeout",
-    "destination_unavailable",
-    "http_response_timeout",
-    "http_response_incomplete",
-    "http_protocol_error",
-    "http_response_status",
-    "tls_certificate_error",
-    "tls_protocol_error",
+/// The failure kinds, in the order of their `outcome` series after
+/// `response` (see [`outcome_index`]); each series is named by the kind's
+/// Proxy-Status error type.
+const FAILURES: [Failure; 9] = [
+    Failure::ConnectionRefused,
+    Failure::ConnectionTimeout,
+    Failure::DestinationUnavailable,
+    Failure::ResponseTimeout,
+    Failure::ResponseIncomplete,
+    Failure::ProtocolError,
+    Failure::Status(0),
+    Failure::TlsCertificateError,
+    Failure::TlsProtocolError,
 ];
+
+/// Attempt outcomes: `response`, then one per [`FAILURES`] kind.
+const OUTCOMES: usize = FAILURES.len() + 1;
+
+fn outcome_name(i: usize) -> &'static str {
+    match i.checked_sub(1) {
+        None => "response",
+        Some(k) => FAILURES[k].error_type(),
+    }
+}
 
 const REASONS: [&str; 4] = ["connect", "timeout", "status", "response"];
 
@@ -90,7 +101,7 @@ pub struct WorkerMetrics {
     duration: Histogram,
     origin_duration: Histogram,
     /// Per origin (config order), per outcome.
-    attempts: Vec<[Counter; OUTCOMES.len()]>,
+    attempts: Vec<[Counter; OUTCOMES]>,
     /// Per group (config order), per reason.
     failovers: Vec<[Counter; REASONS.len()]>,
     /// Idle connections in this worker's pool (set by the worker).
@@ -242,12 +253,13 @@ impl Metrics {
             "From a complete request head to the end of the response.",
             |w| &w.duration,
         );
+        let outcomes: Vec<&str> = (0..OUTCOMES).map(outcome_name).collect();
         self.two_labels(
             &mut o,
             "ringfront_origin_attempts_total",
             "Origin attempts by origin and how they ended.",
             ("origin", &self.origins),
-            ("outcome", &OUTCOMES),
+            ("outcome", &outcomes),
             |w, i, k| w.attempts.get(i).map_or(0, |a| a[k].get()),
         );
         self.histogram(
@@ -375,6 +387,15 @@ mod tests {
 
     fn fa(origin: usize, role: Role, failure: Failure) -> FailedAttempt {
         FailedAttempt { origin, role, failure }
+    }
+
+    #[test]
+    fn outcome_series_follow_the_failure_table() {
+        for (i, f) in FAILURES.iter().enumerate() {
+            assert_eq!(outcome_index(*f), i + 1, "{f:?}");
+            assert_eq!(outcome_name(i + 1), f.error_type());
+        }
+        assert_eq!(outcome_name(0), "response");
     }
 
     #[test]

@@ -87,15 +87,12 @@ struct HttpsProxy {
     proxy: Proxy,
     /// The HTTPS listener.
     addr: SocketAddr,
-    /// The config's folder (certificate files live there).
-    dir: std::path::PathBuf,
     _origin: SampleOrigin,
 }
 
 fn https_proxy(certs: &[(&[&str], &Leaf)], server_extra: &str) -> HttpsProxy {
     let origin = SampleOrigin::start("127.0.0.1:0", "primary").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
     let cfg = config(&[("primary", origin.addr())], "primary", "")
         .replace("[server]\n", &format!("[server]\n{server_extra}"))
         + &tls_section(dir.path(), certs);
@@ -104,7 +101,6 @@ fn https_proxy(certs: &[(&[&str], &Leaf)], server_extra: &str) -> HttpsProxy {
     HttpsProxy {
         proxy,
         addr,
-        dir: path,
         _origin: origin,
     }
 }
@@ -328,8 +324,7 @@ fn tls_handshakes_are_bounded_and_garbage_is_closed() {
     // Plain HTTP on the TLS port: an alert at most, then the close.
     let mut plain = Client::connect(addr);
     plain.send(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n");
-    let mut s = plain.s.try_clone().unwrap();
-    let got = read_until_close(&mut s);
+    let (got, _) = plain.read_to_close();
     assert!(!got.starts_with(b"HTTP/"), "{:?}", String::from_utf8_lossy(&got));
     // A client that offers only h2 gets no connection either (no common
     // ALPN protocol), and the listener still serves a good client after.
@@ -421,7 +416,8 @@ fn sighup_reloads_certificates_for_new_connections() {
     assert_eq!(open.get("/x").status, 200);
 
     let new = pki.leaf(&["www.example.test"]);
-    new.write(&p.dir, "viewer0");
+    // Over the files the config names (they sit beside it).
+    new.write(p.proxy.config_path.parent().expect("the config's folder"), "viewer0");
     proxy.hup();
     eventually("new connections get the new certificate", || {
         let c = Client::connect_tls(addr, client.clone(), "www.example.test");

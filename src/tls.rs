@@ -241,22 +241,31 @@ pub async fn accept(
     acceptor: &monoio_rustls::TlsAcceptor,
     deadline: Instant,
 ) -> Result<Stream, HandshakeError> {
-    let fd = tcp.as_raw_fd();
-    match monoio::time::timeout_at(deadline.into(), acceptor.accept(tcp)).await {
-        Err(_) => Err(HandshakeError::Timeout),
-        Ok(Err(e)) => Err(classify(&e)),
-        Ok(Ok(s)) => Ok(Stream::Tls(Tls::new(Side::Server(s), fd))),
-    }
+    handshake(tcp.as_raw_fd(), deadline, acceptor.accept(tcp), Side::Server).await
 }
 
 /// The origin side of a handshake, finished by `deadline`.
 pub async fn connect(tcp: TcpStream, origin: &OriginTls, deadline: Instant) -> Result<Stream, HandshakeError> {
-    let fd = tcp.as_raw_fd();
-    let fut = origin.connector.connect(origin.name.clone(), tcp);
+    handshake(
+        tcp.as_raw_fd(),
+        deadline,
+        origin.connector.connect(origin.name.clone(), tcp),
+        Side::Client,
+    )
+    .await
+}
+
+/// Either side's handshake on socket `fd`, bounded by `deadline`.
+async fn handshake<S>(
+    fd: RawFd,
+    deadline: Instant,
+    fut: impl std::future::Future<Output = Result<S, monoio_rustls::TlsError>>,
+    side: impl FnOnce(S) -> Side,
+) -> Result<Stream, HandshakeError> {
     match monoio::time::timeout_at(deadline.into(), fut).await {
         Err(_) => Err(HandshakeError::Timeout),
         Ok(Err(e)) => Err(classify(&e)),
-        Ok(Ok(s)) => Ok(Stream::Tls(Tls::new(Side::Client(s), fd))),
+        Ok(Ok(s)) => Ok(Stream::Tls(Tls::new(side(s), fd))),
     }
 }
 

@@ -185,3 +185,23 @@ fn both_down_gives_502_or_504() {
     assert_eq!(r.status, 503);
     assert_eq!(r.header("x-origin"), Some("secondary"));
 }
+
+#[test]
+fn a_connection_that_failed_its_send_after_a_failover_is_not_pooled_for_the_primary() {
+    // The primary answers 503 in full (its connection goes back to its
+    // pool); the secondary's pooled connection was reset, so the send on it
+    // fails and a fresh one is made. The failed connection must not be
+    // filed under the primary, whose next request would then pick it.
+    let Setup { p, s, proxy } = setup();
+    let mut c = proxy.client();
+    let r = c.get("/a?primary.status=503&secondary.drop_after=reset");
+    assert_eq!(r.header("x-origin"), Some("secondary"));
+    eventually("the secondary reset its connection", || s.resets() == 1);
+    let r = c.get("/b?primary.status=503");
+    assert_eq!(r.header("x-origin"), Some("secondary"));
+    assert_eq!((p.connections(), s.connections()), (1, 2));
+    // The primary's next request reuses the primary's own connection.
+    let r = c.get("/c");
+    assert_eq!(r.header("x-origin"), Some("primary"));
+    assert_eq!(p.connections(), 1, "the primary's pool held a dead connection");
+}

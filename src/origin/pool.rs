@@ -7,20 +7,29 @@
 //! `max_idle_connections` (beyond it the oldest is closed) and
 //! `keepalive_timeout` (idle longer is closed).
 //!
-//! A connection the origin closed while idle is found in two ways: a sweep
-//! (every second, per worker) closes expired connections and peeks the rest
-//! without blocking, and `take` peeks connections idle for more than
-//! [`PEEK_AFTER`]. Anything that still slips through (the origin closing at
-//! the very moment of reuse) is covered by the attempt machine's single
-//! fresh-connection retry, so the hot path pays no syscall for a connection
-//! reused within milliseconds.
+//! An idle connection must carry nothing (SPEC §3.5): bytes that arrive
+//! after a response's end (a body on a HEAD, 204 or 304 answer, more bytes
+//! than Content-Length, sent in a later TCP segment) would otherwise be read
+//! as the *next* request's response, and cached under its key. So every
+//! plain connection put in the pool is watched: a readiness poll is armed on
+//! its socket (an io_uring `POLL_ADD`, queued with the worker's other
+//! submissions, so no syscall of its own), and `take` looks at it without
+//! waiting. A connection that became readable (stray bytes, or the origin's
+//! FIN/RST) is closed, whatever its idle time; otherwise the poll is
+//! cancelled and the connection handed out. TLS connections, whose socket
+//! the TLS adapter keeps private, are peeked with one non-blocking `recv`
+//! instead. A sweep (every second, per worker) closes expired and dead
+//! connections. What still slips through (the origin closing at the very
+//! moment of reuse) is covered by the attempt machine's single
+//! fresh-connection retry.
 
 use crate::net;
 use crate::tls::Stream;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
-
-/// Idle time after which `take` checks a connection before reusing it.
-pub const PEEK_AFTER: Duration = Duration::from_millis(1000);
 
 /// An origin connection that can carry requests.
 pub struct OriginConn {
@@ -29,9 +38,89 @@ pub struct OriginConn {
     pub uses: u32,
 }
 
+/// A readiness poll on an idle connection's socket.
+type Readable = Pin<Box<dyn Future<Output = std::io::Result<()>>>>;
+
+/// An idle connection and the poll that watches it (see the module doc).
 struct Idle {
-    conn: OriginConn,
+    /// Borrows the stream behind `conn`: always dropped before it.
+    watch: Option<Readable>,
+    /// From `Box::into_raw`, so the stream stays put while it is watched.
+    conn: NonNull<OriginConn>,
     since: Instant,
+    /// The watch completed: the connection must not be reused.
+    dead: bool,
+}
+
+/// Polls `f` once without waiting: true when it has completed.
+fn completed(f: &mut Readable) -> bool {
+    let mut cx = Context::from_waker(Waker::noop());
+    matches!(f.as_mut().poll(&mut cx), Poll::Ready(_))
+}
+
+impl Idle {
+    /// Starts watching `conn`; `None` when it is readable already (bytes
+    /// after the response, or closed), and then it is closed.
+    fn watch(conn: OriginConn, since: Instant) -> Option<Idle> {
+        let conn = NonNull::from(Box::leak(Box::new(conn)));
+        // SAFETY: `conn` points to a live heap allocation that does not move
+        // and is freed only in `into_conn` or `drop`, each of which drops
+        // `watch` (the only holder of this reference) first.
+        let stream: &'static Stream = unsafe { &(*conn.as_ptr()).stream };
+        let watch: Option<Readable> = match stream {
+            Stream::Plain(tcp) => Some(Box::pin(tcp.readable(false))),
+            Stream::Tls(_) => None,
+        };
+        let mut idle = Idle {
+            watch,
+            conn,
+            since,
+            dead: false,
+        };
+        if idle.readable() {
+            return None;
+        }
+        Some(idle)
+    }
+
+    /// True when the connection has something to read (it must not be reused).
+    fn readable(&mut self) -> bool {
+        if self.dead {
+            return true;
+        }
+        self.dead = match self.watch.as_mut() {
+            Some(w) => completed(w),
+            // SAFETY: see `watch`; the pointer is live until `into_conn`/drop.
+            None => !net::idle_conn_alive(unsafe { self.conn.as_ref() }.stream.raw_fd()),
+        };
+        if self.dead {
+            // A completed future must not be polled again.
+            self.watch = None;
+        }
+        self.dead
+    }
+
+    /// The connection, when it may carry a request; the watch is cancelled.
+    fn into_conn(mut self) -> Option<OriginConn> {
+        if self.readable() {
+            return None; // dropping self closes it
+        }
+        self.watch = None;
+        let conn = self.conn;
+        std::mem::forget(self);
+        // SAFETY: the allocation came from `Box::leak` in `watch`, its only
+        // borrower (the watch) is gone, and `self` was forgotten, so this is
+        // the one owner.
+        Some(*unsafe { Box::from_raw(conn.as_ptr()) })
+    }
+}
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        self.watch = None;
+        // SAFETY: as in `into_conn`: the watch is gone, and drop runs once.
+        drop(unsafe { Box::from_raw(self.conn.as_ptr()) });
+    }
 }
 
 struct PerOrigin {
@@ -67,14 +156,12 @@ impl Pool {
     pub fn take(&mut self, origin: usize, now: Instant) -> Option<OriginConn> {
         let po = self.origins.get_mut(origin)?;
         while let Some(idle) = po.idle.pop() {
-            let age = now.saturating_duration_since(idle.since);
-            if age >= po.keepalive {
+            if now.saturating_duration_since(idle.since) >= po.keepalive {
                 continue; // expired: dropping closes it
             }
-            if age >= PEEK_AFTER && !net::idle_conn_alive(idle.conn.stream.raw_fd()) {
-                continue;
+            if let Some(conn) = idle.into_conn() {
+                return Some(conn);
             }
-            return Some(idle.conn);
         }
         None
     }
@@ -88,19 +175,21 @@ impl Pool {
         if po.max_idle == 0 || po.keepalive.is_zero() {
             return;
         }
+        let Some(idle) = Idle::watch(conn, now) else {
+            return; // bytes after the response's end, or closed: never reused
+        };
         if po.idle.len() >= po.max_idle {
             po.idle.remove(0); // the oldest
         }
-        po.idle.push(Idle { conn, since: now });
+        po.idle.push(idle);
     }
 
     /// Closes expired and dead idle connections.
     pub fn sweep(&mut self, now: Instant) {
         for po in &mut self.origins {
             let keepalive = po.keepalive;
-            po.idle.retain(|i| {
-                now.saturating_duration_since(i.since) < keepalive && net::idle_conn_alive(i.conn.stream.raw_fd())
-            });
+            po.idle
+                .retain_mut(|i| now.saturating_duration_since(i.since) < keepalive && !i.readable());
         }
     }
 

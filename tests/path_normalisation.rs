@@ -7,11 +7,12 @@ mod common;
 use common::*;
 
 /// `/admin/*` allows GET and HEAD only; `/p/*` caches; the default `*`
-/// behavior (from [`config`]) allows POST and does not cache.
+/// behavior (from [`config`]) allows POST and does not cache. With an
+/// admin listener.
 fn setup() -> (SampleOrigin, Proxy) {
     let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
-    let extra =
-        "\n[[behavior]]\npath = \"/admin/*\"\ntarget = \"o\"\ncache = false\nallowed_methods = [\"GET\", \"HEAD\"]\n\
+    let extra = "\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+                 \n[[behavior]]\npath = \"/admin/*\"\ntarget = \"o\"\ncache = false\nallowed_methods = [\"GET\", \"HEAD\"]\n\
                  \n[[behavior]]\npath = \"/p/*\"\ntarget = \"o\"\ncache = true\n";
     let p = Proxy::start(&config(&[("o", o.addr())], "o", extra));
     (o, p)
@@ -113,4 +114,19 @@ fn a_body_and_a_pipelined_request_follow_a_rewritten_head() {
     let heads = o.control().heads();
     assert!(heads[0].starts_with("POST /pub/a HTTP/1.1\r\n"), "{heads:?}");
     assert!(heads[1].starts_with("GET /p/q?cc=max-age=60 HTTP/1.1\r\n"), "{heads:?}");
+}
+
+#[test]
+fn the_admin_listener_normalises_too() {
+    let (_o, p) = setup();
+    let a = p.admin_addr();
+    let status = |target: &str| {
+        let mut c = Client::connect(a);
+        c.send(format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        c.read_response(false).map_or(0, |r| r.status)
+    };
+    assert_eq!(status("/x/../%68ealthz"), 200);
+    assert_eq!(status("//healthz?x"), 200);
+    assert_eq!(status("/../healthz"), 400);
+    assert_eq!(status("/%zz"), 400);
 }

@@ -93,7 +93,13 @@ async fn handle(mut s: TcpStream, admin: Arc<Admin>) {
         }
     }
     let method = head.method(&buf).to_vec();
-    let path = head.path_only(&buf).to_vec();
+    // The same normalisation as the proxy's (SPEC §3.1): `/./metrics` is `/metrics`.
+    let mut path = Vec::new();
+    match crate::http::path::normalize(head.path_only(&buf), &mut path) {
+        Ok(true) => {}
+        Ok(false) => path.extend_from_slice(head.path_only(&buf)),
+        Err(e) => return reply(&mut s, 400, &format!("{e}\n")).await,
+    }
     const TEXT: &str = "text/plain; charset=utf-8";
     let (status, content_type, text) = match (&method[..], &path[..]) {
         (b"GET" | b"HEAD", b"/healthz") => {

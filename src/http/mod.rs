@@ -1,6 +1,7 @@
 //! HTTP/1.1 on the wire, without I/O: parsing heads, body framing, writing heads.
 //!
 //! - [`parse`]: request heads as spans over the read buffer, strict framing.
+//! - [`path`]: request path normalisation (RFC 3986 §6.2.2).
 //! - [`response`]: origin response heads and their body framing.
 //! - [`chunked`]: an incremental chunked-coding decoder.
 //! - [`body`]: the request/response body cursor that both directions share.
@@ -12,5 +13,6 @@
 pub mod body;
 pub mod chunked;
 pub mod parse;
+pub mod path;
 pub mod response;
 pub mod write;

@@ -173,7 +173,12 @@ async fn read_head(w: &Worker, v: &mut Viewer, first_by: Option<Instant>) -> Hea
             // Parse only when a line end arrived since the last try.
             if memchr::memchr(b'\n', &v.buf[scanned..]).is_some() || v.buf.len() >= max {
                 match parse_request(&v.buf, max, &mut v.head) {
-                    Ok(Some(_)) => return HeadOutcome::Ready,
+                    Ok(Some(_)) => {
+                        return match normalize_path(v, max) {
+                            Ok(()) => HeadOutcome::Ready,
+                            Err(e) => HeadOutcome::Invalid(e),
+                        }
+                    }
                     Ok(None) => {}
                     Err(e) => return HeadOutcome::Invalid(e),
                 }
@@ -219,6 +224,25 @@ async fn read_head(w: &Worker, v: &mut Viewer, first_by: Option<Instant>) -> Hea
                 }
             }
         }
+    }
+}
+
+/// Normalises the parsed head's path (SPEC §3.1) before anything uses it:
+/// when it changes, the target's bytes in `v.buf` are replaced (never by
+/// longer ones) and the head is parsed again, so every span is right. An
+/// already-normal path costs one scan, no allocation.
+fn normalize_path(v: &mut Viewer, max: usize) -> Result<(), HeadError> {
+    let mut normal = Vec::new();
+    match crate::http::path::normalize(v.head.path.of(&v.buf), &mut normal) {
+        Ok(false) => return Ok(()),
+        Ok(true) => {}
+        Err(e) => return Err(HeadError::Bad(e.reason())),
+    }
+    v.buf.splice(v.head.path.range(), normal);
+    match parse_request(&v.buf, max, &mut v.head) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(HeadError::Bad("request head lost in path normalisation")),
+        Err(e) => Err(e),
     }
 }
 

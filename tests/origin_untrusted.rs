@@ -66,3 +66,86 @@ fn late_bytes_after_a_response_never_answer_the_next_request() {
         }
     }
 }
+
+/// Sends `GET path` with `Connection: close` to a proxy in front of an
+/// origin that answers `response` once; returns the raw bytes the viewer got.
+fn raw_answer(response: &[u8], path: &str) -> String {
+    let response = response.to_vec();
+    let o = ScriptedOrigin::start(move |_| Reply {
+        now: response.clone(),
+        later: None,
+        close: true,
+    });
+    let p = Proxy::start(&config(&[("o", o.addr)], "o", ""));
+    let mut s = std::net::TcpStream::connect(p.addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    use std::io::Write;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    String::from_utf8_lossy(&read_until_close(&mut s)).into_owned()
+}
+
+fn count_lines(raw: &str, name: &str) -> usize {
+    let head = raw.split("\r\n\r\n").next().unwrap_or("");
+    head.lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with(&format!("{name}:")))
+        .count()
+}
+
+/// The viewer only ever gets framing ringfront wrote (SPEC §3.5): one
+/// canonical Content-Length, or chunk framing of its own.
+#[test]
+fn origin_framing_is_rewritten_never_passed_on() {
+    // TE and CL: read by TE, forwarded without the CL.
+    let raw = raw_answer(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 113\r\n\r\nf;ext=1\r\n0123456789abcde\r\n0\r\nX-T: 1\r\n\r\n",
+        "/te-cl",
+    );
+    assert_eq!(count_lines(&raw, "content-length"), 0, "{raw}");
+    assert_eq!(count_lines(&raw, "transfer-encoding"), 1, "{raw}");
+    assert!(
+        raw.ends_with("\r\n\r\nf\r\n0123456789abcde\r\n0\r\n\r\n"),
+        "chunk framing of our own: {raw:?}"
+    );
+    // A list of equal lengths, or two equal lines: one canonical line.
+    for resp in [
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\nhello"[..],
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+    ] {
+        let raw = raw_answer(resp, "/cl");
+        assert_eq!(count_lines(&raw, "content-length"), 1, "{raw}");
+        assert!(
+            raw.contains("\r\nContent-Length: 5\r\n") && raw.ends_with("\r\n\r\nhello"),
+            "{raw}"
+        );
+    }
+    // No body, no length: a 204's Content-Length is dropped.
+    let raw = raw_answer(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", "/204");
+    assert!(raw.starts_with("HTTP/1.1 204"), "{raw}");
+    assert_eq!(count_lines(&raw, "content-length"), 0, "{raw}");
+}
+
+/// A Transfer-Encoding other than exactly `chunked`, or a status outside
+/// 100..=599, is a malformed response: 502, and nothing of it reaches the
+/// viewer (nginx answers 502 too).
+#[test]
+fn malformed_origin_framing_and_statuses_are_502() {
+    let cases: &[&[u8]] = &[
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nsecret",
+        b"HTTP/1.1 000 Zero\r\nContent-Length: 6\r\n\r\nsecret",
+        b"HTTP/1.1 099 Low\r\nContent-Length: 6\r\n\r\nsecret",
+        b"HTTP/1.1 600 High\r\nContent-Length: 6\r\n\r\nsecret",
+    ];
+    for resp in cases {
+        let raw = raw_answer(resp, "/bad");
+        assert!(
+            raw.starts_with("HTTP/1.1 502 "),
+            "{:?} -> {raw:?}",
+            String::from_utf8_lossy(resp)
+        );
+        assert!(!raw.contains("secret"), "{raw}");
+    }
+}

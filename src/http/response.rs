@@ -1,11 +1,20 @@
 //! Origin response heads: parse with httparse, decide the body's framing.
 //!
 //! Like request heads, a [`ResponseHead`] is spans into the origin connection's
-//! read buffer and is reused across responses. Framing follows RFC 9112 §6.3:
-//! no body for HEAD, 1xx, 204 and 304; Transfer-Encoding ending in chunked
-//! means chunked; another Transfer-Encoding, or none and no Content-Length,
-//! means the body runs to connection close; a malformed or conflicting
-//! Content-Length is an invalid response (the proxy answers 502).
+//! read buffer and is reused across responses. Origin responses are untrusted
+//! input (SPEC §3.5), so framing follows RFC 9112 §6.3 strictly, as nginx does:
+//! - no body for HEAD, 1xx, 204 and 304;
+//! - `Transfer-Encoding` must be exactly `chunked` (one coding, one line);
+//!   anything else (`xchunked`, `gzip`, `chunked, chunked`) is malformed;
+//! - with both Transfer-Encoding and Content-Length the body is read as
+//!   chunked and the connection is not reused (§6.3 item 3);
+//! - a malformed or conflicting Content-Length is malformed (equal values
+//!   repeated are one value);
+//! - otherwise the body runs to connection close;
+//! - a status outside 100..=599 is malformed.
+//!
+//! Malformed means a failed response: 502, or failover. None of the origin's
+//! framing headers reach the viewer: `http::write` writes its own.
 
 use super::parse::{
     classify, find_header, for_each_token, merge_content_length, token_listed, HeaderClass, HeaderRef, Span,
@@ -37,6 +46,9 @@ pub struct ResponseHead {
     pub body: Option<RespBody>,
     /// The origin allows reusing the connection after this response.
     pub keep_alive: bool,
+    /// The Content-Length the origin sent (validated), also where the body
+    /// has no length of its own (HEAD, 304): metadata then, not framing.
+    pub content_length: Option<u64>,
 }
 
 impl ResponseHead {
@@ -59,6 +71,10 @@ pub enum ResponseError {
     Malformed,
     TooLarge,
     BadLength,
+    /// A Transfer-Encoding other than exactly `chunked`.
+    BadTransferEncoding,
+    /// A status code outside 100..=599.
+    BadStatus,
 }
 
 /// Parses a response head at the start of `buf`. `head_request`: the request
@@ -85,6 +101,9 @@ pub fn parse_response(buf: &[u8], head_request: bool, head: &mut ResponseHead) -
     head.connection_tokens.clear();
     head.head_len = n;
     head.status = resp.code.unwrap_or(0);
+    if !(100..=599).contains(&head.status) {
+        return Err(ResponseError::BadStatus);
+    }
     head.minor = resp.version.unwrap_or(1);
     let reason = resp.reason.unwrap_or("").as_bytes();
     head.reason = if reason.is_empty() {
@@ -93,7 +112,8 @@ pub fn parse_response(buf: &[u8], head_request: bool, head: &mut ResponseHead) -
         Span::within(buf, reason)
     };
     let mut cl: Option<u64> = None;
-    let mut te: Option<bool> = None; // Some(last coding is chunked)
+    let mut te_codings = 0u32; // codings named by all Transfer-Encoding lines
+    let mut te_chunked = false;
     let mut close = false;
     let mut keep = false;
     for h in resp.headers.iter() {
@@ -105,7 +125,9 @@ pub fn parse_response(buf: &[u8], head_request: bool, head: &mut ResponseHead) -
                 return Err(ResponseError::BadLength);
             }
             HeaderClass::TransferEncoding => {
-                for_each_token(buf, value, |t| te = Some(t.of(buf).eq_ignore_ascii_case(b"chunked")));
+                // An empty list element counts too: ",chunked" is malformed.
+                te_codings += 1 + value.of(buf).iter().filter(|&&b| b == b',').count() as u32;
+                for_each_token(buf, value, |t| te_chunked = t.of(buf).eq_ignore_ascii_case(b"chunked"));
             }
             HeaderClass::HopByHop if h.name.eq_ignore_ascii_case("connection") => {
                 for_each_token(buf, value, |t| {
@@ -119,24 +141,25 @@ pub fn parse_response(buf: &[u8], head_request: bool, head: &mut ResponseHead) -
         }
         head.headers.push(HeaderRef { name, value, class });
     }
+    let te = te_codings > 0;
+    if te && !(te_codings == 1 && te_chunked) {
+        return Err(ResponseError::BadTransferEncoding);
+    }
     let s = head.status;
+    head.content_length = cl;
     head.body = Some(if head_request || (100..200).contains(&s) || s == 204 || s == 304 {
         RespBody::None
-    } else if let Some(chunked) = te {
+    } else if te {
         // Transfer-Encoding overrides Content-Length (RFC 9112 §6.3 item 3).
-        if chunked {
-            RespBody::Chunked
-        } else {
-            RespBody::Close
-        }
+        RespBody::Chunked
     } else if let Some(n) = cl {
         RespBody::Length(n)
     } else {
         RespBody::Close
     });
     let framed = head.body() != RespBody::Close;
-    head.keep_alive =
-        framed && !close && (head.minor == 1 || keep) && te.is_none_or(|c| c) && !(te.is_some() && cl.is_some());
+    // Both lengths: read by TE, but the connection is not trusted again.
+    head.keep_alive = framed && !close && (head.minor == 1 || keep) && !(te && cl.is_some());
     Ok(Some(n))
 }
 
@@ -184,10 +207,60 @@ mod tests {
         .unwrap()
         .unwrap();
         assert!(!h.keep_alive);
-        let h = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false)
+        let h = parse(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (h.body(), h.keep_alive),
+            (RespBody::Chunked, false),
+            "TE with CL: read by TE, not reused"
+        );
+        let h = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n", false)
             .unwrap()
             .unwrap();
-        assert_eq!(h.body(), RespBody::Close);
+        assert_eq!(h.body(), RespBody::Length(5));
+    }
+
+    #[test]
+    fn transfer_encoding_must_be_exactly_chunked() {
+        for te in [
+            &b"gzip"[..],
+            b"xchunked",
+            b"chunked, chunked",
+            b"gzip, chunked",
+            b",chunked",
+            b"chunked,",
+            b"identity",
+        ] {
+            let mut r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: ".to_vec();
+            r.extend_from_slice(te);
+            r.extend_from_slice(b"\r\n\r\n");
+            assert_eq!(
+                parse(&r, false).unwrap_err(),
+                ResponseError::BadTransferEncoding,
+                "{}",
+                String::from_utf8_lossy(te)
+            );
+        }
+        let two = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(parse(two, false).unwrap_err(), ResponseError::BadTransferEncoding);
+    }
+
+    #[test]
+    fn statuses_outside_100_to_599_are_malformed() {
+        for st in ["000", "099", "600", "999"] {
+            let r = format!("HTTP/1.1 {st} X\r\nContent-Length: 0\r\n\r\n");
+            assert_eq!(
+                parse(r.as_bytes(), false).unwrap_err(),
+                ResponseError::BadStatus,
+                "{st}"
+            );
+        }
+        assert!(parse(b"HTTP/1.1 599 X\r\n\r\n", false).unwrap().is_some());
+        assert!(parse(b"HTTP/1.1 100 Continue\r\n\r\n", false).unwrap().is_some());
     }
 
     #[test]

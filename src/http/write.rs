@@ -111,14 +111,54 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], h: &RequestHead, rw: &R
     out.extend_from_slice(b"\r\n");
 }
 
-/// How the body of a forwarded response reaches the viewer.
+/// How the body of a forwarded response reaches the viewer. The origin's
+/// Content-Length and Transfer-Encoding lines are never copied (SPEC §3.5):
+/// the one framing line the viewer gets is written from this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ViewerFraming {
-    /// Headers' own framing (Content-Length, chunked, or none) passes through.
-    AsIs,
-    /// Chunked from the origin to an HTTP/1.0 viewer: strip the coding and
-    /// delimit by close.
-    Dechunk,
+    /// `Content-Length: n`, then exactly n bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`, with chunk framing of ringfront's own
+    /// (the origin's chunk extensions and trailers are not passed on).
+    Chunked,
+    /// No framing line: the body ends when the connection closes (an
+    /// origin body delimited by close, or chunked to an HTTP/1.0 viewer).
+    Close,
+    /// No body (HEAD, 1xx, 204, 304). A HEAD or 304 may still say the
+    /// representation's length (RFC 9110 §8.6), which is metadata then.
+    NoBody { length: Option<u64> },
+}
+
+impl ViewerFraming {
+    /// The framing for `r`'s body to a viewer of this HTTP version.
+    pub fn of(r: &ResponseHead, viewer_http10: bool) -> ViewerFraming {
+        use super::response::RespBody;
+        match r.body() {
+            RespBody::Length(n) => ViewerFraming::Length(n),
+            RespBody::Chunked if viewer_http10 => ViewerFraming::Close,
+            RespBody::Chunked => ViewerFraming::Chunked,
+            RespBody::Close => ViewerFraming::Close,
+            // 1xx and 204 have no content at all (RFC 9110 §8.6).
+            RespBody::None if r.status < 200 || r.status == 204 => ViewerFraming::NoBody { length: None },
+            RespBody::None => ViewerFraming::NoBody {
+                length: r.content_length,
+            },
+        }
+    }
+
+    fn write_line(self, out: &mut Vec<u8>) {
+        let n = match self {
+            ViewerFraming::Length(n) | ViewerFraming::NoBody { length: Some(n) } => n,
+            ViewerFraming::Chunked => {
+                out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+                return;
+            }
+            ViewerFraming::Close | ViewerFraming::NoBody { length: None } => return,
+        };
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
 }
 
 /// What to change when forwarding a response head.
@@ -155,8 +195,10 @@ pub fn write_response_head(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, rw: 
 
 /// The part of a forwarded response head that does not depend on this
 /// particular response's delivery: status line, the origin's end-to-end
-/// headers, Via, header actions and hook lines. This is also what the cache
-/// stores; a hit adds Age, X-Cache, Cache-Status and Connection.
+/// headers, the framing line of ringfront's own, Via, header actions and
+/// hook lines. This is also what the cache stores (with
+/// [`ViewerFraming::Length`]); a hit adds Age, X-Cache, Cache-Status and
+/// Connection.
 pub fn write_response_core(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, rw: &ResponseRewrite) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(itoa::Buffer::new().format(r.status).as_bytes());
@@ -169,8 +211,7 @@ pub fn write_response_core(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, rw: 
     out.extend_from_slice(b"\r\n");
     for hd in &r.headers {
         match hd.class {
-            HeaderClass::HopByHop => continue,
-            HeaderClass::TransferEncoding if rw.framing == ViewerFraming::Dechunk => continue,
+            HeaderClass::HopByHop | HeaderClass::ContentLength | HeaderClass::TransferEncoding => continue,
             _ => {}
         }
         let name = hd.name.of(buf);
@@ -183,6 +224,7 @@ pub fn write_response_core(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, rw: 
         out.extend_from_slice(&buf[hd.name.start as usize..hd.value.end as usize]);
         out.extend_from_slice(b"\r\n");
     }
+    rw.framing.write_line(out);
     out.extend_from_slice(b"Via: 1.");
     out.push(b'0' + r.minor.min(1));
     out.push(b' ');
@@ -411,7 +453,7 @@ mod tests {
                 origin: "o",
                 role: "single",
             },
-            framing: ViewerFraming::Dechunk,
+            framing: ViewerFraming::Close,
             keep_alive: false,
             viewer_http10: true,
             extra: b"",
@@ -420,7 +462,7 @@ mod tests {
         write_response_head(&mut out, buf, &r, &rw);
         let s = String::from_utf8(out).unwrap();
         assert!(s.starts_with("HTTP/1.1 200 OK\r\n"));
-        for gone in ["Server", "X-Hop", "Transfer-Encoding", "Keep-Alive"] {
+        for gone in ["Server", "X-Hop", "Transfer-Encoding", "Keep-Alive", "Content-Length"] {
             assert!(!s.contains(gone), "{gone} forwarded: {s}");
         }
         assert!(

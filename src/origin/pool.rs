@@ -18,7 +18,8 @@
 //! FIN/RST) is closed, whatever its idle time; otherwise the poll is
 //! cancelled and the connection handed out. TLS connections, whose socket
 //! the TLS adapter keeps private, are peeked with one non-blocking `recv`
-//! instead. A sweep (every second, per worker) closes expired and dead
+//! instead, and so are all connections on the epoll fallback driver (whose
+//! edge-triggered readiness missed stray bytes in tests). A sweep (every second, per worker) closes expired and dead
 //! connections. What still slips through (the origin closing at the very
 //! moment of reuse) is covered by the attempt machine's single
 //! fresh-connection retry.
@@ -36,6 +37,18 @@ pub struct OriginConn {
     pub stream: Stream,
     /// Requests this connection has carried.
     pub uses: u32,
+}
+
+thread_local! {
+    /// This thread's runtime is on io_uring: idle connections are watched
+    /// by ring polls. On the epoll fallback they are peeked at `take`.
+    static RING_POLLS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Says whether the calling thread's runtime runs on io_uring (called by
+/// the runtime as a worker starts).
+pub fn set_ring_polls(on: bool) {
+    RING_POLLS.set(on);
 }
 
 /// A readiness poll on an idle connection's socket.
@@ -68,8 +81,8 @@ impl Idle {
         // `watch` (the only holder of this reference) first.
         let stream: &'static Stream = unsafe { &(*conn.as_ptr()).stream };
         let watch: Option<Readable> = match stream {
-            Stream::Plain(tcp) => Some(Box::pin(tcp.readable(false))),
-            Stream::Tls(_) => None,
+            Stream::Plain(tcp) if RING_POLLS.get() => Some(Box::pin(tcp.readable(false))),
+            _ => None,
         };
         let mut idle = Idle {
             watch,

@@ -13,6 +13,7 @@ use super::conn::{write_timeout, Next, Viewer};
 use super::Worker;
 use crate::config::{Behavior, Target};
 use crate::http::body::BodyCursor;
+use crate::http::frame;
 use crate::http::parse::BodyKind;
 use crate::http::response::{RespBody, ResponseHead};
 use crate::http::write::HitLabel;
@@ -845,13 +846,11 @@ async fn deliver(
     let cfg = &w.cfg;
     let timeout = write_timeout(w);
     let rt = cfg.origins[m.current().origin].response_timeout;
-    let framing = if rh.body() == RespBody::Chunked && viewer_http10 {
-        ViewerFraming::Dechunk
-    } else {
-        ViewerFraming::AsIs
-    };
-    let viewer_keep =
-        request_keep && rh.body() != RespBody::Close && framing == ViewerFraming::AsIs && !w.shared.is_stopping();
+    // The viewer gets framing of ringfront's own (SPEC §3.5): a chunked
+    // body is decoded and framed again (or delimited by close for HTTP/1.0).
+    let framing = ViewerFraming::of(rh, viewer_http10);
+    let decode = rh.body() == RespBody::Chunked;
+    let viewer_keep = request_keep && framing != ViewerFraming::Close && !w.shared.is_stopping();
     let mut ps = Vec::new();
     proxy_status(w, m, &mut ps);
     let method = v.head.method(&v.buf);
@@ -885,7 +884,11 @@ async fn deliver(
     };
     write_response_head(&mut out, &obuf, rh, &rw);
     if let Some(cap) = capture.as_mut() {
-        write_response_core(&mut cap.head, &obuf, rh, &rw);
+        let stored = ResponseRewrite {
+            framing: ViewerFraming::Length(cap.len),
+            ..rw
+        };
+        write_response_core(&mut cap.head, &obuf, rh, &stored);
     }
     // Validators for the stored object are read from the head before the
     // buffer is reused for the body.
@@ -904,10 +907,9 @@ async fn deliver(
     let mut extra_bytes = false;
     let start = rh.head_len;
     let avail = obuf.len() - start;
-    let dechunk = framing == ViewerFraming::Dechunk;
     let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
     let used = match cursor.feed(&obuf[start..], |r| {
-        if dechunk {
+        if decode {
             ranges.push(r)
         }
     }) {
@@ -920,13 +922,11 @@ async fn deliver(
     if let Some(cap) = capture.as_mut() {
         cap.body.extend_from_slice(&obuf[start..start + used]);
     }
-    match framing {
-        ViewerFraming::AsIs => out.extend_from_slice(&obuf[start..start + used]),
-        ViewerFraming::Dechunk => {
-            for r in &ranges {
-                out.extend_from_slice(&obuf[start + r.start..start + r.end]);
-            }
-        }
+    if decode {
+        let n = frame::compact(&mut obuf[start..], &ranges);
+        put_data(&mut out, framing, &obuf[start..start + n], cursor.is_done());
+    } else {
+        out.extend_from_slice(&obuf[start..start + used]);
     }
     let head_and_first = out.len() as u64;
     let (r, o) = match monoio::time::timeout(timeout, net::write_all(&mut v.stream, out)).await {
@@ -954,7 +954,7 @@ async fn deliver(
         obuf = b;
         ranges.clear();
         let used = match cursor.feed(&obuf, |r| {
-            if dechunk {
+            if decode {
                 ranges.push(r)
             }
         }) {
@@ -967,32 +967,68 @@ async fn deliver(
         if let Some(cap) = capture.as_mut() {
             cap.body.extend_from_slice(&obuf[..used]);
         }
-        let end = match framing {
-            ViewerFraming::AsIs => used,
-            ViewerFraming::Dechunk => {
-                // Compact the payload ranges to the front of the buffer.
-                let mut at = 0;
-                for r in &ranges {
-                    obuf.copy_within(r.clone(), at);
-                    at += r.len();
-                }
-                at
+        // What goes to the viewer: `obuf[..end]`, or framed into `out`.
+        let mut end = used;
+        let mut framed = None;
+        if decode {
+            end = frame::compact(&mut obuf, &ranges);
+            if framing == ViewerFraming::Chunked {
+                let mut out = std::mem::take(&mut v.out);
+                out.clear();
+                frame::chunk(&mut out, &obuf[..end], cursor.is_done());
+                framed = Some(out);
+            }
+        }
+        let (r, n) = match framed {
+            Some(out) => {
+                let n = out.len();
+                let (r, o) = write_within(&mut v.stream, out, 0..n, timeout).await;
+                v.out = o.unwrap_or_default();
+                (r, n)
+            }
+            None => {
+                let (r, b) = write_within(&mut v.stream, obuf, 0..end, timeout).await;
+                obuf = b.unwrap_or_else(|| w.take_buf());
+                (r, end)
             }
         };
-        let fut = net::write_range(&mut v.stream, obuf, 0..end);
-        obuf = match monoio::time::timeout(timeout, fut).await {
-            Ok((Ok(()), b)) => {
-                bytes += end as u64;
-                b
-            }
-            Ok((Err(_), b)) => done!(Event::ViewerGone, false, false, b),
-            Err(_) => done!(Event::ViewerGone, false, false, w.take_buf()),
-        };
+        if r.is_err() {
+            done!(Event::ViewerGone, false, false, obuf);
+        }
+        bytes += n as u64;
     }
     if let Some(cap) = capture {
         stored = finish_capture(w, cap, rh, &stored_head, received);
     }
     done!(Event::BodyDone, rh.keep_alive && !extra_bytes, viewer_keep, obuf)
+}
+
+/// Appends body data for the viewer in `framing` (chunked: one chunk of our
+/// own, and the last chunk when `last`).
+fn put_data(out: &mut Vec<u8>, framing: ViewerFraming, data: &[u8], last: bool) {
+    if framing == ViewerFraming::Chunked {
+        frame::chunk(out, data, last);
+    } else {
+        out.extend_from_slice(data);
+    }
+}
+
+/// Writes `buf[range]` to the viewer within `timeout`; the buffer comes back
+/// unless the write timed out (then it went with the abandoned operation).
+async fn write_within(
+    s: &mut crate::tls::Stream,
+    buf: Vec<u8>,
+    range: std::ops::Range<usize>,
+    timeout: Duration,
+) -> (Result<(), ()>, Option<Vec<u8>>) {
+    if range.is_empty() {
+        return (Ok(()), Some(buf));
+    }
+    match monoio::time::timeout(timeout, net::write_range(s, buf, range)).await {
+        Ok((Ok(()), b)) => (Ok(()), Some(b)),
+        Ok((Err(_), b)) => (Err(()), Some(b)),
+        Err(_) => (Err(()), None),
+    }
 }
 
 /// Answers with an error page (`page`) or a generated status; returns what

@@ -206,7 +206,7 @@ async fn store_result(
                 origin: &w.cfg.origins[step.origin].id,
                 role: step.role.as_str(),
             },
-            framing: ViewerFraming::AsIs,
+            framing: ViewerFraming::Length(len),
             keep_alive: true,
             viewer_http10: false,
             extra: b"",

@@ -119,9 +119,11 @@ where
                 .with_entries(1024)
                 .enable_timer()
                 .build()?;
+            crate::origin::pool::set_ring_polls(true);
             Ok(rt.block_on(f()))
         }
         Driver::Epoll(_) => {
+            crate::origin::pool::set_ring_polls(false);
             let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
                 .enable_timer()
                 .build()?;

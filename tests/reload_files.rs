@@ -1,6 +1,7 @@
 //! Files a config names (error pages, TLS PEM files) are read only when they
 //! are regular files within a size bound, so `check` refuses a device or a
-//! huge file at once.
+//! huge file at once; and a SIGHUP loads the config on a thread of its own,
+//! so SIGTERM is handled promptly even while a reload is stuck loading.
 mod common;
 use common::*;
 use std::ffi::CString;
@@ -115,4 +116,77 @@ fn check_refuses_pem_files_that_are_devices_or_huge() {
     };
     refused_quickly(&origin(zero), "origin[0].ca_file", "is not a regular file");
     refused_quickly(&origin(&big), "origin[0].ca_file", "is larger than");
+}
+
+/// Polls `cond` for up to `within`; false if it never held.
+fn within(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while !cond() {
+        if t0.elapsed() > within {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// A reload whose error page is a FIFO fails at once, naming the key (the
+/// FIFO is never opened for a blocking read), and SIGTERM then stops the
+/// proxy promptly.
+#[test]
+fn a_reload_naming_a_fifo_as_error_page_fails_and_sigterm_still_stops_promptly() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let mut p = Proxy::start(&config(&[("o", o.addr())], "o", ""));
+    let fifo = p.config_path.with_file_name("page.html");
+    mkfifo(&fifo);
+    std::fs::write(&p.config_path, with_error_page(&fifo)).unwrap();
+    p.hup();
+    assert!(
+        within(PROMPTLY, || p.log_text().contains("reload failed")),
+        "the reload was not reported failed within {PROMPTLY:?} (blocked on the FIFO?); log:\n{}",
+        p.log_text()
+    );
+    assert!(
+        p.log_text().contains("error_response[0].file") && p.log_text().contains("is not a regular file"),
+        "{}",
+        p.log_text()
+    );
+    assert_eq!(p.client().get("/x").status, 200, "the running config is kept");
+    assert!(p.terminate_within(PROMPTLY).success());
+}
+
+/// While a reload is stuck reading its config (here the config file became
+/// a FIFO that nobody writes: the read blocks), SIGTERM still stops the
+/// proxy promptly with status 0, and the log says the reload was left
+/// unfinished. (The config file itself may be a pipe, as in `--config
+/// <(generate)`, so its open is the one read that can block; it blocks the
+/// reload thread only.)
+#[test]
+fn sigterm_stops_promptly_while_a_reload_is_blocked_loading() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let mut p = Proxy::start(&config(&[("o", o.addr())], "o", ""));
+    let fifo = p.config_path.with_file_name("next.toml");
+    mkfifo(&fifo);
+    std::fs::rename(&fifo, &p.config_path).unwrap();
+    p.hup();
+    // The reload has the FIFO open for reading once a non-blocking open for
+    // writing succeeds; holding the write end open (and writing nothing)
+    // keeps its read blocked.
+    let path = CString::new(p.config_path.as_os_str().as_bytes()).unwrap();
+    let mut writer = -1;
+    assert!(
+        within(PROMPTLY, || {
+            // SAFETY: path is a valid NUL-terminated path; the result is checked.
+            writer = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+            writer >= 0
+        }),
+        "the reload never opened its config; log:\n{}",
+        p.log_text()
+    );
+    let t0 = Instant::now();
+    assert!(p.terminate_within(PROMPTLY).success());
+    assert!(t0.elapsed() < PROMPTLY);
+    assert!(p.log_text().contains("still loading"), "{}", p.log_text());
+    // SAFETY: writer is the descriptor opened above, closed once.
+    unsafe { libc::close(writer) };
 }

@@ -154,6 +154,29 @@ impl Running {
         drop(self);
     }
 
+    /// Applies a new config to new requests: see [`Reloader::reload`].
+    pub fn reload(&self, cfg: Arc<Config>) -> Vec<String> {
+        self.reloader().reload(cfg)
+    }
+
+    /// What a reload needs of this proxy, for a thread of its own (see
+    /// [`crate::reload`]).
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            shared: self.shared.clone(),
+            workers: self.workers,
+        }
+    }
+}
+
+/// Publishes reloaded configs to a running proxy's workers.
+#[derive(Clone)]
+pub struct Reloader {
+    shared: Arc<Shared>,
+    workers: usize,
+}
+
+impl Reloader {
     /// Applies a new config to new requests (SIGHUP): routes, origins,
     /// groups, timeouts, limits, header actions and error pages. Open
     /// connections, parked ones and the cache stay. Returns one line per

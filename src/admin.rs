@@ -40,9 +40,21 @@ pub async fn serve(listener: std::net::TcpListener, admin: Arc<Admin>) {
         log::error!("admin listener: cannot register socket");
         return;
     };
+    // A failed accept (no descriptor left) backs off instead of spinning.
+    let mut backoff = net::AcceptBackoff::default();
     while !admin.stop.load(Ordering::Relaxed) {
-        if let Ok(Ok((s, _))) = monoio::time::timeout(Duration::from_millis(250), l.accept()).await {
-            monoio::spawn(handle(s, admin.clone()));
+        match monoio::time::timeout(Duration::from_millis(250), l.accept()).await {
+            Ok(Ok((s, _))) => {
+                backoff.accepted();
+                monoio::spawn(handle(s, admin.clone()));
+            }
+            Ok(Err(e)) => {
+                let wait = backoff.failed("admin", &e);
+                if !wait.is_zero() {
+                    monoio::time::sleep(wait).await;
+                }
+            }
+            Err(_) => {}
         }
     }
 }

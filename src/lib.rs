@@ -8,6 +8,7 @@
 //! | [`cache`] | the store (sharded, S3-FIFO), freshness rules, keys |
 //! | [`config`] | the TOML schema (SPEC §2), defaults, validation, `check` |
 //! | [`runtime`] | worker threads: one monoio runtime per core, pinning, driver choice, listeners |
+//! | [`reload`] | SIGHUP: config reloads on a thread of their own, one at a time |
 //! | [`http`] | HTTP/1.1 without I/O: request/response head parsing, framing, chunked, head writing |
 //! | [`proxy`] | the per-connection flow in phases: read head, route, cache lookup, forward, finish; the hooks trait |
 //! | [`origin`] | the upstream side: the attempt state machine, the connection pool, origin I/O |
@@ -49,6 +50,7 @@ pub mod metrics;
 pub mod net;
 pub mod origin;
 pub mod proxy;
+pub mod reload;
 pub mod runtime;
 pub mod sample_origin;
 pub mod signals;

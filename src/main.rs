@@ -2,6 +2,7 @@
 
 use mimalloc::MiMalloc;
 use ringfront::config::Config;
+use ringfront::reload::{self, Reloads, Requested};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -49,6 +50,58 @@ fn load(args: &[String]) -> Result<std::sync::Arc<Config>, ExitCode> {
     })
 }
 
+/// `ringfront run`: serves until SIGTERM/SIGINT; SIGHUP reloads the config
+/// on the reload thread, so a slow reload never delays a stop.
+fn run(args: &[String]) -> ExitCode {
+    init_logging();
+    let cfg = match load(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    ringfront::signals::block_stop_signals();
+    let running = match ringfront::runtime::start(cfg) {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let path = PathBuf::from(arg_value(args, "--config").unwrap_or_default());
+    let reloader = running.reloader();
+    let reload_path = path.clone();
+    let reloads = match Reloads::start(move || reload::reload_file(&reload_path, &reloader)) {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!("cannot start the reload thread: {e}");
+            running.stop();
+            return ExitCode::from(1);
+        }
+    };
+    let sig = loop {
+        let sig = ringfront::signals::wait_signal();
+        if sig != libc::SIGHUP {
+            break sig;
+        }
+        match reloads.request() {
+            Requested::Started => {}
+            Requested::Queued | Requested::Folded => {
+                log::info!(
+                    "SIGHUP: a reload is still loading; {} is read again after it",
+                    path.display()
+                )
+            }
+            Requested::Gone => log::error!("SIGHUP: the reload thread is gone; restart to change the config"),
+        }
+    };
+    if reloads.pending() {
+        log::warn!("a reload of {} is still loading: stopping without it", path.display());
+    }
+    log::info!("signal {sig}: stopping, draining requests in flight");
+    running.stop();
+    log::info!("stopped");
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -68,46 +121,7 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
-        Some("run") => {
-            init_logging();
-            let cfg = match load(&args) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            ringfront::signals::block_stop_signals();
-            let running = match ringfront::runtime::start(cfg) {
-                Ok(r) => r,
-                Err(e) => {
-                    log::error!("{e}");
-                    return ExitCode::from(1);
-                }
-            };
-            let path = arg_value(&args, "--config").unwrap_or_default();
-            let sig = loop {
-                let sig = ringfront::signals::wait_signal();
-                if sig != libc::SIGHUP {
-                    break sig;
-                }
-                match Config::load(&PathBuf::from(&path)) {
-                    Ok(cfg) => {
-                        for line in running.reload(cfg) {
-                            log::warn!("reload: {line}");
-                        }
-                        log::info!("reloaded {path}: new requests use it");
-                    }
-                    Err(errs) => {
-                        for e in errs {
-                            log::error!("reload: {path}: {e}");
-                        }
-                        log::error!("reload failed: keeping the running config");
-                    }
-                }
-            };
-            log::info!("signal {sig}: stopping, draining requests in flight");
-            running.stop();
-            log::info!("stopped");
-            ExitCode::SUCCESS
-        }
+        Some("run") => run(&args),
         Some("demo") => {
             init_logging();
             match ringfront::demo::run("127.0.0.1:8080") {

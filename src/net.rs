@@ -31,6 +31,56 @@ pub fn reuseport_listener(addr: SocketAddr, backlog: i32) -> io::Result<std::net
     Ok(s.into())
 }
 
+/// Backing off a listener whose accepts fail. The usual failure is running
+/// out of descriptors (EMFILE, ENFILE): retrying at once only spins, and
+/// logging each retry floods the log. So each failure in a row waits twice
+/// as long as the one before, from [`AcceptBackoff::FIRST`] up to
+/// [`AcceptBackoff::MAX`], and the failures are logged at most once per
+/// [`AcceptBackoff::LOG_EVERY`], with a count of the ones not logged. A
+/// successful accept starts over. New connections wait in the listener's
+/// accept queue meanwhile; open ones are not touched.
+#[derive(Debug, Default)]
+pub struct AcceptBackoff {
+    delay: Duration,
+    logged_at: Option<std::time::Instant>,
+    unlogged: u64,
+}
+
+impl AcceptBackoff {
+    pub const FIRST: Duration = Duration::from_millis(10);
+    pub const MAX: Duration = Duration::from_millis(500);
+    pub const LOG_EVERY: Duration = Duration::from_secs(1);
+
+    /// An accept succeeded: the next failure waits [`Self::FIRST`] again.
+    pub fn accepted(&mut self) {
+        self.delay = Duration::ZERO;
+    }
+
+    /// An accept of `who` (for the log line) failed with `e`: logs it unless
+    /// a line was logged within [`Self::LOG_EVERY`], and returns how long to
+    /// wait before the next accept. A connection reset before it could be
+    /// accepted is no reason to wait, nor to log.
+    pub fn failed(&mut self, who: &str, e: &io::Error) -> Duration {
+        if e.kind() == io::ErrorKind::ConnectionAborted {
+            return Duration::ZERO;
+        }
+        self.delay = (self.delay * 2).clamp(Self::FIRST, Self::MAX);
+        let now = std::time::Instant::now();
+        if self.logged_at.is_some_and(|t| now.duration_since(t) < Self::LOG_EVERY) {
+            self.unlogged += 1;
+            return self.delay;
+        }
+        let more = match self.unlogged {
+            0 => String::new(),
+            n => format!(" ({n} more since the last line)"),
+        };
+        log::warn!("{who}: accept: {e}; retrying in {:?}{more}", self.delay);
+        self.logged_at = Some(now);
+        self.unlogged = 0;
+        self.delay
+    }
+}
+
 /// Reads more bytes onto the end of `buf`, growing it to keep at least
 /// `min_spare` bytes free (but never past `max_len`). `Ok(0)` is EOF.
 pub async fn read_more<S: AsyncReadRent>(
@@ -256,4 +306,23 @@ pub async fn write_head_and_body<S: AsyncWriteRentExt + monoio::io::AsyncWriteRe
         other => other,
     };
     (res, HeadAndBody { iov, head, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_backoff_doubles_to_its_bound_and_starts_over_after_a_success() {
+        let mut b = AcceptBackoff::default();
+        let emfile = io::Error::from_raw_os_error(libc::EMFILE);
+        let waits: Vec<u128> = (0..8).map(|_| b.failed("test", &emfile).as_millis()).collect();
+        assert_eq!(waits, [10, 20, 40, 80, 160, 320, 500, 500]);
+        // Only the first of these was logged; the rest are counted.
+        assert_eq!(b.unlogged, 7);
+        b.accepted();
+        assert_eq!(b.failed("test", &emfile), AcceptBackoff::FIRST);
+        let aborted = io::Error::from(io::ErrorKind::ConnectionAborted);
+        assert_eq!(b.failed("test", &aborted), Duration::ZERO);
+    }
 }

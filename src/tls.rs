@@ -294,8 +294,8 @@ pub struct CertError {
 
 /// Loads a PEM certificate chain (leaf first).
 pub fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let chain = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+    let pem = crate::config::read_file(path, crate::config::MAX_PEM_FILE)?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{}: not a PEM certificate file: {e}", path.display()))?;
     if chain.is_empty() {
@@ -305,7 +305,8 @@ pub fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 }
 
 fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| format!("{}: no usable PEM private key: {e}", path.display()))
+    let pem = crate::config::read_file(path, crate::config::MAX_PEM_FILE)?;
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| format!("{}: no usable PEM private key: {e}", path.display()))
 }
 
 /// Builds the viewer-side TLS config from the `[server.tls]` certificates

@@ -2,19 +2,7 @@
 //! counts summed over the workers.
 mod common;
 use common::*;
-use std::io::{Read, Write};
 use std::sync::Arc;
-
-fn scrape(addr: std::net::SocketAddr) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    assert!(out.contains("Content-Type: text/plain; version=0.0.4"), "{out}");
-    out.split_once("\r\n\r\n").unwrap().1.to_string()
-}
 
 fn value(s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     let found = s

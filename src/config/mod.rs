@@ -8,9 +8,11 @@
 //! key, with the line number found through a span-keeping parse of the same
 //! text (toml_edit), so `ringfront check` can print all of them at once.
 
+mod files;
 mod units;
 mod validate;
 
+pub use files::{check_file, read_file, MAX_ERROR_PAGE, MAX_PEM_FILE};
 pub use units::{parse_duration, parse_size, Dur, Size};
 pub use validate::{Behavior, HeaderActions, Pattern, Target};
 
@@ -394,13 +396,13 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads and validates a config file.
+    /// Reads and validates a config file (at most [`files::MAX_CONFIG_FILE`]).
     pub fn load(path: &Path) -> Result<Arc<Config>, Vec<ConfigError>> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = files::read_config_text(path).map_err(|message| {
             vec![ConfigError {
                 key: "config".into(),
                 line: None,
-                message: format!("cannot read {}: {e}", path.display()),
+                message,
             }]
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();

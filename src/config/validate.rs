@@ -358,12 +358,9 @@ fn server_tls(t: &RawTls, base: &Path, e: &mut Errors) -> Option<ServerTls> {
     let mut files_ok = true;
     for (i, c) in t.certificates.iter().enumerate() {
         for (k, p) in [("cert", &c.cert), ("key", &c.key)] {
-            if !base.join(p).is_file() {
+            if let Err(m) = super::check_file(&base.join(p), super::MAX_PEM_FILE) {
                 files_ok = false;
-                e.push(
-                    &[K("server"), K("tls"), K("certificates"), I(i), K(k)],
-                    format!("file {} not found", base.join(p).display()),
-                );
+                e.push(&[K("server"), K("tls"), K("certificates"), I(i), K(k)], m);
             }
         }
         for n in &c.names {
@@ -428,11 +425,8 @@ fn origin_tls(i: usize, o: &RawOrigin, base: &Path, e: &mut Errors) -> Option<cr
     }
     let ca = (!o.ca_file.is_empty()).then(|| base.join(&o.ca_file));
     if let Some(p) = &ca {
-        if !p.is_file() {
-            e.push(
-                &[K("origin"), I(i), K("ca_file")],
-                format!("file {} not found", p.display()),
-            );
+        if let Err(m) = super::check_file(p, super::MAX_PEM_FILE) {
+            e.push(&[K("origin"), I(i), K("ca_file")], m);
             return None;
         }
     }
@@ -777,13 +771,10 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
             );
         }
         let path = base.join(&r.file);
-        let body = match std::fs::read(&path) {
+        let body = match super::read_file(&path, super::MAX_ERROR_PAGE) {
             Ok(b) => bytes::Bytes::from(b),
-            Err(err) => {
-                e.push(
-                    &[K("error_response"), I(i), K("file")],
-                    format!("cannot read {}: {err}", path.display()),
-                );
+            Err(m) => {
+                e.push(&[K("error_response"), I(i), K("file")], m);
                 bytes::Bytes::new()
             }
         };

@@ -129,21 +129,47 @@ fn close_parked(shared: &std::sync::Arc<super::Shared>) {
 
 /// Parks `stream` until it is readable, its idle deadline `until` passes, or
 /// the proxy stops. The socket is kept as a duplicate descriptor (the
-/// monoio stream closes its own); `guard`'s count is carried over.
+/// monoio stream closes its own); `guard`'s count is carried over. When it
+/// cannot park (no descriptor for the duplicate: the process is at its
+/// descriptor limit), the connection stays open with a task, see [`stay`].
 pub fn park(w: &Rc<Worker>, stream: monoio::net::TcpStream, guard: ConnGuard, until: Instant) {
     if w.shared.is_stopping() {
         return; // closes: idle connections end at stop
     }
     let dup = dup_cloexec(stream.as_raw_fd());
-    drop(stream);
     if dup < 0 {
-        return; // closes: as if the idle deadline had passed
+        monoio::spawn(stay(w.clone(), stream, guard, until));
+        return;
     }
     // SAFETY: dup is a new descriptor owned from here on.
     let fd = unsafe { OwnedFd::from_raw_fd(dup) };
-    if w.parked.insert(fd, until).is_ok() {
-        guard.carry();
-        w.shared.parked_connections.fetch_add(1, Ordering::Relaxed);
+    match w.parked.insert(fd, until) {
+        Ok(()) => {
+            drop(stream);
+            guard.carry();
+            w.shared.parked_connections.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(fd) => {
+            drop(fd);
+            monoio::spawn(stay(w.clone(), stream, guard, until));
+        }
+    }
+}
+
+/// An idle connection that could not park keeps a small task (its buffers
+/// are already freed): it waits for input until its idle deadline and is
+/// then served like one resumed from the lot, or closed at the deadline. At
+/// stop it closes with the worker's runtime, as an idle connection not yet
+/// parked does.
+async fn stay(w: Rc<Worker>, stream: monoio::net::TcpStream, guard: ConnGuard, until: Instant) {
+    let ready = monoio::time::timeout_at(until.into(), stream.readable(false)).await;
+    if !matches!(ready, Ok(Ok(()))) || w.shared.is_stopping() {
+        return; // closes: the deadline passed or the socket failed
+    }
+    if let Ok(peer) = stream.peer_addr() {
+        let stream = crate::tls::Stream::Plain(stream);
+        // Spawned, not awaited: the waiting task stays small.
+        monoio::spawn(super::conn::serve(w.current(), stream, peer, guard, None));
     }
 }
 

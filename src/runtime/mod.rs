@@ -12,9 +12,10 @@
 
 use crate::config::{Config, IoDriver};
 use crate::log::{AccessLog, WorkerLog};
-use crate::net;
+use crate::net::{self, AcceptBackoff};
 use crate::proxy::hooks::OriginHooks;
 use crate::proxy::{conn, ConnGuard, Shared, Worker};
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -156,6 +157,29 @@ impl Running {
         drop(self);
     }
 
+    /// Applies a new config to new requests: see [`Reloader::reload`].
+    pub fn reload(&self, cfg: Arc<Config>) -> Vec<String> {
+        self.reloader().reload(cfg)
+    }
+
+    /// What a reload needs of this proxy, for a thread of its own (see
+    /// [`crate::reload`]).
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            shared: self.shared.clone(),
+            workers: self.workers,
+        }
+    }
+}
+
+/// Publishes reloaded configs to a running proxy's workers.
+#[derive(Clone)]
+pub struct Reloader {
+    shared: Arc<Shared>,
+    workers: usize,
+}
+
+impl Reloader {
     /// Applies a new config to new requests (SIGHUP): routes, origins,
     /// groups, timeouts, limits, header actions and error pages. Open
     /// connections, parked ones and the cache stay. Returns one line per
@@ -331,6 +355,55 @@ pub fn start_with_hooks(cfg: Arc<Config>, hooks: Option<Arc<dyn OriginHooks>>) -
 /// How often an accept loop looks at the stop flag, and how often the pool is swept.
 const TICK: Duration = Duration::from_millis(250);
 
+/// Accepts on one of a worker's listeners until the proxy stops. The accept
+/// is never cancelled: with io_uring a cancelled accept can race with a
+/// completed one and drop the accepted connection on the floor. On stop the
+/// listener is shut down, which fails the accept. Failed accepts (most
+/// often: no descriptor left) back off, see [`AcceptBackoff`].
+async fn accept_loop(w: Rc<Worker>, l: monoio::net::TcpListener, tls: bool, backoff: Rc<RefCell<AcceptBackoff>>) {
+    let shared = w.shared.clone();
+    loop {
+        // Read every turn: a reload may change it.
+        let max = w.current().cfg.server.max_connections;
+        if shared.is_stopping() {
+            return;
+        }
+        if shared.open_connections.load(Ordering::Relaxed) >= max {
+            // At the limit: leave new connections in the backlog.
+            monoio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        }
+        match l.accept().await {
+            Ok((s, _)) if shared.is_stopping() => drop(s),
+            Ok((s, peer)) => {
+                backoff.borrow_mut().accepted();
+                spawn_connection(&w, s, peer, tls);
+            }
+            Err(_) if shared.is_stopping() => return,
+            Err(e) => {
+                let wait = backoff.borrow_mut().failed(&format!("worker {}", w.id), &e);
+                if !wait.is_zero() {
+                    monoio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+}
+
+/// Starts serving an accepted connection on its own task.
+fn spawn_connection(w: &Rc<Worker>, s: monoio::net::TcpStream, peer: SocketAddr, tls: bool) {
+    let guard = ConnGuard::new(&w.shared);
+    if tls {
+        monoio::spawn(conn::accept_tls(w.current(), s, peer, guard));
+    } else {
+        let _ = s.set_nodelay(true);
+        let s = crate::tls::Stream::Plain(s);
+        let w = w.current();
+        let first_by = Instant::now() + w.cfg.server.client_header_timeout;
+        monoio::spawn(conn::serve(w, s, peer, guard, Some(first_by)));
+    }
+}
+
 async fn worker_main(
     id: usize,
     cfg: Arc<Config>,
@@ -343,6 +416,8 @@ async fn worker_main(
     let w = Rc::new(Worker::new(id, cfg.clone(), shared.clone(), hooks, log, cache));
     let mut accepts = Vec::new();
     let mut fds = Vec::new();
+    // One per worker, so its listeners together log at most a line a second.
+    let backoff = Rc::new(RefCell::new(AcceptBackoff::default()));
     for (l, tls) in listeners {
         let l = match monoio::net::TcpListener::from_std(l) {
             Ok(l) => l,
@@ -352,45 +427,7 @@ async fn worker_main(
             }
         };
         fds.push(l.as_raw_fd());
-        let (w, shared) = (w.clone(), shared.clone());
-        // The accept is never cancelled: with io_uring a cancelled accept can
-        // race with a completed one and drop the accepted connection on the
-        // floor. On stop the listener is shut down, which fails the accept.
-        accepts.push(monoio::spawn(async move {
-            loop {
-                // Read every turn: a reload may change it.
-                let max = w.current().cfg.server.max_connections;
-                if shared.is_stopping() {
-                    return;
-                }
-                if shared.open_connections.load(Ordering::Relaxed) >= max {
-                    // At the limit: leave new connections in the backlog.
-                    monoio::time::sleep(Duration::from_millis(5)).await;
-                    continue;
-                }
-                match l.accept().await {
-                    Ok((s, _)) if shared.is_stopping() => drop(s),
-                    Ok((s, peer)) => {
-                        let guard = ConnGuard::new(&shared);
-                        if tls {
-                            monoio::spawn(conn::accept_tls(w.current(), s, peer, guard));
-                        } else {
-                            let _ = s.set_nodelay(true);
-                            let s = crate::tls::Stream::Plain(s);
-                            let w = w.current();
-                            let first_by = Instant::now() + w.cfg.server.client_header_timeout;
-                            monoio::spawn(conn::serve(w, s, peer, guard, Some(first_by)));
-                        }
-                    }
-                    Err(_) if shared.is_stopping() => return,
-                    Err(e) => {
-                        // EMFILE and friends: back off briefly instead of spinning.
-                        log::warn!("worker {}: accept: {e}", w.id);
-                        monoio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-            }
-        }));
+        accepts.push(monoio::spawn(accept_loop(w.clone(), l, tls, backoff.clone())));
     }
     // The parking lot's attendant resumes idle connections that get input.
     monoio::spawn(crate::proxy::park::attend(w.clone()));

@@ -154,6 +154,13 @@ impl Proxy {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.terminate_within(WAIT)
+    }
+
+    /// Sends SIGTERM and waits up to `within` for the exit status (panics,
+    /// with the log, when the proxy is still running then).
+    pub fn terminate_within(&mut self, within: Duration) -> std::process::ExitStatus {
+        // SAFETY: sends a signal to our own child process.
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
@@ -162,12 +169,26 @@ impl Proxy {
             if let Ok(Some(st)) = self.child.try_wait() {
                 return st;
             }
-            if t0.elapsed() > WAIT {
+            if t0.elapsed() > within {
                 let _ = self.child.kill();
-                panic!("proxy did not exit after SIGTERM");
+                panic!(
+                    "proxy did not exit within {within:?} of SIGTERM; log:\n{}",
+                    self.log_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Lowers the running proxy's RLIMIT_NOFILE (soft and hard) to `n`.
+    pub fn limit_open_files(&self, n: u64) {
+        let lim = libc::rlimit {
+            rlim_cur: n,
+            rlim_max: n,
+        };
+        // SAFETY: prlimit on our own child; `lim` is a valid rlimit, the old value is not wanted.
+        let rc = unsafe { libc::prlimit(self.pid() as i32, libc::RLIMIT_NOFILE, &lim, std::ptr::null_mut()) };
+        assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
     }
 }
 
@@ -196,16 +217,60 @@ pub fn check_config(text: &str, files: &[(&str, &str)]) -> (i32, String, String)
     }
     let path = dir.path().join("c.toml");
     std::fs::write(&path, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ringfront"))
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    check_file(&path)
+}
+
+/// Runs `ringfront check --config path`; returns the exit code (-1 for a
+/// signal), stdout and stderr. Its address space is capped at 1 GiB and it
+/// is killed after `WAIT`, so a check that reads a device or a huge file
+/// fails the test instead of taking the machine's memory or hanging it.
+pub fn check_file(path: &std::path::Path) -> (i32, String, String) {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringfront"));
+    cmd.args(["check", "--config"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 1 << 30,
+                rlim_max: 1 << 30,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn ringfront check");
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut s);
+            }
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    };
+    let out = drain(child.stdout.take().map(|r| Box::new(r) as Box<dyn Read + Send>));
+    let err = drain(child.stderr.take().map(|r| Box::new(r) as Box<dyn Read + Send>));
+    let t0 = Instant::now();
+    let status = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break st;
+        }
+        if t0.elapsed() > WAIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ringfront check {} did not finish within {WAIT:?}", path.display());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
+    (status.code().unwrap_or(-1), out, err)
 }
 
 /// `ringfront check` fails (exit 2) with exactly one error line, naming
@@ -416,6 +481,18 @@ impl Client {
         }
         matches!(self.fill(), Ok(0) | Err(_))
     }
+}
+
+/// `GET /metrics` from an admin listener: the Prometheus text.
+pub fn scrape(admin: SocketAddr) -> String {
+    let mut s = TcpStream::connect(admin).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.contains("Content-Type: text/plain; version=0.0.4"), "{out}");
+    out.split_once("\r\n\r\n").unwrap().1.to_string()
 }
 
 /// Polls `cond` until true or `WAIT` passes.

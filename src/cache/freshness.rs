@@ -8,8 +8,11 @@
 //!   with `Authorization`, unless it says `public` or `s-maxage`.
 //! - `Vary` naming anything but `Accept-Encoding` prevents caching.
 //! - A status with an `error_response` is cached for
-//!   `max(error_response.min_ttl, max-age)`; other statuses that RFC 9110
-//!   §15.1 calls heuristically cacheable, and 5xx, follow the TTL rules.
+//!   `max(error_response.min_ttl, explicit freshness)`, where explicit
+//!   freshness is `s-maxage`, else `max-age`, else `Expires` − `Date`.
+//! - Other statuses that RFC 9110 §15.1 calls heuristically cacheable, and
+//!   5xx, follow the TTL rules; but an error (status ≥ 400) is stored only
+//!   with explicit freshness: `default_ttl` never applies to an error.
 //! - `stale-while-revalidate` and `stale-if-error` are kept for serving stale.
 //! - Every delta-seconds (`max-age`, `s-maxage`, `stale-while-revalidate`,
 //!   `stale-if-error`) and `Expires` − `Date` is at most
@@ -181,10 +184,7 @@ pub fn lifetime(
     }
     let explicit = explicit_ttl(r, &cc, now);
     let ttl = match error_min_ttl {
-        Some(min) => min.max(
-            cc.max_age
-                .map_or(Duration::ZERO, |s| Duration::from_secs(s.min(MAX_DELTA_SECONDS))),
-        ),
+        Some(min) => min.max(explicit.unwrap_or(Duration::ZERO)),
         None => policy_ttl(r.status, &cc, explicit, policy)?,
     };
     if ttl.is_zero() && cc.stale_while_revalidate.is_none() && cc.stale_if_error.is_none() {
@@ -233,6 +233,11 @@ fn explicit_ttl(r: &ResponseFacts<'_>, cc: &CacheControl, now: SystemTime) -> Op
 /// `error_response`; `None`: not stored.
 fn policy_ttl(status: u16, cc: &CacheControl, explicit: Option<Duration>, policy: &Policy) -> Option<Duration> {
     if !(heuristically_cacheable(status) || (500..=599).contains(&status)) {
+        return None;
+    }
+    // default_ttl never applies to an error: without explicit freshness, one
+    // odd request (X-HTTP-Method-Override, a bad query) would poison the URL.
+    if status >= 400 && explicit.is_none() {
         return None;
     }
     if cc.no_store || cc.no_cache || cc.private {
@@ -338,8 +343,8 @@ mod tests {
         for (st, cached) in [
             (200, true),
             (301, true),
-            (404, true),
-            (503, true),
+            (404, false), // an error without explicit freshness
+            (503, false),
             (302, false),
             (400, false),
             (206, false),
@@ -439,5 +444,38 @@ mod tests {
         r.date = Some(b"Fri, 31 Dec 9999 23:59:59 GMT");
         r.expires = Some(b"Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(lifetime(&r, false, &p, None, now), None);
+    }
+
+    #[test]
+    fn errors_need_explicit_freshness() {
+        let p = policy(0);
+        let error = |status: u16, cc: &'static str| {
+            let mut r = facts(cc);
+            r.status = status;
+            r
+        };
+        for st in [404, 405, 410, 414, 501, 500, 503] {
+            assert_eq!(ttl_of(&error(st, ""), &p), None, "{st} without freshness");
+            assert_eq!(ttl_of(&error(st, "max-age=60"), &p), Some(60), "{st} max-age");
+            assert_eq!(ttl_of(&error(st, "s-maxage=70"), &p), Some(70), "{st} s-maxage");
+            // min_ttl applies to explicit freshness, but does not create it.
+            assert_eq!(ttl_of(&error(st, "max-age=0"), &policy(30)), Some(30), "{st}");
+            assert_eq!(ttl_of(&error(st, ""), &policy(30)), None, "{st} with min_ttl");
+            assert_eq!(ttl_of(&error(st, "no-cache"), &policy(30)), None, "{st} no-cache");
+        }
+        let mut r = error(404, "");
+        r.date = Some(b"Sun, 06 Nov 1994 08:49:37 GMT");
+        r.expires = Some(b"Sun, 06 Nov 1994 09:49:37 GMT");
+        assert_eq!(ttl_of(&r, &p), Some(3600), "Expires is explicit");
+        // Successes still get default_ttl.
+        assert_eq!(ttl_of(&error(200, ""), &p), Some(86400));
+        assert_eq!(ttl_of(&error(301, ""), &p), Some(86400));
+        // An error_response's min_ttl against the origin's explicit freshness.
+        let now = SystemTime::UNIX_EPOCH + DAY * 10000;
+        let ten = Some(Duration::from_secs(10));
+        let l = |r: &ResponseFacts<'_>| lifetime(r, false, &p, ten, now).map(|l| l.ttl.as_secs());
+        assert_eq!(l(&error(404, "")), Some(10));
+        assert_eq!(l(&error(404, "s-maxage=40, max-age=5")), Some(40));
+        assert_eq!(l(&r), Some(3600));
     }
 }

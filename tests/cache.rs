@@ -368,3 +368,32 @@ fn stale_while_revalidate_serves_stale_and_refreshes_once_in_the_background() {
         r.header("cache-status").is_some_and(|v| !v.contains("ttl=-"))
     });
 }
+
+#[test]
+fn errors_are_stored_only_with_explicit_freshness() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let p = cached(&o);
+    let mut c = p.client();
+    // A 405 without freshness (say, to X-HTTP-Method-Override: DELETE) is
+    // not stored for default_ttl: the next viewer reaches the origin.
+    for _ in 0..2 {
+        let r = c.get("/poison?status=405");
+        assert_eq!(r.status, 405);
+        assert_eq!(r.header("x-cache"), Some("Error from ringfront"), "{:?}", r.headers);
+    }
+    assert_eq!(o.requests(), 2, "the 405 was served from cache");
+    // An error with explicit freshness is stored.
+    c.get("/gone?status=404&cc=max-age=60");
+    let r = c.get("/gone?status=404&cc=max-age=60");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("x-cache"), Some("Hit from ringfront"), "{:?}", r.headers);
+    assert_eq!(o.requests(), 3);
+    // A success without freshness still gets default_ttl (one day).
+    c.get("/plain");
+    let r = c.get("/plain");
+    assert_eq!(r.header("x-cache"), Some("Hit from ringfront"));
+    let cs = r.header("cache-status").unwrap_or("");
+    let ttl: u64 = cs.rsplit("ttl=").next().and_then(|t| t.parse().ok()).unwrap_or(0);
+    assert!((86_000..=86_400).contains(&ttl), "{cs}");
+    assert_eq!(o.requests(), 4);
+}

@@ -8,9 +8,16 @@
 //!   with `Authorization`, unless it says `public` or `s-maxage`.
 //! - `Vary` naming anything but `Accept-Encoding` prevents caching.
 //! - A status with an `error_response` is cached for
-//!   `max(error_response.min_ttl, max-age)`; other statuses that RFC 9110
-//!   §15.1 calls heuristically cacheable, and 5xx, follow the TTL rules.
+//!   `max(error_response.min_ttl, explicit freshness)`, where explicit
+//!   freshness is `s-maxage`, else `max-age`, else `Expires` − `Date`.
+//! - Other statuses that RFC 9110 §15.1 calls heuristically cacheable, and
+//!   5xx, follow the TTL rules; but an error (status ≥ 400) is stored only
+//!   with explicit freshness: `default_ttl` never applies to an error.
 //! - `stale-while-revalidate` and `stale-if-error` are kept for serving stale.
+//! - Every delta-seconds (`max-age`, `s-maxage`, `stale-while-revalidate`,
+//!   `stale-if-error`) and `Expires` − `Date` is at most
+//!   [`MAX_DELTA_SECONDS`] (2^31 s, RFC 9111 §1.2.2), however large the
+//!   origin's number: no later sum of durations can overflow.
 //!
 //! Pure functions of the parsed response, so every rule is tested here with
 //! an injected clock.
@@ -63,6 +70,7 @@ pub struct CacheControl {
 /// directives, case-insensitive names, optional (possibly quoted) values.
 /// A malformed delta-seconds makes that directive count as absent, except
 /// for `max-age`/`s-maxage`, where it counts as 0 (stale) per RFC 9111 §4.2.1.
+/// A value above [`MAX_DELTA_SECONDS`], however long, counts as that.
 pub fn parse_cache_control(v: &[u8]) -> CacheControl {
     let mut cc = CacheControl::default();
     for part in split_commas(v) {
@@ -70,11 +78,7 @@ pub fn parse_cache_control(v: &[u8]) -> CacheControl {
             Some(i) => (trim(&part[..i]), Some(unquote(trim(&part[i + 1..])))),
             None => (trim(part), None),
         };
-        let secs = || {
-            value
-                .and_then(|x| std::str::from_utf8(x).ok())
-                .and_then(|x| x.parse::<u64>().ok())
-        };
+        let secs = || value.and_then(delta_seconds);
         let n = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
         if n("s-maxage") {
             cc.s_maxage = Some(secs().unwrap_or(0));
@@ -95,6 +99,24 @@ pub fn parse_cache_control(v: &[u8]) -> CacheControl {
         }
     }
     cc
+}
+
+/// The largest delta-seconds a cache keeps (RFC 9111 §1.2.2): 2^31 seconds,
+/// about 68 years. Larger values, and values too large for any integer,
+/// count as this.
+pub const MAX_DELTA_SECONDS: u64 = 1 << 31;
+
+/// Parses delta-seconds (`1*DIGIT`), clamped to [`MAX_DELTA_SECONDS`]; `None`
+/// when it is not all digits (a sign, a fraction, empty).
+fn delta_seconds(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(v.iter().fold(0, |n: u64, &d| {
+        n.saturating_mul(10)
+            .saturating_add(u64::from(d - b'0'))
+            .min(MAX_DELTA_SECONDS)
+    }))
 }
 
 /// Splits at commas outside double quotes.
@@ -155,58 +177,75 @@ pub fn lifetime(
     if r.set_cookie {
         return None;
     }
-    let mut vary_encoding = false;
-    if let Some(v) = r.vary {
-        for t in split_commas(v) {
-            let t = trim(t);
-            if t.eq_ignore_ascii_case(b"accept-encoding") {
-                vary_encoding = true;
-            } else {
-                return None;
-            }
-        }
-    }
+    let vary_encoding = vary_encoding(r.vary)?;
     let cc = r.cache_control.map(parse_cache_control).unwrap_or_default();
     if authorization && !(cc.public || cc.s_maxage.is_some()) {
         return None;
     }
-    let secs = Duration::from_secs;
-    let origin_ttl = cc.s_maxage.or(cc.max_age).map(secs).or_else(|| {
-        let exp = r.expires?;
-        // An invalid Expires (such as "0") means already expired.
-        let Some(exp) = http_date(exp) else {
-            return Some(Duration::ZERO);
-        };
-        let base = r.date.and_then(http_date).unwrap_or(now);
-        Some(exp.duration_since(base).unwrap_or(Duration::ZERO))
-    });
-    let ttl = if let Some(min) = error_min_ttl {
-        min.max(cc.max_age.map(secs).unwrap_or(Duration::ZERO))
-    } else {
-        if !(heuristically_cacheable(r.status) || (500..=599).contains(&r.status)) {
-            return None;
-        }
-        if cc.no_store || cc.no_cache || cc.private {
-            // CloudFront: not cached, unless min_ttl > 0; then for min_ttl.
-            if policy.min_ttl.is_zero() {
-                return None;
-            }
-            policy.min_ttl
-        } else {
-            origin_ttl
-                .unwrap_or(policy.default_ttl)
-                .clamp(policy.min_ttl, policy.max_ttl.max(policy.min_ttl))
-        }
+    let explicit = explicit_ttl(r, &cc, now);
+    let ttl = match error_min_ttl {
+        Some(min) => min.max(explicit.unwrap_or(Duration::ZERO)),
+        None => policy_ttl(r.status, &cc, explicit, policy)?,
     };
     if ttl.is_zero() && cc.stale_while_revalidate.is_none() && cc.stale_if_error.is_none() {
         return None;
     }
+    let secs = Duration::from_secs;
     Some(Lifetime {
         ttl,
         stale_while_revalidate: secs(cc.stale_while_revalidate.unwrap_or(0)),
         stale_if_error: secs(cc.stale_if_error.unwrap_or(0)),
         vary_encoding,
     })
+}
+
+/// `Some(varies on Accept-Encoding)`, or `None` when the response varies on
+/// anything else (not stored).
+fn vary_encoding(vary: Option<&[u8]>) -> Option<bool> {
+    let mut encoding = false;
+    for t in vary.into_iter().flat_map(split_commas) {
+        if trim(t).eq_ignore_ascii_case(b"accept-encoding") {
+            encoding = true;
+        } else {
+            return None;
+        }
+    }
+    Some(encoding)
+}
+
+/// The origin's explicit freshness: `s-maxage`, else `max-age`, else
+/// `Expires` − `Date` (`now` without a Date), each at most
+/// [`MAX_DELTA_SECONDS`]; `None` when the origin gave none.
+fn explicit_ttl(r: &ResponseFacts<'_>, cc: &CacheControl, now: SystemTime) -> Option<Duration> {
+    if let Some(s) = cc.s_maxage.or(cc.max_age) {
+        return Some(Duration::from_secs(s.min(MAX_DELTA_SECONDS)));
+    }
+    // An invalid Expires (such as "0") means already expired.
+    let Some(exp) = http_date(r.expires?) else {
+        return Some(Duration::ZERO);
+    };
+    let base = r.date.and_then(http_date).unwrap_or(now);
+    let ttl = exp.duration_since(base).unwrap_or(Duration::ZERO);
+    Some(ttl.min(Duration::from_secs(MAX_DELTA_SECONDS)))
+}
+
+/// The TTL under the behavior's policy, for a status without an
+/// `error_response`; `None`: not stored.
+fn policy_ttl(status: u16, cc: &CacheControl, explicit: Option<Duration>, policy: &Policy) -> Option<Duration> {
+    if !(heuristically_cacheable(status) || (500..=599).contains(&status)) {
+        return None;
+    }
+    // default_ttl never applies to an error: without explicit freshness, one
+    // odd request (X-HTTP-Method-Override, a bad query) would poison the URL.
+    if status >= 400 && explicit.is_none() {
+        return None;
+    }
+    if cc.no_store || cc.no_cache || cc.private {
+        // CloudFront: not cached, unless min_ttl > 0; then for min_ttl.
+        return (!policy.min_ttl.is_zero()).then_some(policy.min_ttl);
+    }
+    let ttl = explicit.unwrap_or(policy.default_ttl);
+    Some(ttl.clamp(policy.min_ttl, policy.max_ttl.max(policy.min_ttl)))
 }
 
 #[cfg(test)]
@@ -304,8 +343,8 @@ mod tests {
         for (st, cached) in [
             (200, true),
             (301, true),
-            (404, true),
-            (503, true),
+            (404, false), // an error without explicit freshness
+            (503, false),
             (302, false),
             (400, false),
             (206, false),
@@ -347,5 +386,96 @@ mod tests {
         )
         .unwrap();
         assert_eq!(l.stale_if_error, Duration::from_secs(60));
+    }
+
+    const MAX: Duration = Duration::from_secs(MAX_DELTA_SECONDS);
+
+    #[test]
+    fn delta_seconds_too_large_count_as_2_pow_31() {
+        let u64_max = "18446744073709551615";
+        let beyond = "99999999999999999999999999999999999999";
+        for v in [u64_max, beyond, "2147483648", "2147483649"] {
+            let cc = parse_cache_control(format!("max-age={v}, s-maxage={v}").as_bytes());
+            assert_eq!((cc.max_age, cc.s_maxage), (Some(1 << 31), Some(1 << 31)), "{v}");
+            let cc = parse_cache_control(format!("stale-while-revalidate={v}, stale-if-error=\"{v}\"").as_bytes());
+            assert_eq!(cc.stale_while_revalidate, Some(1 << 31), "{v}");
+            assert_eq!(cc.stale_if_error, Some(1 << 31), "{v}");
+        }
+        assert_eq!(parse_cache_control(b"max-age=2147483647").max_age, Some(2147483647));
+        // Not delta-seconds: a sign, a fraction, nothing.
+        for v in ["+5", "-1", "1.5", "", "1 2"] {
+            let cc = parse_cache_control(format!("max-age={v}, stale-if-error={v}").as_bytes());
+            assert_eq!((cc.max_age, cc.stale_if_error), (Some(0), None), "{v:?}");
+        }
+        let p = Policy {
+            min_ttl: Duration::ZERO,
+            default_ttl: DAY,
+            max_ttl: Duration::from_secs(u64::MAX),
+        };
+        let r = facts("max-age=18446744073709551615, stale-while-revalidate=18446744073709551615, stale-if-error=1e99");
+        let l = lifetime(&r, false, &p, None, SystemTime::now()).unwrap();
+        assert_eq!(
+            (l.ttl, l.stale_while_revalidate, l.stale_if_error),
+            (MAX, MAX, Duration::ZERO)
+        );
+        let l = lifetime(&r, false, &p, Some(Duration::from_secs(u64::MAX)), SystemTime::now()).unwrap();
+        assert_eq!(
+            l.ttl,
+            Duration::from_secs(u64::MAX),
+            "error_response min_ttl is the operator's"
+        );
+    }
+
+    #[test]
+    fn expires_minus_date_saturates() {
+        let p = Policy {
+            min_ttl: Duration::ZERO,
+            default_ttl: DAY,
+            max_ttl: Duration::from_secs(u64::MAX),
+        };
+        let mut r = facts("");
+        r.date = Some(b"Thu, 01 Jan 1970 00:00:00 GMT");
+        r.expires = Some(b"Fri, 31 Dec 9999 23:59:59 GMT");
+        let now = SystemTime::UNIX_EPOCH;
+        assert_eq!(lifetime(&r, false, &p, None, now).unwrap().ttl, MAX);
+        r.date = None;
+        assert_eq!(lifetime(&r, false, &p, None, now).unwrap().ttl, MAX);
+        // Expires before Date: already stale, whatever the distance.
+        r.date = Some(b"Fri, 31 Dec 9999 23:59:59 GMT");
+        r.expires = Some(b"Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(lifetime(&r, false, &p, None, now), None);
+    }
+
+    #[test]
+    fn errors_need_explicit_freshness() {
+        let p = policy(0);
+        let error = |status: u16, cc: &'static str| {
+            let mut r = facts(cc);
+            r.status = status;
+            r
+        };
+        for st in [404, 405, 410, 414, 501, 500, 503] {
+            assert_eq!(ttl_of(&error(st, ""), &p), None, "{st} without freshness");
+            assert_eq!(ttl_of(&error(st, "max-age=60"), &p), Some(60), "{st} max-age");
+            assert_eq!(ttl_of(&error(st, "s-maxage=70"), &p), Some(70), "{st} s-maxage");
+            // min_ttl applies to explicit freshness, but does not create it.
+            assert_eq!(ttl_of(&error(st, "max-age=0"), &policy(30)), Some(30), "{st}");
+            assert_eq!(ttl_of(&error(st, ""), &policy(30)), None, "{st} with min_ttl");
+            assert_eq!(ttl_of(&error(st, "no-cache"), &policy(30)), None, "{st} no-cache");
+        }
+        let mut r = error(404, "");
+        r.date = Some(b"Sun, 06 Nov 1994 08:49:37 GMT");
+        r.expires = Some(b"Sun, 06 Nov 1994 09:49:37 GMT");
+        assert_eq!(ttl_of(&r, &p), Some(3600), "Expires is explicit");
+        // Successes still get default_ttl.
+        assert_eq!(ttl_of(&error(200, ""), &p), Some(86400));
+        assert_eq!(ttl_of(&error(301, ""), &p), Some(86400));
+        // An error_response's min_ttl against the origin's explicit freshness.
+        let now = SystemTime::UNIX_EPOCH + DAY * 10000;
+        let ten = Some(Duration::from_secs(10));
+        let l = |r: &ResponseFacts<'_>| lifetime(r, false, &p, ten, now).map(|l| l.ttl.as_secs());
+        assert_eq!(l(&error(404, "")), Some(10));
+        assert_eq!(l(&error(404, "s-maxage=40, max-age=5")), Some(40));
+        assert_eq!(l(&r), Some(3600));
     }
 }

@@ -52,6 +52,7 @@ fn not_modified_since(ims: &[u8], last_modified: Option<&[u8]>) -> bool {
 
 /// Parses `bytes=a-b`, `bytes=a-`, `bytes=-n` against a body of `len`.
 /// `None`: not a single byte range (ignored: the whole body is sent).
+/// Positions too large for a u64 count as u64::MAX: beyond any body.
 fn single_range(v: &[u8], len: usize) -> Option<Result<Range<usize>, ()>> {
     let spec = v.trim_ascii().strip_prefix(b"bytes=")?;
     if spec.contains(&b',') {
@@ -63,10 +64,14 @@ fn single_range(v: &[u8], len: usize) -> Option<Result<Range<usize>, ()>> {
         if s.is_empty() {
             return Some(None);
         }
-        if s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
+        if !s.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        std::str::from_utf8(s).ok()?.parse().ok().map(Some)
+        let digit = |d: u8| u64::from(d - b'0');
+        Some(Some(
+            s.iter()
+                .fold(0, |n: u64, &d| n.saturating_mul(10).saturating_add(digit(d))),
+        ))
     };
     let (first, last) = (num(&spec[..dash])?, num(&spec[dash + 1..])?);
     let len64 = len as u64;
@@ -135,8 +140,18 @@ const KEEP_ON_304: [&[u8]; 7] = [
     b"last-modified",
 ];
 
+/// `kind`, except that a Partial not lying within a body of `len` bytes
+/// (which [`plan`] never makes) is answered as Unsatisfiable.
+fn checked(kind: &HitKind, len: usize) -> &HitKind {
+    match kind {
+        HitKind::Partial(r) if r.start >= r.end || r.end > len => &HitKind::Unsatisfiable,
+        k => k,
+    }
+}
+
 /// Writes the head for `kind` (without the per-response lines and final CRLF).
 pub fn write_head(out: &mut Vec<u8>, obj: &Object, kind: &HitKind) {
+    let kind = checked(kind, obj.body.len());
     if *kind == HitKind::Full {
         out.extend_from_slice(&obj.head);
         return;
@@ -172,7 +187,7 @@ pub fn write_head(out: &mut Vec<u8>, obj: &Object, kind: &HitKind) {
             out.extend_from_slice(b"Content-Range: bytes ");
             out.extend_from_slice(n.format(r.start).as_bytes());
             out.push(b'-');
-            out.extend_from_slice(n.format(r.end - 1).as_bytes());
+            out.extend_from_slice(n.format(r.end.saturating_sub(1)).as_bytes());
             out.push(b'/');
             out.extend_from_slice(n.format(len).as_bytes());
             out.extend_from_slice(b"\r\nContent-Length: ");
@@ -190,7 +205,7 @@ pub fn write_head(out: &mut Vec<u8>, obj: &Object, kind: &HitKind) {
 
 /// The body bytes to send for `kind` (HEAD sends none).
 pub fn body(obj: &Object, kind: &HitKind) -> bytes::Bytes {
-    match kind {
+    match checked(kind, obj.body.len()) {
         HitKind::Full => obj.body.clone(),
         HitKind::Partial(r) => obj.body.slice(r.clone()),
         _ => bytes::Bytes::new(),
@@ -274,5 +289,67 @@ mod tests {
         assert!(String::from_utf8(out)
             .unwrap()
             .contains("Content-Range: bytes */10\r\n"));
+    }
+
+    #[test]
+    fn range_numbers_from_a_viewer_cannot_overflow() {
+        let o = obj();
+        let p = |r: &[u8]| plan(&o, None, None, Some(r));
+        let u64_max = "18446744073709551615";
+        let beyond = "999999999999999999999999999999";
+        for n in [u64_max, beyond] {
+            assert_eq!(p(format!("bytes={n}-").as_bytes()), HitKind::Unsatisfiable, "{n}-");
+            assert_eq!(
+                p(format!("bytes={n}-{n}").as_bytes()),
+                HitKind::Unsatisfiable,
+                "{n}-{n}"
+            );
+            assert_eq!(p(format!("bytes=0-{n}").as_bytes()), HitKind::Partial(0..10), "0-{n}");
+            assert_eq!(p(format!("bytes=9-{n}").as_bytes()), HitKind::Partial(9..10), "9-{n}");
+            assert_eq!(p(format!("bytes=-{n}").as_bytes()), HitKind::Partial(0..10), "-{n}");
+        }
+        assert_eq!(p(b"bytes=-0"), HitKind::Unsatisfiable);
+        assert_eq!(p(b"bytes=-10"), HitKind::Partial(0..10));
+        assert_eq!(p(b"bytes=-11"), HitKind::Partial(0..10), "suffix longer than the body");
+        assert_eq!(p(b"bytes=9-9"), HitKind::Partial(9..10));
+        // Not a byte range: ignored.
+        for r in [
+            "bytes=",
+            "bytes=-",
+            "bytes=--1",
+            "bytes=1-2-3",
+            "bytes=+1-2",
+            "bytes=1--2",
+            "bytes=0x1-2",
+        ] {
+            assert_eq!(p(r.as_bytes()), HitKind::Full, "{r}");
+        }
+        // Many ranges get the whole representation, whatever their number.
+        let many: String = (0..10_000).map(|i| format!("{i}-{i},")).collect();
+        assert_eq!(p(format!("bytes={many}").as_bytes()), HitKind::Full);
+        // An empty body has no satisfiable range.
+        let mut empty = obj();
+        empty.body = Bytes::new();
+        for r in ["bytes=0-", "bytes=0-0", "bytes=-1", "bytes=-0"] {
+            assert_eq!(
+                plan(&empty, None, None, Some(r.as_bytes())),
+                HitKind::Unsatisfiable,
+                "{r}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_partial_plan_outside_the_body_cannot_panic() {
+        let o = obj();
+        let reversed = Range { start: 5, end: 3 };
+        for r in [0..0, reversed, 8..20, 20..30, usize::MAX - 1..usize::MAX] {
+            let kind = HitKind::Partial(r.clone());
+            let mut out = Vec::new();
+            write_head(&mut out, &o, &kind);
+            let head = String::from_utf8(out).unwrap();
+            assert!(head.starts_with("HTTP/1.1 416 "), "{r:?}: {head}");
+            assert!(body(&o, &kind).is_empty(), "{r:?}");
+        }
     }
 }

@@ -72,6 +72,21 @@ impl Object {
     pub fn is_fresh(&self, now: Instant) -> bool {
         self.age(now) < self.ttl
     }
+    /// Within `ttl` + `stale-while-revalidate`: may be served while it is
+    /// revalidated (the sum saturates; it cannot overflow).
+    pub fn may_serve_while_revalidating(&self, now: Instant) -> bool {
+        self.age(now) < self.ttl.saturating_add(self.stale_while_revalidate)
+    }
+    /// Within `ttl` + `stale-if-error`: may be served when the origins fail.
+    pub fn may_serve_on_error(&self, now: Instant) -> bool {
+        self.age(now) < self.ttl.saturating_add(self.stale_if_error)
+    }
+    /// Seconds of freshness left (negative once stale), for Cache-Status;
+    /// saturates at the ends of `i64`.
+    pub fn ttl_left_secs(&self, now: Instant) -> i64 {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        secs(self.ttl).saturating_sub(secs(self.age(now)))
+    }
     fn charge(&self, key: &[u8]) -> u64 {
         key.len() as u64 + self.head.len() as u64 + self.body.len() as u64 + OVERHEAD
     }
@@ -379,6 +394,28 @@ mod tests {
             Instant::now(),
             Duration::from_secs(60),
         ))
+    }
+
+    #[test]
+    fn stale_windows_and_ttl_left_saturate() {
+        let t0 = Instant::now();
+        let huge = Duration::MAX;
+        let mut o = Object::simple(Bytes::new(), Bytes::new(), 200, t0, huge);
+        o.stale_while_revalidate = huge;
+        o.stale_if_error = huge;
+        let later = t0 + Duration::from_secs(5);
+        assert!(o.is_fresh(later) && o.may_serve_while_revalidating(later) && o.may_serve_on_error(later));
+        assert_eq!(o.ttl_left_secs(t0), i64::MAX);
+        assert_eq!(o.ttl_left_secs(later), i64::MAX - 5);
+        let mut o = Object::simple(Bytes::new(), Bytes::new(), 200, t0, Duration::from_secs(1));
+        o.stale_while_revalidate = Duration::from_secs(10);
+        let at = |s| t0 + Duration::from_secs(s);
+        assert!(!o.is_fresh(at(1)) && o.may_serve_while_revalidating(at(1)));
+        assert!(o.may_serve_while_revalidating(at(10)) && !o.may_serve_while_revalidating(at(11)));
+        assert!(!o.may_serve_on_error(at(1)), "no stale-if-error window");
+        assert_eq!(o.ttl_left_secs(at(11)), -10);
+        // A clock before `stored` counts as age 0.
+        assert_eq!(o.ttl_left_secs(t0.checked_sub(Duration::from_secs(1)).unwrap_or(t0)), 1);
     }
 
     #[test]

@@ -313,7 +313,7 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
                 return serve_hit(w, v, &obj, received).await;
             }
             // stale-while-revalidate: answer now, refresh once behind it.
-            if obj.age(received) < obj.ttl + obj.stale_while_revalidate && v.head.method(&v.buf) == b"GET" {
+            if obj.may_serve_while_revalidating(received) && v.head.method(&v.buf) == b"GET" {
                 let job = crate::proxy::refresh::RefreshJob {
                     store: store.clone(),
                     key: k.to_vec(),

@@ -48,7 +48,7 @@ pub struct Request<'a> {
 
 /// True when `obj` may still be served because the origins failed.
 fn stale_on_error_ok(obj: &crate::cache::store::Object, now: Instant) -> bool {
-    obj.age(now) < obj.ttl + obj.stale_if_error
+    obj.may_serve_on_error(now)
 }
 
 /// The refreshed object after a 304: same stored bytes, new age, and the

@@ -435,7 +435,7 @@ pub async fn answer_from_cache(
     let mut hb = v.hit.take().unwrap_or_default();
     hb.head.clear();
     serve::write_head(&mut hb.head, obj, &kind);
-    let ttl_left = obj.ttl.as_secs() as i64 - age.as_secs() as i64;
+    let ttl_left = obj.ttl_left_secs(now);
     crate::http::write::write_hit_lines(
         &mut hb.head,
         &w.cfg.server.via,

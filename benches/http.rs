@@ -9,7 +9,7 @@ use ringfront::config::HeaderActions;
 use ringfront::http::chunked::ChunkedDecoder;
 use ringfront::http::parse::{parse_request, RequestHead};
 use ringfront::http::response::{parse_response, ResponseHead};
-use ringfront::http::write::{write_request_head, AttemptCtx, RequestRewrite};
+use ringfront::http::write::{write_request_head, AttemptCtx, RequestFraming, RequestRewrite};
 use ringfront::origin::attempt::{AttemptMachine, Event, Plan, Role, Step};
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,8 @@ fn bench(c: &mut Criterion) {
                         role: "primary",
                     },
                     extra: b"",
+                    framing: RequestFraming::of(&head),
+                    accept_encoding: None,
                 },
             );
             out.len()

@@ -397,3 +397,51 @@ fn errors_are_stored_only_with_explicit_freshness() {
     assert!((86_000..=86_400).contains(&ttl), "{cs}");
     assert_eq!(o.requests(), 4);
 }
+
+/// The origin receives the Accept-Encoding the cache key holds (SPEC §4):
+/// `br`, `gzip` or `identity`, never the viewer's own list, so a stored
+/// variant is always in the coding its key names.
+#[test]
+fn the_origin_gets_the_normalised_accept_encoding_the_key_holds() {
+    use common::scripted::{Reply, ScriptedOrigin};
+    let o = ScriptedOrigin::start(|head| {
+        let ae = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("accept-encoding:")
+                    .map(|v| v.trim().to_string())
+            })
+            .unwrap_or_else(|| "none".into());
+        Reply::now(
+            format!(
+                "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nVary: Accept-Encoding\r\nContent-Length: {}\r\n\r\n{ae}",
+                ae.len()
+            )
+            .as_bytes(),
+        )
+    });
+    let cfg = config(&[("o", o.addr)], "o", "").replace("cache = false\n", "cache = true\n");
+    let p = Proxy::start(&cfg);
+    let mut c = p.client();
+    let mut get = |path: &str, ae: Option<&str>| {
+        let extra = ae.map(|v| format!("Accept-Encoding: {v}\r\n")).unwrap_or_default();
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\n{extra}\r\n").as_bytes());
+        c.read_response(false).unwrap().text()
+    };
+    assert_eq!(get("/a", Some("gzip, deflate, br, zstd")), "br");
+    assert_eq!(get("/a", Some("gzip, deflate, br")), "br", "served from the br variant");
+    assert_eq!(get("/b", Some("deflate")), "identity");
+    assert_eq!(get("/b", None), "identity", "served from the identity variant");
+    assert_eq!(get("/c", Some("gzip, deflate")), "gzip");
+    let sent: Vec<String> = o
+        .received()
+        .iter()
+        .map(|r| String::from_utf8_lossy(r).into_owned())
+        .collect();
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert!(
+        sent.iter().all(|r| r.matches("ccept-Encoding").count() == 1),
+        "{sent:?}"
+    );
+}

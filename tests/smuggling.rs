@@ -94,6 +94,36 @@ const REJECTED: &[(&str, &[u8])] = &[
     ("two Host headers", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
     ("HTTP/1.1 without Host", b"GET / HTTP/1.1\r\nX: y\r\n\r\n"),
     ("TE on HTTP/1.0", b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+    // SPEC §3.1: a length or a coding given twice or as a list, an empty
+    // Host (nginx and HAProxy answer 400 or re-frame).
+    ("CL as a list of equal values", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5, 5\r\n\r\nhello"),
+    (
+        "CL twice with equal values",
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+    ),
+    (
+        "TE chunked twice",
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    ),
+    ("TE with an empty list element", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: ,chunked\r\n\r\n0\r\n\r\n"),
+    ("TE as a list", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
+    ("empty Host", b"GET / HTTP/1.1\r\nHost:\r\n\r\n"),
+    // Chunk lines outside RFC 9112 §7.1, sent with the head: refused before
+    // anything reaches the origin.
+    ("chunk ext without a name", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;\r\nhello\r\n0\r\n\r\n"),
+    ("chunk ext with a bracket", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;bad[=x\r\nhello\r\n0\r\n\r\n"),
+    ("space after chunk size", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n"),
+    ("chunk ext with VT", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;\x0b\r\nhello\r\n0\r\n\r\n"),
+    ("chunk ext with 0xff", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;\xff\r\nhello\r\n0\r\n\r\n"),
+    (
+        "a request line as trailer",
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+    ),
+    ("chunk size zz", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"),
+    (
+        "chunk size of 20 hex digits",
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000000005\r\nhello\r\n0\r\n\r\n",
+    ),
 ];
 
 #[test]
@@ -167,9 +197,9 @@ fn a_request_hidden_in_a_body_stays_body() {
     assert!(heads.iter().all(|h| !h.starts_with("GET /smuggled")), "{heads:?}");
 }
 
-/// A chunk size beyond 64 bits, or with junk after it, ends the connection
-/// without a complete body reaching the origin; the bytes after it are never
-/// read as a request.
+/// A chunk size beyond 64 bits, or with junk after it, gets 400 and ends the
+/// connection without a complete body reaching the origin; the bytes after
+/// it are never read as a request.
 #[test]
 fn oversize_and_malformed_chunk_sizes_close_the_connection() {
     let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
@@ -188,9 +218,8 @@ fn oversize_and_malformed_chunk_sizes_close_the_connection() {
         let mut c = p.client();
         c.send(b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
         c.send(body);
-        if let Some(r) = c.read_response(false) {
-            assert_ne!(r.status, 200, "{:?}", String::from_utf8_lossy(body));
-        }
+        let r = c.read_response(false);
+        assert_eq!(r.map(|r| r.status), Some(400), "{:?}", String::from_utf8_lossy(body));
         assert!(c.closed(), "{:?}", String::from_utf8_lossy(body));
     }
     // The origin saw at most the heads of the POSTs, never a request made
@@ -198,4 +227,67 @@ fn oversize_and_malformed_chunk_sizes_close_the_connection() {
     let heads = o.control().heads();
     assert!(heads.len() <= bodies.len(), "{heads:?}");
     assert!(heads.iter().all(|h| h.starts_with("POST /up")), "{heads:?}");
+}
+
+/// What reaches the origin is framed by ringfront (SPEC §3.1): one canonical
+/// Content-Length, or chunk-size lines of its own without extensions and no
+/// trailer; a small chunked body is sent whole with a Content-Length.
+#[test]
+fn forwarded_bodies_are_framed_by_ringfront() {
+    use common::scripted::{Reply, ScriptedOrigin};
+    let o = ScriptedOrigin::start(|_| Reply::now(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+    let p = Proxy::start(&config(&[("o", o.addr)], "o", ""));
+    let mut c = p.client();
+    // Small chunked body, extensions and a trailer: decoded, sent whole.
+    c.send(b"POST /small HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b\r\nabc\r\n2\r\nde\r\n0\r\nX-T: 1\r\n\r\n");
+    assert_eq!(c.read_response(false).unwrap().status, 200);
+    // Large chunked body arriving in pieces: streamed, framed again.
+    c.send(b"POST /large HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let piece = vec![b'x'; 40_000];
+    for _ in 0..3 {
+        c.send(format!("{:x};ext=\"v\"\r\n", piece.len()).as_bytes());
+        c.send(&piece);
+        c.send(b"\r\n");
+    }
+    c.send(b"0\r\nX-Trailer: t\r\n\r\n");
+    assert_eq!(c.read_response(false).unwrap().status, 200);
+    let got = o.received();
+    assert_eq!(got.len(), 2);
+    let small = String::from_utf8_lossy(&got[0]);
+    assert!(small.contains("\r\nContent-Length: 5\r\n"), "{small}");
+    assert!(!small.to_ascii_lowercase().contains("transfer-encoding"), "{small}");
+    assert!(small.ends_with("\r\n\r\nabcde"), "{small}");
+    let large = &got[1];
+    let text = String::from_utf8_lossy(large);
+    assert!(text.contains("\r\nTransfer-Encoding: chunked\r\n"), "{}", &text[..200]);
+    assert!(
+        !text.contains("ext=") && !text.contains("X-Trailer"),
+        "extensions or trailer passed on"
+    );
+    assert!(text.ends_with("\r\n0\r\n\r\n"));
+    let body_at = large.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut d = ringfront::http::chunked::ChunkedDecoder::new();
+    let mut data = Vec::new();
+    d.feed(&large[body_at..], |r| data.extend_from_slice(&large[body_at..][r]))
+        .unwrap();
+    assert!(d.is_done());
+    assert_eq!(data.len(), 120_000);
+}
+
+/// An error inside a streamed chunked body: 400 to the viewer, and the
+/// origin connection is closed before the request is complete.
+#[test]
+fn a_bad_chunk_inside_a_streamed_body_gets_400() {
+    use common::scripted::{Reply, ScriptedOrigin};
+    let o = ScriptedOrigin::start(|_| Reply::now(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+    let p = Proxy::start(&config(&[("o", o.addr)], "o", ""));
+    let mut c = p.client();
+    c.send(b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    // The first chunk is on its way to the origin; then a bad size line.
+    c.send(b"zz\r\nGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.read_response(false).expect("an answer");
+    assert_eq!(r.status, 400);
+    assert!(c.closed());
+    assert!(o.request_lines().iter().all(|l| !l.contains("smuggled")));
+    assert!(o.received().is_empty(), "a request completed at the origin");
 }

@@ -12,7 +12,7 @@ use libfuzzer_sys::fuzz_target;
 use ringfront::config::HeaderActions;
 use ringfront::http::body::BodyCursor;
 use ringfront::http::parse::{parse_request, BodyKind, RequestHead};
-use ringfront::http::write::{write_request_head, AttemptCtx, RequestRewrite};
+use ringfront::http::write::{write_request_head, AttemptCtx, RequestFraming, RequestRewrite};
 
 fuzz_target!(|data: &[u8]| {
     let mut head = RequestHead::default();
@@ -40,6 +40,8 @@ fuzz_target!(|data: &[u8]| {
             actions: &actions,
             ctx: AttemptCtx { attempt: 1, origin: "o", role: "single" },
             extra: b"",
+            framing: RequestFraming::of(&head),
+            accept_encoding: None,
         },
     );
     let mut again = RequestHead::default();

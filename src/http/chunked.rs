@@ -10,7 +10,11 @@
 //!
 //! Strictness (a smuggling defence, RFC 9112 §7.1 and §11.2): chunk sizes are
 //! hex digits only and at most 16 of them; lines end in CRLF (bare LF or CR is
-//! an error); chunk extensions and the trailer section are bounded.
+//! an error); chunk extensions follow their grammar (§7.1.1: `;` name
+//! [`=` token or quoted-string], whitespace only around `;` and `=`); trailer
+//! lines are field lines (§7.1.2: a token, `:`, a value without controls);
+//! extensions and the trailer section are bounded. Neither is ever passed
+//! on: what ringfront forwards is framed again (`http::frame`).
 
 use std::ops::Range;
 
@@ -30,14 +34,71 @@ pub enum ChunkError {
 const MAX_EXT: u32 = 4096;
 const MAX_TRAILER: u32 = 16 * 1024;
 
+/// Where a chunk extension is (RFC 9112 §7.1.1):
+/// `*( BWS ";" BWS ext-name [ BWS "=" BWS ( token / quoted-string ) ] )`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExtPart {
+    /// After `;`: whitespace, then a name.
+    BeforeName,
+    Name,
+    /// After the name: whitespace, then `=`, `;` or CR.
+    AfterName,
+    /// After `=`: whitespace, then a token or a quoted string.
+    BeforeValue,
+    Token,
+    Quoted,
+    QuotedEscape,
+    /// After a value: whitespace, then `;` or CR.
+    AfterValue,
+}
+
+/// RFC 9110 §5.6.2 tchar.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+impl ExtPart {
+    /// The part after byte `b`; `None` when `b` breaks the grammar. CR is
+    /// handled by the caller (it ends the extension where that is allowed).
+    fn next(self, b: u8) -> Option<ExtPart> {
+        use ExtPart::*;
+        let ws = b == b' ' || b == b'\t';
+        Some(match self {
+            BeforeName if ws => BeforeName,
+            BeforeName | Name if is_tchar(b) => Name,
+            Name | AfterName if ws => AfterName,
+            Name | AfterName | Token | AfterValue if b == b';' => BeforeName,
+            Name | AfterName if b == b'=' => BeforeValue,
+            BeforeValue if ws => BeforeValue,
+            BeforeValue if b == b'"' => Quoted,
+            BeforeValue | Token if is_tchar(b) => Token,
+            Token | AfterValue if ws => AfterValue,
+            Quoted if b == b'"' => AfterValue,
+            Quoted if b == b'\\' => QuotedEscape,
+            Quoted | QuotedEscape if b == b'\t' || b == b' ' || (b >= 0x21 && b != 0x7f) => Quoted,
+            _ => return None,
+        })
+    }
+
+    /// True when a CR may end the extension here.
+    fn may_end(self) -> bool {
+        matches!(
+            self,
+            ExtPart::Name | ExtPart::AfterName | ExtPart::Token | ExtPart::AfterValue
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Reading hex digits; `digits` so far.
     Size { digits: u8 },
-    /// After the digits: optional whitespace then `;` or CR.
+    /// After the digits: `;`, CR, or whitespace before a `;`.
     SizeWs,
-    /// Inside a chunk extension, until CR.
-    Ext { len: u32 },
+    /// Whitespace after the digits: a `;` must follow.
+    SizeBws,
+    /// Inside a chunk extension (`len` bytes so far), at `part` of its grammar.
+    Ext { len: u32, part: ExtPart },
     /// Expecting the LF that ends the size line.
     SizeLf,
     /// Chunk data remaining.
@@ -48,7 +109,9 @@ enum State {
     DataLf,
     /// At the start of a trailer line (or the final empty line).
     TrailerStart,
-    /// Inside a trailer field line.
+    /// Inside a trailer field name (`named`: at least one token character).
+    TrailerName { named: bool },
+    /// Inside a trailer field value.
     TrailerLine,
     /// Expecting LF after a CR at the end of a trailer line.
     TrailerLf,
@@ -121,16 +184,24 @@ impl ChunkedDecoder {
                     }
                 }
                 State::SizeWs => match b {
-                    b' ' | b'\t' => {}
-                    b';' => self.state = State::Ext { len: 0 },
+                    // Whitespace after the size only before an extension.
+                    b' ' | b'\t' => self.state = State::SizeBws,
+                    b';' => self.state = ext(0, ExtPart::BeforeName),
                     b'\r' => self.state = State::SizeLf,
                     _ => return Err(ChunkError::BadSize),
                 },
-                State::Ext { len } => match b {
-                    b'\r' => self.state = State::SizeLf,
-                    b'\n' | 0 => return Err(ChunkError::BadSize),
+                State::SizeBws => match b {
+                    b' ' | b'\t' => {}
+                    b';' => self.state = ext(0, ExtPart::BeforeName),
+                    _ => return Err(ChunkError::BadSize),
+                },
+                State::Ext { len, part } => match b {
+                    b'\r' if part.may_end() => self.state = State::SizeLf,
                     _ if len >= MAX_EXT => return Err(ChunkError::TooLong),
-                    _ => self.state = State::Ext { len: len + 1 },
+                    _ => match part.next(b) {
+                        Some(p) => self.state = ext(len + 1, p),
+                        None => return Err(ChunkError::BadSize),
+                    },
                 },
                 State::SizeLf => {
                     if b != b'\n' {
@@ -157,12 +228,19 @@ impl ChunkedDecoder {
                 }
                 State::TrailerStart => match b {
                     b'\r' => self.state = State::EndLf,
-                    b'\n' | b' ' | b'\t' | 0 => return Err(ChunkError::BadTrailer),
-                    _ => self.trailer_byte(State::TrailerLine)?,
+                    _ if is_tchar(b) => self.trailer_byte(State::TrailerName { named: true })?,
+                    _ => return Err(ChunkError::BadTrailer),
+                },
+                State::TrailerName { named } => match b {
+                    b':' if named => self.trailer_byte(State::TrailerLine)?,
+                    _ if is_tchar(b) => self.trailer_byte(State::TrailerName { named: true })?,
+                    _ => return Err(ChunkError::BadTrailer),
                 },
                 State::TrailerLine => match b {
                     b'\r' => self.trailer_byte(State::TrailerLf)?,
-                    b'\n' | 0 => return Err(ChunkError::BadTrailer),
+                    // A field value: no controls but HTAB (RFC 9110 §5.5).
+                    b'\t' => self.trailer_byte(State::TrailerLine)?,
+                    _ if b < 0x20 || b == 0x7f => return Err(ChunkError::BadTrailer),
                     _ => self.trailer_byte(State::TrailerLine)?,
                 },
                 State::TrailerLf => {
@@ -192,6 +270,10 @@ impl ChunkedDecoder {
         self.state = next;
         Ok(())
     }
+}
+
+fn ext(len: u32, part: ExtPart) -> State {
+    State::Ext { len, part }
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -241,6 +323,24 @@ mod tests {
     }
 
     #[test]
+    fn extensions_in_their_grammar_pass() {
+        for ext in [
+            &b";a"[..],
+            b";a=b",
+            b" ; a = b ; c",
+            b";a=\"q u\\\"o;te\"",
+            b";a=\"\" ;b=tok",
+        ] {
+            let mut msg = b"3".to_vec();
+            msg.extend_from_slice(ext);
+            msg.extend_from_slice(b"\r\nabc\r\n0\r\n\r\n");
+            let (data, _) =
+                decode_all(&msg, 1).unwrap_or_else(|e| panic!("{:?}: {e:?}", String::from_utf8_lossy(&msg)));
+            assert_eq!(data, b"abc");
+        }
+    }
+
+    #[test]
     fn uppercase_hex_and_ws_before_ext() {
         let (data, _) = decode_all(b"A ;x\r\n0123456789\r\n0\r\n\r\n", 3).unwrap();
         assert_eq!(data.len(), 10);
@@ -262,6 +362,19 @@ mod tests {
             (b"0\r\n\n", ChunkError::BadTrailer),
             (b"0\r\nx: y\n\r\n", ChunkError::BadTrailer),
             (b"0\r\n obs-fold\r\n\r\n", ChunkError::BadTrailer),
+            // Extensions outside their grammar (RFC 9112 §7.1.1).
+            (b"5;\r\nhello\r\n", ChunkError::BadSize),
+            (b"5;bad[=x\r\nhello\r\n", ChunkError::BadSize),
+            (b"5 \r\nhello\r\n", ChunkError::BadSize),
+            (b"5;\x0b\r\nhello\r\n", ChunkError::BadSize),
+            (b"5;\xff\r\nhello\r\n", ChunkError::BadSize),
+            (b"5;a=\r\nhello\r\n", ChunkError::BadSize),
+            (b"5;a=\"x\r\nhello\r\n", ChunkError::BadSize),
+            (b"5;a b\r\nhello\r\n", ChunkError::BadSize),
+            // Trailer lines are field lines (§7.1.2).
+            (b"0\r\nGET /smuggled HTTP/1.1\r\n\r\n", ChunkError::BadTrailer),
+            (b"0\r\n: v\r\n\r\n", ChunkError::BadTrailer),
+            (b"0\r\nx-a: b\x01\r\n\r\n", ChunkError::BadTrailer),
         ];
         for (input, want) in cases {
             let mut d = ChunkedDecoder::new();

@@ -5,6 +5,8 @@
 //! plain chunk-size lines (no extensions) and an empty trailer section, so
 //! the next hop reads exactly the message boundaries ringfront read.
 
+use super::body::BodyCursor;
+use super::chunked::{ChunkError, ChunkedDecoder};
 use std::ops::Range;
 
 /// The last chunk and the empty trailer section.
@@ -30,6 +32,50 @@ pub fn chunk(out: &mut Vec<u8>, data: &[u8], last: bool) {
     if last {
         out.extend_from_slice(LAST_CHUNK);
     }
+}
+
+/// Feeds `input` (the next bytes of a chunked body) to `cursor` and
+/// appends to `out` what to forward: each data range as a chunk of our own,
+/// and the last chunk once the body ends (the sender's extensions and
+/// trailer fields, validated by the decoder, are dropped). Returns how many
+/// bytes of `input` belong to the body.
+pub fn reframe(cursor: &mut BodyCursor, input: &[u8], out: &mut Vec<u8>) -> Result<usize, ChunkError> {
+    let was_done = cursor.is_done();
+    let used = cursor.feed(input, |r| chunk(out, &input[r], false))?;
+    if cursor.is_done() && !was_done {
+        out.extend_from_slice(LAST_CHUNK);
+    }
+    Ok(used)
+}
+
+/// What the start of a chunked body already in a buffer says.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Buffered {
+    /// The whole body is there: its data (at most the bound) and how many
+    /// bytes of the buffer it took.
+    Whole { data: Vec<u8>, raw: usize },
+    /// Incomplete, or larger than the bound: stream it.
+    Partial,
+}
+
+/// Decodes the chunked body at the start of `buf` when it is complete and
+/// its data is at most `max` bytes; an error anywhere in what is there is
+/// an error (the request is refused before anything reaches an origin).
+pub fn decode_buffered(buf: &[u8], max: usize) -> Result<Buffered, ChunkError> {
+    let mut d = ChunkedDecoder::new();
+    let mut data = Vec::new();
+    let mut fits = true;
+    let used = d.feed(buf, |r| {
+        fits &= data.len() + r.len() <= max;
+        if fits {
+            data.extend_from_slice(&buf[r]);
+        }
+    })?;
+    Ok(if d.is_done() && fits {
+        Buffered::Whole { data, raw: used }
+    } else {
+        Buffered::Partial
+    })
 }
 
 /// Moves the data `ranges` of `buf` (in order, as a decoder reports them)
@@ -64,6 +110,43 @@ mod tests {
         assert!(d.is_done());
         assert_eq!(used, out.len());
         assert_eq!(data.len(), 305);
+    }
+
+    #[test]
+    fn reframing_drops_extensions_and_trailers() {
+        let input = b"5;a=b\r\nhello\r\n0\r\nX-T: 1\r\n\r\nNEXT";
+        for split in 1..input.len() {
+            let mut c = BodyCursor::chunked();
+            let mut out = Vec::new();
+            let a = reframe(&mut c, &input[..split], &mut out).unwrap();
+            let b = if c.is_done() {
+                0
+            } else {
+                reframe(&mut c, &input[split..], &mut out).unwrap()
+            };
+            assert_eq!(a + b, input.len() - 4, "split {split}");
+            let mut d = ChunkedDecoder::new();
+            let mut data = Vec::new();
+            d.feed(&out, |r| data.extend_from_slice(&out[r])).unwrap();
+            assert!(d.is_done(), "split {split}: {:?}", String::from_utf8_lossy(&out));
+            assert_eq!(data, b"hello");
+            assert!(!out.windows(2).any(|w| w == b";a" || w == b"X-"), "split {split}");
+        }
+    }
+
+    #[test]
+    fn buffered_bodies_whole_partial_or_refused() {
+        let whole = decode_buffered(b"3\r\nabc\r\n0\r\n\r\nrest", 10).unwrap();
+        assert_eq!(
+            whole,
+            Buffered::Whole {
+                data: b"abc".to_vec(),
+                raw: 13
+            }
+        );
+        assert_eq!(decode_buffered(b"3\r\nab", 10).unwrap(), Buffered::Partial);
+        assert_eq!(decode_buffered(b"3\r\nabc\r\n0\r\n\r\n", 2).unwrap(), Buffered::Partial);
+        assert!(decode_buffered(b"zz\r\n", 10).is_err());
     }
 
     #[test]

@@ -144,6 +144,8 @@ pub struct RequestHead {
     /// Tokens named by Connection, which are hop-by-hop for this message.
     pub connection_tokens: Vec<Span>,
     pub body: BodyKind,
+    /// The Content-Length sent, if any (`Some(0)` with `BodyKind::None`).
+    pub content_length: Option<u64>,
     pub keep_alive: bool,
     pub expect_continue: bool,
 }
@@ -330,7 +332,6 @@ pub fn parse_request(buf: &[u8], max_head: usize, head: &mut RequestHead) -> Res
     let mut host_count = 0;
     let mut cl: Option<u64> = None;
     let mut te_seen = false;
-    let mut te_last_chunked = false;
     let mut conn_close = false;
     let mut conn_keep_alive = false;
     for h in req.headers.iter() {
@@ -342,18 +343,24 @@ pub fn parse_request(buf: &[u8], max_head: usize, head: &mut RequestHead) -> Res
                 host_count += 1;
                 host_hdr = Some(value);
             }
-            HeaderClass::ContentLength if merge_content_length(buf, value, &mut cl).is_err() => {
-                return Err(HeadError::Bad("malformed or differing Content-Length"));
+            // One Content-Length, one value (SPEC §3.1): a list or a second
+            // line is refused even when the values agree, as nginx does.
+            HeaderClass::ContentLength => {
+                if cl.is_some() {
+                    return Err(HeadError::Bad("Content-Length given twice"));
+                }
+                cl = Some(parse_content_length(h.value).ok_or(HeadError::Bad("malformed Content-Length"))?);
             }
+            // Exactly one Transfer-Encoding line saying exactly `chunked`:
+            // the only coding a proxy must understand (RFC 9112 §6.1), and no
+            // list for two parsers to read differently.
             HeaderClass::TransferEncoding => {
+                if te_seen {
+                    return Err(HeadError::Bad("Transfer-Encoding given twice"));
+                }
                 te_seen = true;
-                let mut any = false;
-                for_each_token(buf, value, |t| {
-                    any = true;
-                    te_last_chunked = t.of(buf).eq_ignore_ascii_case(b"chunked");
-                });
-                if !any {
-                    return Err(HeadError::Bad("empty Transfer-Encoding"));
+                if !h.value.eq_ignore_ascii_case(b"chunked") {
+                    return Err(HeadError::Bad("Transfer-Encoding other than chunked"));
                 }
             }
             HeaderClass::HopByHop if h.name.eq_ignore_ascii_case("connection") => {
@@ -388,6 +395,9 @@ pub fn parse_request(buf: &[u8], max_head: usize, head: &mut RequestHead) -> Res
     }
     if let Some(hv) = host_hdr {
         let v = hv.of(buf);
+        if v.is_empty() {
+            return Err(HeadError::Bad("empty Host header"));
+        }
         if v.iter().any(|&b| b == b' ' || b == b'\t' || b == b'/' || b == b'@') {
             return Err(HeadError::Bad("malformed Host header"));
         }
@@ -403,9 +413,6 @@ pub fn parse_request(buf: &[u8], max_head: usize, head: &mut RequestHead) -> Res
         if head.minor == 0 {
             return Err(HeadError::Bad("Transfer-Encoding in an HTTP/1.0 request"));
         }
-        if !te_last_chunked {
-            return Err(HeadError::Bad("Transfer-Encoding whose final coding is not chunked"));
-        }
         BodyKind::Chunked
     } else {
         match cl {
@@ -413,6 +420,7 @@ pub fn parse_request(buf: &[u8], max_head: usize, head: &mut RequestHead) -> Res
             Some(n) => BodyKind::Length(n),
         }
     };
+    head.content_length = cl;
     head.keep_alive = if head.minor == 1 {
         !conn_close
     } else {
@@ -513,15 +521,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(h.body, BodyKind::Length(10));
-        let (_, h) = parse(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n")
-            .unwrap()
-            .unwrap();
-        assert_eq!(h.body, BodyKind::Length(5));
-        let (_, h) = parse(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n")
-            .unwrap()
-            .unwrap();
-        assert_eq!(h.body, BodyKind::Length(5));
-        let (_, h) = parse(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
+        let (_, h) = parse(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n")
             .unwrap()
             .unwrap();
         assert_eq!(h.body, BodyKind::Chunked);
@@ -560,6 +560,13 @@ mod tests {
             b"G\x01T / HTTP/1.1\r\nHost: x\r\n\r\n",
             b"GET /\x7f HTTP/1.1\r\nHost: x\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n",
+            // SPEC §3.1: a length or coding given twice or as a list.
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
         ];
         for c in cases {
             let e = bad(c);

@@ -37,6 +37,44 @@ pub struct RequestRewrite<'a> {
     pub ctx: AttemptCtx<'a>,
     /// Extra header lines from code hooks, already `name: value\r\n` formed.
     pub extra: &'a [u8],
+    /// How the forwarded body is framed (the viewer's framing lines are
+    /// never copied: SPEC §3.1).
+    pub framing: RequestFraming,
+    /// The normalised Accept-Encoding to send instead of the viewer's, for
+    /// a request whose key holds it (SPEC §4).
+    pub accept_encoding: Option<&'a [u8]>,
+}
+
+/// The framing of a request body forwarded to an origin, written by
+/// ringfront (one canonical Content-Length, or its own chunk framing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestFraming {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+impl RequestFraming {
+    /// The framing that carries `h`'s body as it arrives: its length, or
+    /// chunks framed again. (A decoded chunked body sent whole is `Length`.)
+    pub fn of(h: &RequestHead) -> RequestFraming {
+        use super::parse::BodyKind;
+        match (h.body, h.content_length) {
+            (BodyKind::Length(n), _) => RequestFraming::Length(n),
+            (BodyKind::Chunked, _) => RequestFraming::Chunked,
+            // `Content-Length: 0` is kept: some origins want it on a POST.
+            (BodyKind::None, Some(n)) => RequestFraming::Length(n),
+            (BodyKind::None, None) => RequestFraming::None,
+        }
+    }
+
+    fn write_line(self, out: &mut Vec<u8>) {
+        match self {
+            RequestFraming::None => {}
+            RequestFraming::Length(n) => line(out, b"Content-Length", itoa::Buffer::new().format(n).as_bytes()),
+            RequestFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        }
+    }
 }
 
 fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -74,7 +112,11 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], h: &RequestHead, rw: &R
     let mut has_xff = false;
     for hd in &h.headers {
         match hd.class {
-            HeaderClass::Host | HeaderClass::HopByHop | HeaderClass::Expect => continue,
+            HeaderClass::Host
+            | HeaderClass::HopByHop
+            | HeaderClass::Expect
+            | HeaderClass::ContentLength
+            | HeaderClass::TransferEncoding => continue,
             HeaderClass::XForwardedFor => {
                 // Joined into one line below, with this viewer appended.
                 has_xff = true;
@@ -89,8 +131,15 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], h: &RequestHead, rw: &R
         if !rw.actions.is_empty() && rw.actions.touches(name) {
             continue;
         }
+        if rw.accept_encoding.is_some() && name.eq_ignore_ascii_case(b"accept-encoding") {
+            continue;
+        }
         out.extend_from_slice(&buf[hd.name.start as usize..hd.value.end as usize]);
         out.extend_from_slice(b"\r\n");
+    }
+    rw.framing.write_line(out);
+    if let Some(ae) = rw.accept_encoding {
+        line(out, b"Accept-Encoding", ae);
     }
     // X-Forwarded-For: earlier hops, then this viewer.
     out.extend_from_slice(b"X-Forwarded-For: ");
@@ -411,6 +460,8 @@ mod tests {
                 role: "single",
             },
             extra: b"",
+            framing: RequestFraming::of(&h),
+            accept_encoding: None,
         };
         let mut out = Vec::new();
         write_request_head(&mut out, buf, &h, &rw);

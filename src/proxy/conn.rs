@@ -333,6 +333,8 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
             stale = Some(obj);
         }
     }
+    // The key holds the normalised Accept-Encoding: that is what the origin gets.
+    let normalize_encoding = cache_key.is_some();
     // Only a GET's response is stored (a HEAD's has no body).
     let cache_key = cache_key.filter(|_| v.head.method(&v.buf) == b"GET");
     // Collapsing: one fetch per key at a time; followers wait, then look again.
@@ -361,6 +363,7 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
         received,
         cache_key,
         stale,
+        normalize_encoding,
     };
     let mut report = forward::Report::default();
     // The log line needs the request's method, host and path, which live in

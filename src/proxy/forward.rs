@@ -11,6 +11,7 @@
 
 use super::conn::{write_timeout, Next, Viewer};
 use super::Worker;
+use crate::cache::key::normalize_accept_encoding;
 use crate::config::{Behavior, Target};
 use crate::http::body::BodyCursor;
 use crate::http::frame;
@@ -19,7 +20,7 @@ use crate::http::response::{RespBody, ResponseHead};
 use crate::http::write::HitLabel;
 use crate::http::write::{
     write_generated_head, write_request_head, write_response_core, write_response_head, AttemptCtx, Generated,
-    RequestRewrite, ResponseRewrite, ViewerFraming,
+    RequestFraming, RequestRewrite, ResponseRewrite, ViewerFraming,
 };
 use crate::net;
 use crate::origin::attempt::{Action, AttemptMachine, Event, Failure, Plan, Role, Step};
@@ -44,6 +45,9 @@ pub struct Request<'a> {
     /// A stale stored object for this key: revalidated with the origin, and
     /// served if the origin group fails within its stale-if-error window.
     pub stale: Option<std::sync::Arc<crate::cache::store::Object>>,
+    /// Send the normalised Accept-Encoding the cache key holds (SPEC §4),
+    /// not the viewer's (GET and HEAD on a caching behavior).
+    pub normalize_encoding: bool,
 }
 
 /// True when `obj` may still be served because the origins failed.
@@ -265,6 +269,10 @@ pub(crate) async fn acquire(
 enum ReqBody {
     /// No body, or the whole body is `buf[head_len..head_len + n]`.
     Whole(usize),
+    /// A chunked body that came whole with the head (up to [`REPLAY_MAX`]),
+    /// decoded: sent with a Content-Length, replayable. `raw`: the bytes of
+    /// the viewer buffer it took.
+    Decoded { data: Vec<u8>, raw: usize },
     /// Streamed from the viewer while sending.
     Stream(BodyCursor),
 }
@@ -365,9 +373,19 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &Request<'_>, report: 
             ReqBody::Whole(n)
         }
         BodyKind::Length(n) => ReqBody::Stream(BodyCursor::length(n)),
-        BodyKind::Chunked => ReqBody::Stream(BodyCursor::chunked()),
+        // What came with the head is checked first: a bad chunk line there
+        // is refused before anything reaches an origin (SPEC §3.1).
+        BodyKind::Chunked => match frame::decode_buffered(&v.buf[head_len..], REPLAY_MAX as usize) {
+            Ok(frame::Buffered::Whole { data, raw }) => ReqBody::Decoded { data, raw },
+            Ok(frame::Buffered::Partial) => ReqBody::Stream(BodyCursor::chunked()),
+            Err(_) => return refuse_body(w, v, report).await,
+        },
     };
-    let replayable = matches!(body, ReqBody::Whole(_));
+    let replayable = !matches!(body, ReqBody::Stream(_));
+    let framing = match &body {
+        ReqBody::Decoded { data, .. } => RequestFraming::Length(data.len() as u64),
+        _ => RequestFraming::of(&v.head),
+    };
     // The viewer's request body has been read to its end (else the connection
     // cannot carry another request).
     let mut body_done = replayable;
@@ -390,7 +408,12 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &Request<'_>, report: 
     let mut req_extra: Vec<u8> = Vec::new();
     let mut resp_extra: Vec<u8> = Vec::new();
     // Bytes of `v.buf` that belong to this request (head + body read so far).
-    let mut consumed = head_len + if let ReqBody::Whole(n) = body { n } else { 0 };
+    let mut consumed = head_len
+        + match body {
+            ReqBody::Whole(n) => n,
+            ReqBody::Decoded { raw, .. } => raw,
+            ReqBody::Stream(_) => 0,
+        };
     // Bytes read past the end of a streamed body (the next pipelined request).
     let mut leftover: Vec<u8> = Vec::new();
     let mut next = Next::Close;
@@ -470,11 +493,21 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &Request<'_>, report: 
                             role: step.role.as_str(),
                         },
                         extra: &req_extra,
+                        framing,
+                        accept_encoding: req
+                            .normalize_encoding
+                            .then(|| normalize_accept_encoding(v.head.header(&v.buf, b"accept-encoding"))),
                     },
                 );
                 let sent = match &mut body {
                     ReqBody::Whole(n) => {
                         out.extend_from_slice(&v.buf[head_len..head_len + *n]);
+                        let (r, o) = write_with_deadline(&mut c.stream, out, deadline).await;
+                        v.out = o;
+                        r
+                    }
+                    ReqBody::Decoded { data, .. } => {
+                        out.extend_from_slice(data);
                         let (r, o) = write_with_deadline(&mut c.stream, out, deadline).await;
                         v.out = o;
                         r
@@ -493,6 +526,14 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &Request<'_>, report: 
                                         Ok(())
                                     }
                                     BodyStream::OriginFailed => Err(()),
+                                    BodyStream::Malformed => {
+                                        // The origin connection closes with
+                                        // the request incomplete.
+                                        conn = None;
+                                        m.on(Event::ViewerGone, Instant::now());
+                                        next = refuse_body(w, v, report).await;
+                                        break;
+                                    }
                                     BodyStream::ViewerFailed => {
                                         m.on(Event::ViewerGone, Instant::now());
                                         report.detail = "ClientError";
@@ -687,6 +728,27 @@ enum BodyStream {
     Done(usize),
     OriginFailed,
     ViewerFailed,
+    /// The viewer's chunk framing is malformed: 400.
+    Malformed,
+}
+
+/// Answers 400 to a request whose body framing is malformed, and closes.
+async fn refuse_body(w: &Worker, v: &mut Viewer, report: &mut Report) -> Next {
+    report.bytes = super::conn::send_error(w, v, 400, false).await;
+    report.status = 400;
+    report.detail = "ClientError";
+    Next::Close
+}
+
+/// Feeds body bytes to `cursor`; a chunked body is framed again into
+/// `framed` (SPEC §3.1). Returns the bytes of `input` that are body.
+fn pass_body(cursor: &mut BodyCursor, chunked: bool, input: &[u8], framed: &mut Vec<u8>) -> Result<usize, ()> {
+    framed.clear();
+    if chunked {
+        frame::reframe(cursor, input, framed).map_err(|_| ())
+    } else {
+        cursor.feed(input, |_| {}).map_err(|_| ())
+    }
 }
 
 /// Streams a request body from the viewer to the origin.
@@ -701,22 +763,25 @@ async fn stream_request_body(
 ) -> BodyStream {
     let head_len = v.head.head_len;
     let timeout = write_timeout(w);
+    let chunked = v.head.body == BodyKind::Chunked;
+    let mut framed = Vec::new();
     // Body bytes that arrived with the head.
-    let in_buf = &v.buf[head_len..];
-    let used = match cursor.feed(in_buf, |_| {}) {
-        Ok(u) => u,
-        Err(_) => return BodyStream::ViewerFailed,
+    let Ok(used) = pass_body(cursor, chunked, &v.buf[head_len..], &mut framed) else {
+        return BodyStream::Malformed;
     };
     if used > 0 {
         let buf = std::mem::take(&mut v.buf);
-        let fut = net::write_range(&mut c.stream, buf, head_len..head_len + used);
-        match monoio::time::timeout(timeout, fut).await {
-            Ok((Ok(()), b)) => v.buf = b,
-            Ok((Err(_), b)) => {
-                v.buf = b;
-                return BodyStream::OriginFailed;
-            }
-            Err(_) => return BodyStream::OriginFailed,
+        let (r, b) = if chunked {
+            let n = framed.len();
+            let (r, f) = write_within(&mut c.stream, framed, 0..n, timeout).await;
+            framed = f.unwrap_or_default();
+            (r, Some(buf))
+        } else {
+            write_within(&mut c.stream, buf, head_len..head_len + used, timeout).await
+        };
+        v.buf = b.unwrap_or_default();
+        if r.is_err() {
+            return BodyStream::OriginFailed;
         }
     }
     if cursor.is_done() {
@@ -735,17 +800,25 @@ async fn stream_request_body(
             Ok((Ok(n), b)) if n > 0 => b,
             _ => return BodyStream::ViewerFailed,
         };
-        let n = match cursor.feed(&b, |_| {}) {
-            Ok(n) => n,
-            Err(_) => return BodyStream::ViewerFailed,
+        let Ok(n) = pass_body(cursor, chunked, &b, &mut framed) else {
+            return BodyStream::Malformed;
         };
         if n < b.len() {
             leftover.extend_from_slice(&b[n..]);
         }
-        let fut = net::write_range(&mut c.stream, b, 0..n);
-        match monoio::time::timeout(timeout, fut).await {
-            Ok((Ok(()), b)) => *tmp = b,
-            _ => return BodyStream::OriginFailed,
+        let r = if chunked {
+            *tmp = b;
+            let len = framed.len();
+            let (r, f) = write_within(&mut c.stream, framed, 0..len, timeout).await;
+            framed = f.unwrap_or_default();
+            r
+        } else {
+            let (r, b) = write_within(&mut c.stream, b, 0..n, timeout).await;
+            *tmp = b.unwrap_or_default();
+            r
+        };
+        if r.is_err() {
+            return BodyStream::OriginFailed;
         }
         if cursor.is_done() {
             return BodyStream::Done(used);

@@ -104,6 +104,9 @@ fuzz_target!(|input: &[u8]| {
     let mut again = RequestHead::default();
     let m = match parse_request(&out, usize::MAX, &mut again) {
         Ok(Some(m)) => m,
+        // The rewrite adds a few lines; near the header-count limit of our
+        // own parser the copy can exceed it (an origin's limit is larger).
+        Err(ringfront::http::parse::HeadError::TooLarge) => return,
         other => panic!(
             "forwarded head does not parse: {other:?}\n{}",
             String::from_utf8_lossy(&out)

@@ -143,13 +143,16 @@ async fn handle(mut s: TcpStream, admin: Arc<Admin>) {
 }
 
 /// Removes the objects whose path (with its query) equals a listed path, or
-/// starts with one that ends in `*`; any host, any encoding variant.
+/// starts with one that ends in `*`; any host, any encoding variant. Listed
+/// paths are normalised as request paths are (SPEC §3.1), since keys hold
+/// normalised paths: `/p/%7Euser` removes what `/p/~user` stored.
 pub fn invalidate(store: Option<&Store>, body: &[u8]) -> usize {
     let Some(store) = store else { return 0 };
-    let patterns: Vec<&[u8]> = body
+    let patterns: Vec<Vec<u8>> = body
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l).trim_ascii())
         .filter(|l| !l.is_empty())
+        .map(normalized_pattern)
         .collect();
     if patterns.is_empty() {
         return 0;
@@ -166,9 +169,27 @@ pub fn invalidate(store: Option<&Store>, body: &[u8]) -> usize {
         };
         patterns.iter().any(|p| match p.strip_suffix(b"*") {
             Some(prefix) => target.starts_with(prefix),
-            None => target == *p,
+            None => target == &p[..],
         })
     })
+}
+
+/// An invalidation pattern with its path normalised (a trailing `*` kept);
+/// one that does not normalise (above the root) is kept as written.
+fn normalized_pattern(p: &[u8]) -> Vec<u8> {
+    let (path, star) = match p.strip_suffix(b"*") {
+        Some(prefix) => (prefix, true),
+        None => (p, false),
+    };
+    let mut out = Vec::new();
+    let mut n = match crate::http::path::normalize(path, &mut out) {
+        Ok(true) => out,
+        _ => path.to_vec(),
+    };
+    if star {
+        n.push(b'*');
+    }
+    n
 }
 
 async fn reply(s: &mut TcpStream, status: u16, body: &str) {
@@ -221,5 +242,12 @@ mod tests {
         assert_eq!(s.stats().objects, 1);
         assert_eq!(invalidate(Some(&s), b""), 0);
         assert_eq!(invalidate(None, b"/x"), 0);
+        put(&s, "h", "/p/~user", "identity");
+        put(&s, "h", "/q/a/b", "identity");
+        assert_eq!(
+            invalidate(Some(&s), b"/p/%7Euser\n/q/x/../a/*\n"),
+            2,
+            "patterns are normalised like paths"
+        );
     }
 }

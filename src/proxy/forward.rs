@@ -26,6 +26,7 @@ use crate::net;
 use crate::origin::attempt::{Action, AttemptMachine, Event, Failure, Plan, Role, Step};
 use crate::origin::client;
 use crate::origin::pool::OriginConn;
+use crate::origin::reuse::{ResponseReader, Reuse};
 use crate::proxy::conn::answer_from_cache;
 use crate::proxy::hooks::{AttemptInfo, HeaderLines};
 use std::rc::Rc;
@@ -859,14 +860,7 @@ fn cache_status<'w>(w: &'w Worker, b: &Behavior, method_ok: bool) -> &'w [u8] {
 /// True when `buf` holds exactly one complete response (head and body) on a
 /// connection that allows reuse.
 pub(crate) fn response_complete(buf: &[u8], rh: &ResponseHead) -> bool {
-    if !rh.keep_alive {
-        return false;
-    }
-    match rh.body() {
-        RespBody::None => buf.len() == rh.head_len,
-        RespBody::Length(n) => buf.len() as u64 == rh.head_len as u64 + n,
-        RespBody::Chunked | RespBody::Close => false,
-    }
+    crate::origin::reuse::complete_in(buf, rh) == Reuse::Reusable
 }
 
 /// What delivering a response came to.
@@ -970,34 +964,24 @@ async fn deliver(
     } else {
         Vec::new()
     };
-    let mut cursor = match rh.body() {
-        RespBody::None => BodyCursor::length(0),
-        RespBody::Length(n) => BodyCursor::length(n),
-        RespBody::Chunked => BodyCursor::chunked(),
-        RespBody::Close => BodyCursor::until_close(),
-    };
+    let mut reader = ResponseReader::after_head(rh);
     // Body bytes that came with the head.
-    let mut extra_bytes = false;
     let start = rh.head_len;
-    let avail = obuf.len() - start;
     let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
-    let used = match cursor.feed(&obuf[start..], |r| {
+    let used = match reader.feed(&obuf[start..], |r| {
         if decode {
             ranges.push(r)
         }
     }) {
-        Ok(u) => u,
+        Ok(f) => f.used,
         Err(_) => done!(Event::BodyFailed, false, false, obuf),
     };
-    if used < avail {
-        extra_bytes = true;
-    }
     if let Some(cap) = capture.as_mut() {
         cap.body.extend_from_slice(&obuf[start..start + used]);
     }
     if decode {
         let n = frame::compact(&mut obuf[start..], &ranges);
-        put_data(&mut out, framing, &obuf[start..start + n], cursor.is_done());
+        put_data(&mut out, framing, &obuf[start..start + n], reader.is_done());
     } else {
         out.extend_from_slice(&obuf[start..start + used]);
     }
@@ -1011,13 +995,14 @@ async fn deliver(
         done!(Event::ViewerGone, false, false, obuf);
     }
     bytes += head_and_first;
-    while !cursor.is_done() {
+    while !reader.is_done() {
         obuf.clear();
         let fut = net::read_more(&mut c.stream, obuf, super::IO_BUF, super::IO_BUF);
         let b = match monoio::time::timeout(rt, fut).await {
             Err(_) => done!(Event::BodyFailed, false, false, w.take_buf()),
             Ok((Ok(0), b)) | Ok((Err(_), b)) => {
-                if cursor.is_close_delimited() {
+                // EOF completes a close-delimited body (never reusable).
+                if reader.eof().is_ok() {
                     done!(Event::BodyDone, false, viewer_keep, b);
                 }
                 done!(Event::BodyFailed, false, false, b);
@@ -1026,17 +1011,14 @@ async fn deliver(
         };
         obuf = b;
         ranges.clear();
-        let used = match cursor.feed(&obuf, |r| {
+        let used = match reader.feed(&obuf, |r| {
             if decode {
                 ranges.push(r)
             }
         }) {
-            Ok(u) => u,
+            Ok(f) => f.used,
             Err(_) => done!(Event::BodyFailed, false, false, obuf),
         };
-        if used < obuf.len() {
-            extra_bytes = true;
-        }
         if let Some(cap) = capture.as_mut() {
             cap.body.extend_from_slice(&obuf[..used]);
         }
@@ -1048,7 +1030,7 @@ async fn deliver(
             if framing == ViewerFraming::Chunked {
                 let mut out = std::mem::take(&mut v.out);
                 out.clear();
-                frame::chunk(&mut out, &obuf[..end], cursor.is_done());
+                frame::chunk(&mut out, &obuf[..end], reader.is_done());
                 framed = Some(out);
             }
         }
@@ -1073,7 +1055,7 @@ async fn deliver(
     if let Some(cap) = capture {
         stored = finish_capture(w, cap, rh, &stored_head, received);
     }
-    done!(Event::BodyDone, rh.keep_alive && !extra_bytes, viewer_keep, obuf)
+    done!(Event::BodyDone, reader.verdict() == Reuse::Reusable, viewer_keep, obuf)
 }
 
 /// Appends body data for the viewer in `framing` (chunked: one chunk of our

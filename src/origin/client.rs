@@ -42,7 +42,7 @@ pub async fn connect(addr: SocketAddr, deadline: Instant, tls: Option<&OriginTls
             HandshakeError::Protocol => ConnectError::TlsProtocol,
         })?,
     };
-    Ok(OriginConn { stream, uses: 0 })
+    Ok(OriginConn::new(stream))
 }
 
 /// Reads from the origin until a complete final head, a timeout, or an error.
@@ -88,7 +88,7 @@ pub async fn read_head(
             }
         }
         let fut = net::read_more(
-            &mut conn.stream,
+            conn.stream(),
             buf,
             16 * 1024,
             crate::http::response::MAX_RESPONSE_HEAD + 64 * 1024,

@@ -11,33 +11,35 @@
 //! after a response's end (a body on a HEAD, 204 or 304 answer, more bytes
 //! than Content-Length, sent in a later TCP segment) would otherwise be read
 //! as the *next* request's response, and cached under its key. So every
-//! plain connection put in the pool is watched: a readiness poll is armed on
-//! its socket (an io_uring `POLL_ADD`, queued with the worker's other
+//! plain connection put in the pool is watched, as nginx's keepalive cache
+//! watches its idle connections for read events: a readiness poll is armed
+//! on its socket (an io_uring `POLL_ADD`, queued with the worker's other
 //! submissions, so no syscall of its own), and `take` looks at it without
 //! waiting. A connection that became readable (stray bytes, or the origin's
-//! FIN/RST) is closed, whatever its idle time; otherwise the poll is
-//! cancelled and the connection handed out. TLS connections, whose socket
-//! the TLS adapter keeps private, are peeked with one non-blocking `recv`
-//! instead, and so are all connections on the epoll fallback driver (whose
-//! edge-triggered readiness missed stray bytes in tests). A sweep (every second, per worker) closes expired and dead
-//! connections. What still slips through (the origin closing at the very
-//! moment of reuse) is covered by the attempt machine's single
-//! fresh-connection retry.
+//! FIN/RST) is closed, whatever its idle time. The poll is not cancelled
+//! when the connection is handed out: it simply completes when that
+//! request's response arrives, and the next `put` arms a new one, so a
+//! request costs one poll and no cancellation.
+//!
+//! The same window as nginx's remains: bytes that arrive after the
+//! response's last read but before the ring has processed the new poll are
+//! not yet seen by a `take` in the same event-loop turn.
+//!
+//! TLS connections, whose socket the TLS adapter keeps private, are peeked
+//! with one non-blocking `recv` at `take` instead, and so are all
+//! connections on the epoll fallback driver (whose edge-triggered readiness
+//! missed stray bytes in tests). Bytes already taken off the socket by the
+//! TLS adapter are out of reach of both (`tests/origin_untrusted_tls.rs`).
+//! A sweep (every second, per worker) closes expired and dead connections.
+//! What still slips through (the origin closing at the very moment of
+//! reuse) is covered by the attempt machine's single fresh-connection retry.
 
 use crate::net;
 use crate::tls::Stream;
 use std::future::Future;
 use std::pin::Pin;
-use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
-
-/// An origin connection that can carry requests.
-pub struct OriginConn {
-    pub stream: Stream,
-    /// Requests this connection has carried.
-    pub uses: u32,
-}
 
 thread_local! {
     /// This thread's runtime is on io_uring: idle connections are watched
@@ -51,19 +53,8 @@ pub fn set_ring_polls(on: bool) {
     RING_POLLS.set(on);
 }
 
-/// A readiness poll on an idle connection's socket.
+/// A readiness poll on a connection's socket.
 type Readable = Pin<Box<dyn Future<Output = std::io::Result<()>>>>;
-
-/// An idle connection and the poll that watches it (see the module doc).
-struct Idle {
-    /// Borrows the stream behind `conn`: always dropped before it.
-    watch: Option<Readable>,
-    /// From `Box::into_raw`, so the stream stays put while it is watched.
-    conn: NonNull<OriginConn>,
-    since: Instant,
-    /// The watch completed: the connection must not be reused.
-    dead: bool,
-}
 
 /// Polls `f` once without waiting: true when it has completed.
 fn completed(f: &mut Readable) -> bool {
@@ -71,69 +62,79 @@ fn completed(f: &mut Readable) -> bool {
     matches!(f.as_mut().poll(&mut cx), Poll::Ready(_))
 }
 
-impl Idle {
-    /// Starts watching `conn`; `None` when it is readable already (bytes
-    /// after the response, or closed), and then it is closed.
-    fn watch(conn: OriginConn, since: Instant) -> Option<Idle> {
-        let conn = NonNull::from(Box::leak(Box::new(conn)));
-        // SAFETY: `conn` points to a live heap allocation that does not move
-        // and is freed only in `into_conn` or `drop`, each of which drops
-        // `watch` (the only holder of this reference) first.
-        let stream: &'static Stream = unsafe { &(*conn.as_ptr()).stream };
-        let watch: Option<Readable> = match stream {
-            Stream::Plain(tcp) if RING_POLLS.get() => Some(Box::pin(tcp.readable(false))),
-            _ => None,
-        };
-        let mut idle = Idle {
-            watch,
-            conn,
-            since,
-            dead: false,
-        };
-        if idle.readable() {
-            return None;
+/// An origin connection that can carry requests.
+pub struct OriginConn {
+    /// The readiness poll armed when the connection was last put in the
+    /// pool (see the module doc). It holds a reference to `*stream`, so it
+    /// is declared first: fields drop in order, the poll before the stream.
+    watch: Option<Readable>,
+    /// Boxed so the watched stream keeps its address while the connection
+    /// moves.
+    stream: Box<Stream>,
+    /// Requests this connection has carried.
+    pub uses: u32,
+}
+
+impl OriginConn {
+    pub fn new(stream: Stream) -> OriginConn {
+        OriginConn {
+            watch: None,
+            stream: Box::new(stream),
+            uses: 0,
         }
-        Some(idle)
     }
 
-    /// True when the connection has something to read (it must not be reused).
-    fn readable(&mut self) -> bool {
-        if self.dead {
+    pub fn stream(&mut self) -> &mut Stream {
+        &mut self.stream
+    }
+
+    /// Arms a fresh watch for an idle spell; false when the connection is
+    /// known readable already (then it must not be pooled).
+    fn arm(&mut self) -> bool {
+        // The previous watch fired with the response it was armed before
+        // (or, rarely, has not been reaped yet): either way a new one
+        // checks the socket as it is now.
+        self.watch = None;
+        let Stream::Plain(tcp) = &*self.stream else { return true };
+        if !RING_POLLS.get() {
             return true;
         }
-        self.dead = match self.watch.as_mut() {
-            Some(w) => completed(w),
-            // SAFETY: see `watch`; the pointer is live until `into_conn`/drop.
-            None => !net::idle_conn_alive(unsafe { self.conn.as_ref() }.stream.raw_fd()),
-        };
-        if self.dead {
-            // A completed future must not be polled again.
-            self.watch = None;
+        // SAFETY: the stream is boxed and never replaced, so this address is
+        // valid as long as `self`; the watch is dropped before the box (field
+        // order, and `arm` clears it first). monoio's `readable` reads
+        // through the reference only when first polled, right here, to
+        // submit the poll; later polls look at the operation alone, so the
+        // `&mut Stream` handed out by `stream()` afterwards is never aliased
+        // by a read.
+        let tcp: &'static monoio::net::TcpStream = unsafe { &*(tcp as *const monoio::net::TcpStream) };
+        let mut w: Readable = Box::pin(tcp.readable(false));
+        if completed(&mut w) {
+            return false;
         }
-        self.dead
+        self.watch = Some(w);
+        true
     }
 
-    /// The connection, when it may carry a request; the watch is cancelled.
-    fn into_conn(mut self) -> Option<OriginConn> {
-        if self.readable() {
-            return None; // dropping self closes it
+    /// True when the idle connection has something to read (it must not be
+    /// reused): its watch fired, or, unwatched, a peek finds bytes or EOF.
+    fn readable(&mut self) -> bool {
+        match self.watch.as_mut() {
+            Some(w) => {
+                let fired = completed(w);
+                if fired {
+                    self.watch = None; // never poll a completed future again
+                }
+                fired
+            }
+            None => !net::idle_conn_alive(self.stream.raw_fd()),
         }
-        self.watch = None;
-        let conn = self.conn;
-        std::mem::forget(self);
-        // SAFETY: the allocation came from `Box::leak` in `watch`, its only
-        // borrower (the watch) is gone, and `self` was forgotten, so this is
-        // the one owner.
-        Some(*unsafe { Box::from_raw(conn.as_ptr()) })
     }
 }
 
-impl Drop for Idle {
-    fn drop(&mut self) {
-        self.watch = None;
-        // SAFETY: as in `into_conn`: the watch is gone, and drop runs once.
-        drop(unsafe { Box::from_raw(self.conn.as_ptr()) });
-    }
+/// An idle connection.
+struct Idle {
+    conn: OriginConn,
+    since: Instant,
 }
 
 struct PerOrigin {
@@ -172,8 +173,9 @@ impl Pool {
             if now.saturating_duration_since(idle.since) >= po.keepalive {
                 continue; // expired: dropping closes it
             }
-            if let Some(conn) = idle.into_conn() {
-                return Some(conn);
+            let mut conn = idle.conn;
+            if !conn.readable() {
+                return Some(conn); // its watch stays armed: see the module doc
             }
         }
         None
@@ -188,13 +190,14 @@ impl Pool {
         if po.max_idle == 0 || po.keepalive.is_zero() {
             return;
         }
-        let Some(idle) = Idle::watch(conn, now) else {
+        let mut conn = conn;
+        if !conn.arm() {
             return; // bytes after the response's end, or closed: never reused
-        };
+        }
         if po.idle.len() >= po.max_idle {
             po.idle.remove(0); // the oldest
         }
-        po.idle.push(idle);
+        po.idle.push(Idle { conn, since: now });
     }
 
     /// Closes expired and dead idle connections.
@@ -202,7 +205,7 @@ impl Pool {
         for po in &mut self.origins {
             let keepalive = po.keepalive;
             po.idle
-                .retain_mut(|i| now.saturating_duration_since(i.since) < keepalive && !i.readable());
+                .retain_mut(|i| now.saturating_duration_since(i.since) < keepalive && !i.conn.readable());
         }
     }
 

@@ -503,18 +503,18 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &Request<'_>, report: 
                 let sent = match &mut body {
                     ReqBody::Whole(n) => {
                         out.extend_from_slice(&v.buf[head_len..head_len + *n]);
-                        let (r, o) = write_with_deadline(&mut c.stream, out, deadline).await;
+                        let (r, o) = write_with_deadline(c.stream(), out, deadline).await;
                         v.out = o;
                         r
                     }
                     ReqBody::Decoded { data, .. } => {
                         out.extend_from_slice(data);
-                        let (r, o) = write_with_deadline(&mut c.stream, out, deadline).await;
+                        let (r, o) = write_with_deadline(c.stream(), out, deadline).await;
                         v.out = o;
                         r
                     }
                     ReqBody::Stream(cursor) => {
-                        let (r, o) = write_with_deadline(&mut c.stream, out, deadline).await;
+                        let (r, o) = write_with_deadline(c.stream(), out, deadline).await;
                         v.out = o;
                         match r {
                             Ok(()) => {
@@ -774,11 +774,11 @@ async fn stream_request_body(
         let buf = std::mem::take(&mut v.buf);
         let (r, b) = if chunked {
             let n = framed.len();
-            let (r, f) = write_within(&mut c.stream, framed, 0..n, timeout).await;
+            let (r, f) = write_within(c.stream(), framed, 0..n, timeout).await;
             framed = f.unwrap_or_default();
             (r, Some(buf))
         } else {
-            write_within(&mut c.stream, buf, head_len..head_len + used, timeout).await
+            write_within(c.stream(), buf, head_len..head_len + used, timeout).await
         };
         v.buf = b.unwrap_or_default();
         if r.is_err() {
@@ -810,11 +810,11 @@ async fn stream_request_body(
         let r = if chunked {
             *tmp = b;
             let len = framed.len();
-            let (r, f) = write_within(&mut c.stream, framed, 0..len, timeout).await;
+            let (r, f) = write_within(c.stream(), framed, 0..len, timeout).await;
             framed = f.unwrap_or_default();
             r
         } else {
-            let (r, b) = write_within(&mut c.stream, b, 0..n, timeout).await;
+            let (r, b) = write_within(c.stream(), b, 0..n, timeout).await;
             *tmp = b.unwrap_or_default();
             r
         };
@@ -997,7 +997,7 @@ async fn deliver(
     bytes += head_and_first;
     while !reader.is_done() {
         obuf.clear();
-        let fut = net::read_more(&mut c.stream, obuf, super::IO_BUF, super::IO_BUF);
+        let fut = net::read_more(c.stream(), obuf, super::IO_BUF, super::IO_BUF);
         let b = match monoio::time::timeout(rt, fut).await {
             Err(_) => done!(Event::BodyFailed, false, false, w.take_buf()),
             Ok((Ok(0), b)) | Ok((Err(_), b)) => {

@@ -115,7 +115,7 @@ async fn run(w: &Rc<Worker>, job: &RefreshJob) -> bool {
             Action::Send { deadline } => {
                 let Some(c) = conn.as_mut() else { break false };
                 got_bytes = false;
-                let fut = net::write_all(&mut c.stream, std::mem::take(&mut head));
+                let fut = net::write_all(c.stream(), std::mem::take(&mut head));
                 match monoio::time::timeout_at(deadline.into(), fut).await {
                     Ok((Ok(()), h)) => {
                         head = h;
@@ -222,7 +222,7 @@ async fn store_result(
     let rt = w.cfg.origins[origin].response_timeout;
     while !cursor.is_done() {
         buf.clear();
-        let fut = net::read_more(&mut c.stream, buf, super::IO_BUF, super::IO_BUF);
+        let fut = net::read_more(c.stream(), buf, super::IO_BUF, super::IO_BUF);
         match monoio::time::timeout(rt, fut).await {
             Ok((Ok(n), b)) if n > 0 => buf = b,
             _ => return false,

@@ -5,9 +5,10 @@
 //! done and then look the key up again, so a herd of 100 viewers costs the
 //! origin group one request, and a failover happens once for all of them.
 //!
-//! Followers may run on other workers, and a monoio task cannot be woken
-//! from another thread, so a follower checks its flight every
-//! [`FOLLOW_POLL`] (only while a fetch is in flight; a hit never gets here).
+//! Followers may run on other workers: each waits on its flight with a
+//! [`Waker`] (monoio's `sync` feature sends a wake to another worker's ring
+//! through its eventfd), and the leader wakes them all as the flight ends.
+//! A waiting request costs no CPU at all, however many wait.
 //!
 //! When the leader's response could not be stored (private, Set-Cookie, an
 //! error, a cut body), its followers fetch on their own, and the key is
@@ -15,12 +16,13 @@
 //! instead of queueing behind one another (Varnish's hit-for-miss).
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-/// How often a follower looks at its flight.
-pub const FOLLOW_POLL: Duration = Duration::from_millis(2);
 /// How long a key whose response was not storable skips collapsing.
 pub const PASS_FOR: Duration = Duration::from_secs(10);
 
@@ -28,11 +30,55 @@ pub const PASS_FOR: Duration = Duration::from_secs(10);
 #[derive(Debug, Default)]
 pub struct Flight {
     done: AtomicBool,
+    /// The followers' wakers, woken when the flight ends.
+    waiters: Mutex<Vec<Waker>>,
 }
 
 impl Flight {
     pub fn is_done(&self) -> bool {
         self.done.load(Ordering::Acquire)
+    }
+
+    /// Completes when the flight ends (wrap it in a timeout).
+    pub fn wait(&self) -> Wait<'_> {
+        Wait { flight: self }
+    }
+
+    fn finish(&self) {
+        self.done.store(true, Ordering::Release);
+        let waiters = match self.waiters.lock() {
+            Ok(mut w) => std::mem::take(&mut *w),
+            Err(_) => return,
+        };
+        for w in waiters {
+            w.wake();
+        }
+    }
+}
+
+/// The future of [`Flight::wait`].
+pub struct Wait<'a> {
+    flight: &'a Flight,
+}
+
+impl Future for Wait<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.flight.is_done() {
+            return Poll::Ready(());
+        }
+        let Ok(mut w) = self.flight.waiters.lock() else {
+            return Poll::Ready(()); // poisoned: look the key up again
+        };
+        // Checked again under the lock `finish` takes after setting `done`.
+        if self.flight.is_done() {
+            return Poll::Ready(());
+        }
+        if !w.iter().any(|x| x.will_wake(cx.waker())) {
+            w.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 }
 
@@ -89,7 +135,7 @@ impl Drop for LeaderGuard<'_> {
                 i.pass.insert(std::mem::take(&mut self.key), now + PASS_FOR);
             }
         }
-        self.flight.done.store(true, Ordering::Release);
+        self.flight.finish();
     }
 }
 
@@ -140,8 +186,37 @@ mod tests {
         lead.stored();
         drop(lead);
         assert!(followers.iter().all(|x| x.is_done()));
+        // A finished flight's wait completes at once.
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(std::pin::pin!(followers[0].wait()).poll(&mut cx).is_ready());
         // Stored: the next miss (after expiry, say) leads again.
         assert!(matches!(f.join(b"k"), Join::Leader(_)));
+    }
+
+    #[test]
+    fn followers_are_woken_when_the_flight_ends() {
+        use std::sync::atomic::AtomicUsize;
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let f = Flights::default();
+        let lead = match f.join(b"k") {
+            Join::Leader(g) => g,
+            _ => panic!(),
+        };
+        let Join::Follower(fl) = f.join(b"k") else { panic!() };
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut w = std::pin::pin!(fl.wait());
+        assert!(w.as_mut().poll(&mut cx).is_pending());
+        assert!(w.as_mut().poll(&mut cx).is_pending(), "polled again: one waker kept");
+        drop(lead);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(w.as_mut().poll(&mut cx).is_ready());
     }
 
     #[test]

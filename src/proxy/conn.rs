@@ -13,7 +13,7 @@
 use super::forward::{self, Request};
 use super::park::PARK_AFTER;
 use super::Worker;
-use crate::cache::collapse::{Join, FOLLOW_POLL};
+use crate::cache::collapse::Join;
 use crate::http::parse::{parse_request, BodyKind, HeadError, RequestHead};
 use crate::http::write::HitLabel;
 use crate::http::write::{write_generated_head, Generated};
@@ -344,10 +344,9 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
         match store.flights.join(k) {
             Join::Leader(g) => leader = Some(g),
             Join::Follower(flight) => {
+                // Woken when the leader's flight ends (no polling).
                 let give_up = received + w.cfg.server.client_idle_timeout;
-                while !flight.is_done() && Instant::now() < give_up {
-                    monoio::time::sleep(FOLLOW_POLL).await;
-                }
+                let _ = monoio::time::timeout_at(give_up.into(), flight.wait()).await;
                 if let Some(obj) = store.get(k) {
                     if obj.is_fresh(Instant::now()) {
                         return serve_hit(w, v, &obj, received).await;

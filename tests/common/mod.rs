@@ -346,6 +346,16 @@ impl Client {
         }
     }
 
+    /// A client over a socket the test opened itself.
+    pub fn from_stream(s: TcpStream) -> Client {
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        Client {
+            s,
+            tls: None,
+            buf: Vec::new(),
+        }
+    }
+
     /// A TLS client: the handshake with `name` as SNI (unless an IP
     /// address) is done before this returns.
     pub fn connect_tls(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>, name: &str) -> Client {

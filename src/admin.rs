@@ -145,15 +145,12 @@ async fn handle(mut s: TcpStream, admin: Arc<Admin>) {
 /// Removes the objects whose path (with its query) equals a listed path, or
 /// starts with one that ends in `*`; any host, any encoding variant. Listed
 /// paths are normalised as request paths are (SPEC §3.1), since keys hold
-/// normalised paths: `/p/%7Euser` removes what `/p/~user` stored.
+/// normalised paths: `/p/%7Euser` removes what `/p/~user` stored. Each key
+/// costs a few hash lookups however many paths are listed ([`Patterns`]),
+/// and the store is walked in batches ([`Store::remove_where`]).
 pub fn invalidate(store: Option<&Store>, body: &[u8]) -> usize {
     let Some(store) = store else { return 0 };
-    let patterns: Vec<Vec<u8>> = body
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l).trim_ascii())
-        .filter(|l| !l.is_empty())
-        .map(normalized_pattern)
-        .collect();
+    let patterns = Patterns::parse(body);
     if patterns.is_empty() {
         return 0;
     }
@@ -167,11 +164,52 @@ pub fn invalidate(store: Option<&Store>, body: &[u8]) -> usize {
             Some(i) => &rest[..i],
             None => rest,
         };
-        patterns.iter().any(|p| match p.strip_suffix(b"*") {
-            Some(prefix) => target.starts_with(prefix),
-            None => target == &p[..],
-        })
+        patterns.matches(target)
     })
+}
+
+/// Invalidation paths: exact ones in a set, prefixes in a set with the
+/// lengths they come in, so a target is checked with one lookup per
+/// distinct prefix length.
+#[derive(Default)]
+struct Patterns {
+    exact: std::collections::HashSet<Vec<u8>, ahash::RandomState>,
+    prefixes: std::collections::HashSet<Vec<u8>, ahash::RandomState>,
+    prefix_lens: Vec<usize>,
+}
+
+impl Patterns {
+    fn parse(body: &[u8]) -> Patterns {
+        let mut p = Patterns::default();
+        let lines = body
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l).trim_ascii())
+            .filter(|l| !l.is_empty());
+        for line in lines {
+            let mut n = normalized_pattern(line);
+            if n.pop_if(|b| *b == b'*').is_some() {
+                p.prefix_lens.push(n.len());
+                p.prefixes.insert(n);
+            } else {
+                p.exact.insert(n);
+            }
+        }
+        p.prefix_lens.sort_unstable();
+        p.prefix_lens.dedup();
+        p
+    }
+
+    fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.prefixes.is_empty()
+    }
+
+    fn matches(&self, target: &[u8]) -> bool {
+        self.exact.contains(target)
+            || self
+                .prefix_lens
+                .iter()
+                .any(|&n| target.get(..n).is_some_and(|p| self.prefixes.contains(p)))
+    }
 }
 
 /// An invalidation pattern with its path normalised (a trailing `*` kept);

@@ -26,6 +26,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Slots an invalidation scans per lock hold (see [`Store::remove_where`]).
+pub const SCAN_BATCH: usize = 1024;
+
 /// Bookkeeping charged per object on top of its bytes.
 pub const OVERHEAD: u64 = 192;
 
@@ -355,15 +358,28 @@ impl Store {
         }
     }
 
-    /// Removes every key for which `f` is true; returns how many.
+    /// Removes every key for which `f` is true; returns how many. Each
+    /// shard is walked in batches of [`SCAN_BATCH`] slots, its lock released
+    /// between them, so hits on the shard wait at most one batch (objects
+    /// inserted meanwhile may or may not be seen).
     pub fn remove_where(&self, mut f: impl FnMut(&[u8]) -> bool) -> usize {
         let mut n = 0;
+        let mut doomed = Vec::new();
         for sh in self.shards.iter() {
-            let Ok(mut s) = sh.lock() else { continue };
-            let doomed: Vec<usize> = s.slots.iter().filter(|(_, e)| f(&e.key)).map(|(i, _)| i).collect();
-            for i in doomed {
-                s.remove_slot(i);
-                n += 1;
+            let mut at = 0usize;
+            loop {
+                let Ok(mut s) = sh.lock() else { break };
+                let end = at.saturating_add(SCAN_BATCH).min(s.slots.capacity());
+                doomed.clear();
+                doomed.extend((at..end).filter(|&i| s.slots.get(i).is_some_and(|e| f(&e.key))));
+                for &i in &doomed {
+                    s.remove_slot(i);
+                    n += 1;
+                }
+                if end >= s.slots.capacity() {
+                    break;
+                }
+                at = end;
             }
         }
         n

@@ -63,6 +63,7 @@ fn bench(c: &mut Criterion) {
                     extra: b"",
                     framing: RequestFraming::of(&head),
                     accept_encoding: None,
+                    drop_conditionals: false,
                 },
             );
             out.len()

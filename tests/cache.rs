@@ -445,3 +445,53 @@ fn the_origin_gets_the_normalised_accept_encoding_the_key_holds() {
         "{sent:?}"
     );
 }
+
+/// A background refresh (stale-while-revalidate) is the same origin request
+/// as a miss, plus the stored validators: the behavior's origin_request
+/// actions, X-Forwarded-For, the viewer's end-to-end headers (issue 12).
+#[test]
+fn a_background_refresh_carries_the_origin_request_actions() {
+    use common::scripted::{Reply, ScriptedOrigin};
+    let o = ScriptedOrigin::start(|_| {
+        Reply::now(
+            b"HTTP/1.1 200 OK\r\nCache-Control: max-age=1, stale-while-revalidate=60\r\nETag: \"v1\"\r\nContent-Length: 2\r\n\r\nok",
+        )
+    });
+    let cfg = config(&[("o", o.addr)], "o", "").replace(
+        "cache = false\n",
+        "cache = true\norigin_request = { set = { \"x-secret\" = \"s3\" } }\n",
+    );
+    let p = Proxy::start(&cfg);
+    let mut c = p.client();
+    let get = |c: &mut Client| {
+        c.send(b"GET /swr HTTP/1.1\r\nHost: t\r\nX-Viewer: v\r\n\r\n");
+        c.read_response(false).unwrap()
+    };
+    assert_eq!(get(&mut c).header("x-cache"), Some("Miss from ringfront"));
+    let t0 = std::time::Instant::now();
+    eventually("the object is stale", || {
+        t0.elapsed() > std::time::Duration::from_millis(1100)
+    });
+    assert_eq!(get(&mut c).header("x-cache"), Some("Hit from ringfront"));
+    eventually("the refresh reached the origin", || o.received().len() >= 2);
+    let heads: Vec<String> = o
+        .received()
+        .iter()
+        .map(|r| String::from_utf8_lossy(r).to_ascii_lowercase())
+        .collect();
+    let refresh = &heads[1];
+    for want in [
+        "x-secret: s3",
+        "x-forwarded-for: 127.0.0.1",
+        "x-viewer: v",
+        "if-none-match: \"v1\"",
+    ] {
+        assert!(
+            heads[0].contains(want) || want.starts_with("if-"),
+            "miss lacks {want}: {}",
+            heads[0]
+        );
+        assert!(refresh.contains(want), "refresh lacks {want}: {refresh}");
+    }
+    assert_eq!(refresh.matches("if-none-match").count(), 1, "{refresh}");
+}

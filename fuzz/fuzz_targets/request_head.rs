@@ -42,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
             extra: b"",
             framing: RequestFraming::of(&head),
             accept_encoding: None,
+            drop_conditionals: false,
         },
     );
     let mut again = RequestHead::default();

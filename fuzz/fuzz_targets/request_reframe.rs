@@ -97,6 +97,7 @@ fuzz_target!(|input: &[u8]| {
             extra: b"",
             framing,
             accept_encoding: None,
+            drop_conditionals: false,
         },
     );
     out.extend_from_slice(&body_out);

@@ -43,6 +43,23 @@ pub struct RequestRewrite<'a> {
     /// The normalised Accept-Encoding to send instead of the viewer's, for
     /// a request whose key holds it (SPEC §4).
     pub accept_encoding: Option<&'a [u8]>,
+    /// Leave out the viewer's conditional and Range headers (a revalidation
+    /// sends the stored validators in `extra` instead).
+    pub drop_conditionals: bool,
+}
+
+/// The request headers a revalidation replaces.
+fn is_conditional(name: &[u8]) -> bool {
+    [
+        &b"if-none-match"[..],
+        b"if-modified-since",
+        b"if-match",
+        b"if-unmodified-since",
+        b"if-range",
+        b"range",
+    ]
+    .iter()
+    .any(|c| name.eq_ignore_ascii_case(c))
 }
 
 /// The framing of a request body forwarded to an origin, written by
@@ -132,6 +149,9 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], h: &RequestHead, rw: &R
             continue;
         }
         if rw.accept_encoding.is_some() && name.eq_ignore_ascii_case(b"accept-encoding") {
+            continue;
+        }
+        if rw.drop_conditionals && is_conditional(name) {
             continue;
         }
         out.extend_from_slice(&buf[hd.name.start as usize..hd.value.end as usize]);
@@ -462,6 +482,7 @@ mod tests {
             extra: b"",
             framing: RequestFraming::of(&h),
             accept_encoding: None,
+            drop_conditionals: false,
         };
         let mut out = Vec::new();
         write_request_head(&mut out, buf, &h, &rw);

@@ -322,8 +322,8 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
                         .iter()
                         .position(|b| std::ptr::eq(b, behavior))
                         .unwrap_or(0),
-                    host: v.head.host.map_or(Vec::new(), |h| h.of(&v.buf).to_vec()),
-                    target: v.head.path.of(&v.buf).to_vec(),
+                    head: v.buf[..v.head.head_len].to_vec(),
+                    client_ip: v.peer_ip.clone(),
                     stale: obj.clone(),
                 };
                 crate::proxy::refresh::spawn(w, job);

@@ -498,6 +498,7 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &Request<'_>, report: 
                         accept_encoding: req
                             .normalize_encoding
                             .then(|| normalize_accept_encoding(v.head.header(&v.buf, b"accept-encoding"))),
+                        drop_conditionals: false,
                     },
                 );
                 let sent = match &mut body {

@@ -15,12 +15,16 @@ use crate::cache::collapse::Join;
 use crate::cache::store::{Object, Store};
 use crate::config::Behavior;
 use crate::http::body::BodyCursor;
+use crate::http::parse::{parse_request, RequestHead};
 use crate::http::response::{RespBody, ResponseHead};
-use crate::http::write::{write_response_core, AttemptCtx, ResponseRewrite, ViewerFraming};
+use crate::http::write::{
+    write_request_head, write_response_core, AttemptCtx, RequestFraming, RequestRewrite, ResponseRewrite, ViewerFraming,
+};
 use crate::net;
 use crate::origin::attempt::{Action, AttemptMachine, Event};
 use crate::origin::client;
 use crate::origin::pool::OriginConn;
+use crate::proxy::hooks::{AttemptInfo, HeaderLines};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,8 +34,11 @@ pub struct RefreshJob {
     pub store: Arc<Store>,
     pub key: Vec<u8>,
     pub behavior: usize,
-    pub host: Vec<u8>,
-    pub target: Vec<u8>,
+    /// The viewer's request head (a GET without a body), so the refresh
+    /// sends what a miss would: its end-to-end headers, the actions, the hooks.
+    pub head: Vec<u8>,
+    /// The viewer's address as text, for X-Forwarded-For.
+    pub client_ip: String,
     pub stale: Arc<Object>,
 }
 
@@ -57,31 +64,61 @@ pub fn spawn(w: &Rc<Worker>, job: RefreshJob) {
     });
 }
 
-fn request_head(job: &RefreshJob, via: &str, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"GET ");
-    out.extend_from_slice(&job.target);
-    out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-    out.extend_from_slice(&job.host);
-    out.extend_from_slice(b"\r\nVia: 1.1 ");
-    out.extend_from_slice(via.as_bytes());
-    out.extend_from_slice(b"\r\n");
+/// Writes the refresh's head for this attempt: the viewer's request as a
+/// miss would forward it (`write_request_head`: actions, hooks, Via,
+/// X-Forwarded-For, the normalised Accept-Encoding of this variant's key),
+/// with the viewer's own conditions replaced by the stored validators.
+fn request_head(w: &Worker, job: &RefreshJob, viewer: &RequestHead, m: &AttemptMachine<'_>, out: &mut Vec<u8>) {
+    let cfg = &w.cfg;
+    let b = &cfg.behaviors[job.behavior];
+    let step = m.current();
+    let o = &cfg.origins[step.origin];
+    let mut extra = Vec::new();
+    if let Some(h) = w.hooks.as_ref() {
+        let info = AttemptInfo {
+            attempt: m.attempts(),
+            origin: &o.id,
+            role: step.role,
+            method: b"GET",
+            path: viewer.path.of(&job.head),
+        };
+        h.origin_request(&info, &mut HeaderLines::new(&mut extra));
+    }
+    for (name, v) in [
+        (&b"If-None-Match"[..], &job.stale.etag),
+        (b"If-Modified-Since", &job.stale.last_modified),
+    ] {
+        if let Some(v) = v {
+            extra.extend_from_slice(name);
+            extra.extend_from_slice(b": ");
+            extra.extend_from_slice(v);
+            extra.extend_from_slice(b"\r\n");
+        }
+    }
     // The key ends in the normalised encoding this variant was stored for.
-    if let Some(enc) = job.key.rsplit(|&b| b == 0).next().filter(|e| *e != b"identity") {
-        out.extend_from_slice(b"Accept-Encoding: ");
-        out.extend_from_slice(enc);
-        out.extend_from_slice(b"\r\n");
-    }
-    if let Some(etag) = &job.stale.etag {
-        out.extend_from_slice(b"If-None-Match: ");
-        out.extend_from_slice(etag);
-        out.extend_from_slice(b"\r\n");
-    }
-    if let Some(lm) = &job.stale.last_modified {
-        out.extend_from_slice(b"If-Modified-Since: ");
-        out.extend_from_slice(lm);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
+    let encoding = job.key.rsplit(|&b| b == 0).next();
+    out.clear();
+    write_request_head(
+        out,
+        &job.head,
+        viewer,
+        &RequestRewrite {
+            host_override: o.host_header.as_deref(),
+            host_fallback: &o.address,
+            client_ip: job.client_ip.as_bytes(),
+            via: &cfg.server.via,
+            actions: &b.origin_request,
+            ctx: AttemptCtx {
+                attempt: m.attempts(),
+                origin: &o.id,
+                role: step.role.as_str(),
+            },
+            extra: &extra,
+            framing: RequestFraming::None,
+            accept_encoding: encoding,
+            drop_conditionals: true,
+        },
+    );
 }
 
 /// Fetches and stores; true when the store was refreshed.
@@ -94,8 +131,11 @@ async fn run(w: &Rc<Worker>, job: &RefreshJob) -> bool {
     let mut got_bytes = false;
     let mut obuf = w.take_buf();
     let mut rh = ResponseHead::default();
+    let mut viewer = RequestHead::default();
+    if !matches!(parse_request(&job.head, usize::MAX, &mut viewer), Ok(Some(_))) {
+        return false;
+    }
     let mut head = Vec::with_capacity(512);
-    request_head(job, &cfg.server.via, &mut head);
     let started = Instant::now();
     let mut act = m.start(started);
     let stored = loop {
@@ -115,6 +155,7 @@ async fn run(w: &Rc<Worker>, job: &RefreshJob) -> bool {
             Action::Send { deadline } => {
                 let Some(c) = conn.as_mut() else { break false };
                 got_bytes = false;
+                request_head(w, job, &viewer, &m, &mut head);
                 let fut = net::write_all(c.stream(), std::mem::take(&mut head));
                 match monoio::time::timeout_at(deadline.into(), fut).await {
                     Ok((Ok(()), h)) => {
@@ -122,11 +163,16 @@ async fn run(w: &Rc<Worker>, job: &RefreshJob) -> bool {
                         obuf.clear();
                         Action::AwaitHead { deadline }
                     }
+                    // A failed or timed-out send is a failed attempt, as on a
+                    // miss: the machine retries or fails over.
                     Ok((Err(_), h)) => {
                         head = h;
                         m.on(Event::FailedBeforeResponse { reused }, Instant::now())
                     }
-                    Err(_) => break false,
+                    Err(_) => {
+                        head = Vec::with_capacity(512);
+                        m.on(Event::FailedBeforeResponse { reused }, Instant::now())
+                    }
                 }
             }
             Action::AwaitHead { deadline } => {

@@ -495,3 +495,53 @@ fn a_background_refresh_carries_the_origin_request_actions() {
     }
     assert_eq!(refresh.matches("if-none-match").count(), 1, "{refresh}");
 }
+
+/// A response that turns out not storable releases the requests waiting on
+/// its flight at its head: they fetch on their own instead of waiting for
+/// the first viewer's whole body (SPEC §3.4).
+#[test]
+fn an_uncacheable_response_releases_its_waiters_at_the_head() {
+    use common::scripted::{Reply, ScriptedOrigin};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let n = AtomicUsize::new(0);
+    let o = ScriptedOrigin::start(move |_| {
+        let head = b"HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n";
+        if n.fetch_add(1, Ordering::SeqCst) == 0 {
+            // The first viewer's body stalls until the test releases it.
+            Reply {
+                now: head.to_vec(),
+                later: Some(b"4\r\nrest\r\n0\r\n\r\n".to_vec()),
+                close: false,
+            }
+        } else {
+            let mut all = head.to_vec();
+            all.extend_from_slice(b"4\r\nrest\r\n0\r\n\r\n");
+            Reply::now(&all)
+        }
+    });
+    let cfg = config(&[("o", o.addr)], "o", "").replace("cache = false\n", "cache = true\n");
+    let p = Proxy::start(&cfg);
+    let mut first = p.client();
+    first.send(b"GET /u HTTP/1.1\r\nHost: t\r\n\r\n");
+    // The first viewer has the head and the first chunk; its body stalls.
+    let mut got = Vec::new();
+    eventually("the first chunk reached the first viewer", || {
+        let mut b = [0u8; 4096];
+        use std::io::Read;
+        let n = first.s.read(&mut b).unwrap_or(0);
+        got.extend_from_slice(&b[..n]);
+        String::from_utf8_lossy(&got).contains("first")
+    });
+    // A second viewer is not held behind it.
+    let mut second = p.client();
+    second
+        .s
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    second.send(b"GET /u HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = second
+        .read_response(false)
+        .expect("the second viewer answered while the first stalls");
+    assert_eq!(r.text(), "firstrest");
+    o.release();
+}

@@ -363,6 +363,7 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
         cache_key,
         stale,
         normalize_encoding,
+        leader,
     };
     let mut report = forward::Report::default();
     // The log line needs the request's method, host and path, which live in
@@ -376,11 +377,11 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
             h.path.of(&v.buf).to_vec(),
         )
     });
-    let next = forward::forward(w, v, &req, &mut report).await;
+    let next = forward::forward(w, v, &mut req, &mut report).await;
     if let Some(k) = req.cache_key.take() {
         v.key = k;
     }
-    if let Some(mut g) = leader {
+    if let Some(mut g) = req.leader.take() {
         if report.stored {
             g.stored();
         }

@@ -49,6 +49,10 @@ pub struct Request<'a> {
     /// Send the normalised Accept-Encoding the cache key holds (SPEC §4),
     /// not the viewer's (GET and HEAD on a caching behavior).
     pub normalize_encoding: bool,
+    /// This request leads its key's collapsed flight: other requests for
+    /// the key wait for it. Dropped (so they are released, the key marked
+    /// pass) as soon as the response turns out not storable (SPEC §3.4).
+    pub leader: Option<crate::cache::collapse::LeaderGuard<'a>>,
 }
 
 /// True when `obj` may still be served because the origins failed.
@@ -349,7 +353,7 @@ async fn read_head_hooked(
 }
 
 /// Forwards the request in `v` and answers the viewer.
-pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &Request<'_>, report: &mut Report) -> Next {
+pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &mut Request<'_>, report: &mut Report) -> Next {
     let cfg = w.cfg.clone();
     let head_len = v.head.head_len;
     let head_request = v.head.is_head(&v.buf);
@@ -616,6 +620,11 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &Request<'_>, report: 
                     .cache_key
                     .as_deref()
                     .and_then(|k| start_capture(w, v, req.behavior, k, &obuf, &rhead));
+                if capture.is_none() {
+                    // Not storable: the waiters fetch on their own now,
+                    // instead of after this viewer's whole body.
+                    req.leader = None;
+                }
                 let d = deliver(
                     w,
                     v,

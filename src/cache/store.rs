@@ -19,7 +19,11 @@
 //! Each object is charged its key, head and body bytes plus [`OVERHEAD`]
 //! (the entry, its slot in the queues and the map, the `Arc`). The sum over
 //! all shards stays within the configured capacity: each shard owns an equal
-//! part and evicts before inserting past it.
+//! part and evicts before inserting past it. Responses still being recorded
+//! reserve their length first, within a quarter of the capacity for all of
+//! them ([`Store::reserve`]); a response that finds no room streams through
+//! unrecorded, so stalled viewers of large misses cannot hold memory beyond
+//! that share.
 
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -245,9 +249,58 @@ pub struct Store {
     hasher: ahash::RandomState,
     capacity: u64,
     max_object: u64,
+    /// Bytes reserved by responses being recorded (see [`Store::reserve`]).
+    recording: std::sync::atomic::AtomicU64,
+}
+
+/// The share of `capacity` that responses being recorded may reserve
+/// (1/4), or at least room for one largest object and its head.
+pub const RECORDING_SHARE: u64 = 4;
+const RECORDING_SLACK: u64 = 128 * 1024;
+
+/// Room reserved for a response being recorded; given back when dropped
+/// (the object stored, or the recording abandoned).
+pub struct Reservation {
+    store: Arc<Store>,
+    bytes: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.store
+            .recording
+            .fetch_sub(self.bytes, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl Store {
+    /// Reserves `bytes` for a response about to be recorded, within a
+    /// quarter of the capacity (at least one largest object) for all
+    /// recordings at once (SPEC §4: what is
+    /// being recorded counts against capacity). `None`: no room, so the
+    /// response streams through unrecorded.
+    pub fn reserve(self: &Arc<Self>, bytes: u64) -> Option<Reservation> {
+        use std::sync::atomic::Ordering;
+        // At least one object of the largest size may always be recorded.
+        let limit = (self.capacity / RECORDING_SHARE)
+            .max(self.max_object.saturating_add(RECORDING_SLACK))
+            .min(self.capacity);
+        self.recording
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
+                r.checked_add(bytes).filter(|&t| t <= limit)
+            })
+            .ok()?;
+        Some(Reservation {
+            store: self.clone(),
+            bytes,
+        })
+    }
+
+    /// Bytes reserved by recordings now.
+    pub fn recording(&self) -> u64 {
+        self.recording.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// A store of `capacity` bytes taking objects up to `max_object` bytes.
     /// Shards are sized so the largest object fits one four times over.
     pub fn new(capacity: u64, max_object: u64) -> Store {
@@ -270,6 +323,7 @@ impl Store {
             hasher: ahash::RandomState::with_seeds(0x5eed, 0xcafe, 0xf00d, 0xbeef),
             capacity,
             max_object,
+            recording: Default::default(),
         }
     }
 
@@ -401,6 +455,22 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recordings_reserve_within_their_share_and_give_it_back() {
+        let s = Arc::new(Store::new(64 << 20, 1 << 20));
+        let a = s.reserve(10 << 20).expect("within a quarter");
+        let b = s.reserve(6 << 20).expect("still within");
+        assert!(s.reserve(1 << 20).is_none(), "past the share");
+        drop(a);
+        assert_eq!(s.recording(), 6 << 20);
+        assert!(s.reserve(u64::MAX).is_none());
+        drop(b);
+        assert_eq!(s.recording(), 0);
+        // A small cache still records one object of the largest size.
+        let small = Arc::new(Store::new(4 << 20, 2 << 20));
+        assert!(small.reserve((2 << 20) + 4096).is_some());
+    }
 
     fn obj(n: usize) -> Arc<Object> {
         Arc::new(Object::simple(

@@ -99,6 +99,8 @@ pub(crate) fn refreshed(
 
 /// A response being recorded for the cache while it streams to the viewer.
 struct Capture {
+    /// Room for the body and head, counted against the cache's capacity.
+    _room: crate::cache::store::Reservation,
     key: Vec<u8>,
     life: crate::cache::freshness::Lifetime,
     head: Vec<u8>,
@@ -131,7 +133,9 @@ fn start_capture(w: &Worker, v: &Viewer, b: &Behavior, key: &[u8], buf: &[u8], r
     };
     let auth = v.head.header(&v.buf, b"authorization").is_some();
     let life = lifetime(&facts, auth, &policy, None, std::time::SystemTime::now())?;
+    let room = w.cache.as_ref()?.reserve(len + rh.head_len as u64 + key.len() as u64)?;
     Some(Capture {
+        _room: room,
         key: key.to_vec(),
         life,
         head: Vec::with_capacity(rh.head_len + 64),

@@ -89,7 +89,9 @@ fn simulate() {
     const CACHED: usize = 5_000; // 5% of the key space
     const SIZE: usize = 512;
     let zipf = Zipf::new(KEYS, 0.9);
-    let charge = (SIZE + 42 + 12 + OVERHEAD as usize) as u64;
+    // As Object::charge: the key twice and the head, rounded to 16 bytes.
+    let r16 = |n: usize| n.div_ceil(16) * 16;
+    let charge = (r16(SIZE) + 2 * r16(42) + r16(12) + OVERHEAD as usize) as u64;
     let store = Store::new(CACHED as u64 * charge, 4096);
     let mut lru = Lru {
         cap: CACHED,

@@ -16,8 +16,10 @@
 //! LRU — which keeps the critical section of a hit tiny.
 //!
 //! ## Memory accounting
-//! Each object is charged its key, head and body bytes plus [`OVERHEAD`]
-//! (the entry, its slot in the queues and the map, the `Arc`). The sum over
+//! Each object is charged what it costs: its key (twice: map and entry),
+//! head, body and validators rounded to the allocator's granule, plus
+//! [`OVERHEAD`] (the entry, its slots in the queues and the map, the `Arc`,
+//! measured with a flood of tiny objects). The sum over
 //! all shards stays within the configured capacity: each shard owns an equal
 //! part and evicts before inserting past it. Responses still being recorded
 //! reserve their length first, within a quarter of the capacity for all of
@@ -33,8 +35,12 @@ use std::time::{Duration, Instant};
 /// Slots an invalidation scans per lock hold (see [`Store::remove_where`]).
 pub const SCAN_BATCH: usize = 1024;
 
-/// Bookkeeping charged per object on top of its bytes.
-pub const OVERHEAD: u64 = 192;
+/// Bookkeeping charged per object on top of its bytes, measured
+/// (`tests/cache_memory.rs`): the `Arc<Object>` allocation (~224 bytes), the
+/// slab entry, the map slot and the queue slots with their growth slack
+/// (tables double, so up to half is empty), the ghost list, and allocator
+/// fragmentation as objects come and go.
+pub const OVERHEAD: u64 = 640;
 
 /// A stored response.
 #[derive(Debug)]
@@ -73,6 +79,18 @@ impl Object {
         }
     }
 
+    /// A response recorded for the cache: its head (as `write_response_core`
+    /// wrote it) and body, each held in an allocation of exactly its size
+    /// (no spare capacity kept alive behind a `Bytes`).
+    pub fn recorded(head: Vec<u8>, body: bytes::BytesMut, status: u16, stored: Instant, ttl: Duration) -> Object {
+        let body = if body.capacity() == body.len() {
+            body.freeze()
+        } else {
+            Bytes::copy_from_slice(&body)
+        };
+        Object::simple(Bytes::from(head.into_boxed_slice()), body, status, stored, ttl)
+    }
+
     pub fn age(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.stored)
     }
@@ -94,8 +112,18 @@ impl Object {
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         secs(self.ttl).saturating_sub(secs(self.age(now)))
     }
+    /// What the object costs in memory: the key (held twice, in the map
+    /// and the entry), head and body rounded up to the allocator's 16-byte
+    /// granule, validators, and [`OVERHEAD`].
     fn charge(&self, key: &[u8]) -> u64 {
-        key.len() as u64 + self.head.len() as u64 + self.body.len() as u64 + OVERHEAD
+        let round = |n: usize| (n as u64).div_ceil(16) * 16;
+        let validators = |v: &Option<Bytes>| v.as_ref().map_or(0, |b| round(b.len()));
+        2 * round(key.len())
+            + round(self.head.len())
+            + round(self.body.len())
+            + validators(&self.etag)
+            + validators(&self.last_modified)
+            + OVERHEAD
     }
 }
 

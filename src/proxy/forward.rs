@@ -185,15 +185,11 @@ fn finish_capture(w: &Worker, cap: Capture, rh: &ResponseHead, obuf_head: &[u8],
     }
     let validator = |name: &[u8]| rh.header(obuf_head, name).map(bytes::Bytes::copy_from_slice);
     let obj = crate::cache::store::Object {
-        head: bytes::Bytes::from(cap.head),
-        body: cap.body.freeze(),
-        status: rh.status,
-        stored: received,
-        ttl: cap.life.ttl,
         stale_while_revalidate: cap.life.stale_while_revalidate,
         stale_if_error: cap.life.stale_if_error,
         etag: validator(b"etag"),
         last_modified: validator(b"last-modified"),
+        ..crate::cache::store::Object::recorded(cap.head, cap.body, rh.status, received, cap.life.ttl)
     };
     store.insert(&cap.key, std::sync::Arc::new(obj))
 }

@@ -277,15 +277,11 @@ async fn store_result(
         body.extend_from_slice(&buf[..used]);
     }
     let obj = Object {
-        head: bytes::Bytes::from(stored_head),
-        body: body.freeze(),
-        status,
-        stored: now,
-        ttl: life.ttl,
         stale_while_revalidate: life.stale_while_revalidate,
         stale_if_error: life.stale_if_error,
         etag,
         last_modified,
+        ..Object::recorded(stored_head, body, status, now, life.ttl)
     };
     job.store.insert(&job.key, Arc::new(obj))
 }

@@ -115,7 +115,7 @@ fn main() -> ExitCode {
         }
         Some("check") => match load(&args) {
             Ok(cfg) => {
-                print!("{}", cfg.summary());
+                print!("{}", cfg.summary(ringfront::runtime::allowed_cpus().len()));
                 println!("config ok");
                 ExitCode::SUCCESS
             }

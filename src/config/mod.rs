@@ -424,7 +424,8 @@ impl Config {
     }
 
     /// A human summary of the resolved configuration, for `ringfront check`.
-    pub fn summary(&self) -> String {
+    /// `cpus`: how many CPUs the process may run on (what `workers = 0` means).
+    pub fn summary(&self, cpus: usize) -> String {
         use std::fmt::Write;
         let s = &self.server;
         let mut o = String::new();
@@ -432,7 +433,7 @@ impl Config {
         let _ = writeln!(o, "server:");
         let _ = writeln!(o, "  listen = {}", listen.join(", "));
         let workers = if s.workers == 0 {
-            format!("0 (one per allowed CPU: {})", crate::runtime::allowed_cpus().len())
+            format!("0 (one per allowed CPU: {})", cpus)
         } else {
             s.workers.to_string()
         };

@@ -12,6 +12,7 @@
 
 pub mod body;
 pub mod chunked;
+pub mod edit;
 pub mod frame;
 pub mod parse;
 pub mod path;

@@ -9,9 +9,9 @@
 //! gains the viewer's address, `Host` follows `host_header`, and the
 //! behavior's header actions are applied.
 
+use super::edit::HeaderActions;
 use super::parse::{HeaderClass, RequestHead};
 use super::response::ResponseHead;
-use crate::config::HeaderActions;
 use std::cell::RefCell;
 use std::time::{Duration, SystemTime};
 

@@ -14,5 +14,6 @@
 pub mod collapse;
 pub mod freshness;
 pub mod key;
+pub mod lookup;
 pub mod serve;
 pub mod store;

@@ -14,6 +14,7 @@ use super::forward::{self, Request};
 use super::park::PARK_AFTER;
 use super::Worker;
 use crate::cache::collapse::Join;
+use crate::cache::lookup::{self, Lookup};
 use crate::http::parse::{parse_request, BodyKind, HeadError, RequestHead};
 use crate::http::write::HitLabel;
 use crate::http::write::{write_generated_head, Generated};
@@ -289,48 +290,26 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
         }
         return Next::Close;
     }
-    // Cache lookup phase: GET/HEAD without a body on a caching behavior.
-    let method = v.head.method(&v.buf);
-    let cache_key = match w.cache.as_ref() {
-        Some(_) if behavior.cache && (method == b"GET" || method == b"HEAD") && v.head.body == BodyKind::None => {
-            // The key buffer is the connection's, reused request after request.
-            let mut k = std::mem::take(&mut v.key);
-            k.clear();
-            let host = v.head.host.map_or(&b""[..], |h| h.of(&v.buf));
-            crate::cache::key::build(&mut k, host, v.head.path.of(&v.buf), behavior.cache_query_string);
-            crate::cache::key::add_encoding(&mut k, v.head.header(&v.buf, b"accept-encoding"));
-            Some(k)
-        }
-        _ => None,
-    };
-    // A stale object is kept: the origin is asked to revalidate it, and it is
-    // served if the origin group fails within its stale-if-error window.
+    // Cache lookup phase (`cache::lookup`): GET/HEAD without a body on a
+    // caching behavior.
+    let cache_key = cache_key(w, v, behavior);
     let mut stale = None;
     if let (Some(store), Some(k)) = (w.cache.as_ref(), cache_key.as_deref()) {
-        if let Some(obj) = store.get(k) {
-            if obj.is_fresh(received) {
+        let is_get = v.head.method(&v.buf) == b"GET";
+        match lookup::decide(store.get(k), received, is_get) {
+            Lookup::Fresh(obj) => {
                 v.key = cache_key.unwrap_or_default();
                 return serve_hit(w, v, &obj, received).await;
             }
-            // stale-while-revalidate: answer now, refresh once behind it.
-            if obj.may_serve_while_revalidating(received) && v.head.method(&v.buf) == b"GET" {
-                let job = crate::proxy::refresh::RefreshJob {
-                    store: store.clone(),
-                    key: k.to_vec(),
-                    behavior: cfg
-                        .behaviors
-                        .iter()
-                        .position(|b| std::ptr::eq(b, behavior))
-                        .unwrap_or(0),
-                    head: v.buf[..v.head.head_len].to_vec(),
-                    client_ip: v.peer_ip.clone(),
-                    stale: obj.clone(),
-                };
-                crate::proxy::refresh::spawn(w, job);
+            Lookup::ServeAndRefresh(obj) => {
+                spawn_refresh(w, v, store, k, behavior, &obj);
                 v.key = cache_key.unwrap_or_default();
                 return serve_hit(w, v, &obj, received).await;
             }
-            stale = Some(obj);
+            // Revalidated with the origin, and served if the origin group
+            // fails within its stale-if-error window.
+            Lookup::Stale(obj) => stale = Some(obj),
+            Lookup::Miss => {}
         }
     }
     // The key holds the normalised Accept-Encoding: that is what the origin gets.
@@ -344,13 +323,8 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
         match store.flights.join(k) {
             Join::Leader(g) => leader = Some(g),
             Join::Follower(flight) => {
-                // Woken when the leader's flight ends (no polling).
-                let give_up = received + w.cfg.server.client_idle_timeout;
-                let _ = monoio::time::timeout_at(give_up.into(), flight.wait()).await;
-                if let Some(obj) = store.get(k) {
-                    if obj.is_fresh(Instant::now()) {
-                        return serve_hit(w, v, &obj, received).await;
-                    }
+                if let Some(obj) = follow(w, store, k, &flight, received).await {
+                    return serve_hit(w, v, &obj, received).await;
                 }
                 // The leader's response was not storable: fetch on our own.
             }
@@ -411,6 +385,59 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
         });
     }
     next
+}
+
+/// The cache key for this request, when it may use the cache
+/// ([`lookup::cacheable`]). The key buffer is the connection's, reused
+/// request after request.
+fn cache_key(w: &Worker, v: &mut Viewer, behavior: &crate::config::Behavior) -> Option<Vec<u8>> {
+    let method = v.head.method(&v.buf);
+    lookup::cacheable(w.cache.is_some(), behavior.cache, method, v.head.body != BodyKind::None).ok()?;
+    let mut k = std::mem::take(&mut v.key);
+    k.clear();
+    let host = v.head.host.map_or(&b""[..], |h| h.of(&v.buf));
+    crate::cache::key::build(&mut k, host, v.head.path.of(&v.buf), behavior.cache_query_string);
+    crate::cache::key::add_encoding(&mut k, v.head.header(&v.buf, b"accept-encoding"));
+    Some(k)
+}
+
+/// stale-while-revalidate: one background refresh behind the stale answer.
+fn spawn_refresh(
+    w: &Rc<Worker>,
+    v: &Viewer,
+    store: &std::sync::Arc<crate::cache::store::Store>,
+    key: &[u8],
+    behavior: &crate::config::Behavior,
+    obj: &std::sync::Arc<crate::cache::store::Object>,
+) {
+    let job = crate::proxy::refresh::RefreshJob {
+        store: store.clone(),
+        key: key.to_vec(),
+        behavior: w
+            .cfg
+            .behaviors
+            .iter()
+            .position(|b| std::ptr::eq(b, behavior))
+            .unwrap_or(0),
+        head: v.buf[..v.head.head_len].to_vec(),
+        client_ip: v.peer_ip.clone(),
+        stale: obj.clone(),
+    };
+    crate::proxy::refresh::spawn(w, job);
+}
+
+/// Waits (woken, never polling) for the flight fetching `key`, then looks
+/// again: the object, if the leader stored it fresh.
+async fn follow(
+    w: &Worker,
+    store: &crate::cache::store::Store,
+    key: &[u8],
+    flight: &crate::cache::collapse::Flight,
+    received: Instant,
+) -> Option<std::sync::Arc<crate::cache::store::Object>> {
+    let give_up = received + w.cfg.server.client_idle_timeout;
+    let _ = monoio::time::timeout_at(give_up.into(), flight.wait()).await;
+    store.get(key).filter(|o| o.is_fresh(Instant::now()))
 }
 
 /// Answers from a stored object: its head (or a 304/206/416 head), the

@@ -360,6 +360,19 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
             g.stored();
         }
     }
+    record_forwarded(w, v, &report, received, logged);
+    next
+}
+
+/// The metrics and the access log line of a forwarded request. `logged`:
+/// its method, host and path, copied before they left the buffer.
+fn record_forwarded(
+    w: &Worker,
+    v: &Viewer,
+    report: &forward::Report,
+    received: Instant,
+    logged: Option<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+) {
     // Status 0: nothing was sent (the viewer went away, or the body failed).
     let result = match report.detail {
         _ if report.status >= 400 || report.status == 0 => "Error",
@@ -368,23 +381,21 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
         _ => "Miss",
     };
     w.metrics().request(result, Some(received.elapsed()));
-    if let Some((method, host, path)) = logged {
-        w.log.record(&crate::log::Entry {
-            client: v.peer,
-            method: &method,
-            host: &host,
-            path: &path,
-            status: report.status,
-            bytes: report.bytes,
-            result,
-            detail: report.detail,
-            origin: report.origin.map(|o| cfg.origins[o].id.as_str()),
-            attempts: report.attempts,
-            total: received.elapsed(),
-            origin_time: report.origin_time,
-        });
-    }
-    next
+    let Some((method, host, path)) = logged else { return };
+    w.log.record(&crate::log::Entry {
+        client: v.peer,
+        method: &method,
+        host: &host,
+        path: &path,
+        status: report.status,
+        bytes: report.bytes,
+        result,
+        detail: report.detail,
+        origin: report.origin.map(|o| w.cfg.origins[o].id.as_str()),
+        attempts: report.attempts,
+        total: received.elapsed(),
+        origin_time: report.origin_time,
+    });
 }
 
 /// The cache key for this request, when it may use the cache

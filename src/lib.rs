@@ -5,13 +5,13 @@
 //! | module | concern |
 //! |---|---|
 //! | [`admin`] | the admin listener: `/healthz`, `/invalidate` |
-//! | [`cache`] | the store (sharded, S3-FIFO), freshness rules, keys |
+//! | [`cache`] | the cache decision, the store (sharded, S3-FIFO), freshness rules, keys, collapsing |
 //! | [`config`] | the TOML schema (SPEC §2), defaults, validation, `check` |
 //! | [`runtime`] | worker threads: one monoio runtime per core, pinning, driver choice, listeners |
 //! | [`reload`] | SIGHUP: config reloads on a thread of their own, one at a time |
-//! | [`http`] | HTTP/1.1 without I/O: request/response head parsing, framing, chunked, head writing |
+//! | [`http`] | HTTP/1.1 without I/O: head parsing, path normalisation, strict framing, chunked, re-framing, head writing |
 //! | [`proxy`] | the per-connection flow in phases: read head, route, cache lookup, forward, finish; the hooks trait |
-//! | [`origin`] | the upstream side: the attempt state machine, the connection pool, origin I/O |
+//! | [`origin`] | the upstream side: the attempt state machine, the watched connection pool, the reuse verdict, origin I/O |
 //! | [`log`] | the access log: per-worker buffers, one writer thread |
 //! | [`net`] | socket helpers shared by the proxy and the sample origin |
 //! | [`tls`] | rustls on both sides: the plain-or-TLS stream, SNI certificate choice, origin verification |
@@ -26,16 +26,20 @@
 //! 2. The head is read into the connection's buffer and parsed in place
 //!    ([`http::parse`]); framing is checked strictly, so a request that could
 //!    be read two ways is refused with 400 before anything reaches an origin.
+//!    The path is normalised ([`http::path`]) before anything uses it.
 //! 3. The first matching behavior ([`config::Behavior`]) gives the target and
 //!    the allowed methods.
-//! 4. GET and HEAD look in the cache ([`cache`]); a fresh hit is written
-//!    from the stored object without copying it.
+//! 4. GET and HEAD look in the cache ([`cache::lookup`]); a fresh hit is
+//!    written from the stored object without copying it; concurrent misses
+//!    of a key wait for one fetch ([`cache::collapse`]).
 //! 5. [`proxy::forward`] drives the [`origin::attempt::AttemptMachine`]: it
 //!    takes a pooled connection or connects ([`origin::pool`],
 //!    [`origin::client`]), writes the rewritten head ([`http::write`]) and the
-//!    body, reads the response head, and either streams the response to the
-//!    viewer or answers with an error page, 502 or 504.
-//! 6. The origin connection goes back to the pool when the response allows;
+//!    body framed by ringfront ([`http::frame`]), reads the response head,
+//!    and either streams the response to the viewer (with framing of its own)
+//!    or answers with an error page, 502 or 504.
+//! 6. The origin connection goes back to the pool when the response ended
+//!    exactly where the read did ([`origin::reuse`]), watched while idle;
 //!    the viewer connection waits for its next request, and after a short
 //!    idle spell parks ([`proxy::park`]) so an idle viewer costs a few
 //!    hundred bytes.

@@ -1,8 +1,12 @@
 //! The in-memory cache: the store, freshness rules and keys.
 //!
-//! - [`store`]: sharded, byte-bounded, S3-FIFO eviction; objects are
+//! - [`lookup`]: the cache decision for a request, pure: bypass (and why),
+//!   fresh, serve-stale-and-refresh, stale, miss.
+//! - [`store`]: sharded, byte-bounded (objects charged what they cost,
+//!   recordings reserving their room), S3-FIFO eviction; objects are
 //!   immutable `Bytes` so hits copy nothing.
-//! - [`collapse`]: one origin fetch for concurrent misses of a key.
+//! - [`collapse`]: one origin fetch for concurrent misses of a key; the
+//!   waiting requests are woken (across workers), never polling.
 //! - [`freshness`]: what may be stored and for how long (SPEC §4, CloudFront's
 //!   rules), as pure functions of the response, the request and the behavior.
 //! - [`serve`]: a hit's answer: full, 304, 206 or 416.

@@ -5,7 +5,11 @@
 //! - [`response`]: origin response heads and their body framing.
 //! - [`chunked`]: an incremental chunked-coding decoder.
 //! - [`body`]: the request/response body cursor that both directions share.
-//! - [`write`]: heads sent to origins and viewers, and generated responses.
+//! - [`frame`]: chunk framing of ringfront's own: bodies are decoded and
+//!   framed again, never passed on with the sender's framing.
+//! - [`edit`]: the header actions of a behavior, as data the writers apply.
+//! - [`write`]: heads sent to origins and viewers (the one framing line of
+//!   ringfront's own), and generated responses.
 //!
 //! Everything here is sans-io and unit tested beside the code; the proxy
 //! drives it over sockets. The design rules are in `LIFECYCLE.md` beside this file.

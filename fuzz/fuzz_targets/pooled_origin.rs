@@ -22,7 +22,8 @@
 //!
 //! The model assumes what was not read is visible to the pool's watch. That
 //! holds for plain TCP (it is in the kernel's socket buffer); over TLS, bytes
-//! monoio-rustls and rustls already took off the socket are not (see
+//! already taken off the socket are held by the origin-side adapter, which
+//! the pool asks as well (`Stream::has_buffered_input`, see
 //! `tests/origin_untrusted_tls.rs`).
 //!
 //! Invariants beyond "no panic":

@@ -407,7 +407,7 @@ fn origin_tls(i: usize, o: &RawOrigin, base: &Path, e: &mut Errors) -> Option<cr
     };
     match crate::tls::client_config(ca.as_deref()) {
         Ok(cfg) => Some(crate::tls::OriginTls {
-            connector: cfg.into(),
+            config: cfg,
             name,
             ca_file: ca,
         }),

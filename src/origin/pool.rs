@@ -28,8 +28,11 @@
 //! TLS connections, whose socket the TLS adapter keeps private, are peeked
 //! with one non-blocking `recv` at `take` instead, and so are all
 //! connections on the epoll fallback driver (whose edge-triggered readiness
-//! missed stray bytes in tests). Bytes already taken off the socket by the
-//! TLS adapter are out of reach of both (`tests/origin_untrusted_tls.rs`).
+//! missed stray bytes in tests). Bytes the TLS adapter already took off the
+//! socket with the response are out of reach of both; the adapter says
+//! whether it holds any (`Stream::has_buffered_input`: plaintext beyond
+//! what was read, part of a record, close_notify), and such a connection
+//! is never pooled (`tests/origin_untrusted_tls.rs`).
 //! A sweep (every second, per worker) closes expired and dead connections.
 //! What still slips through (the origin closing at the very moment of
 //! reuse) is covered by the attempt machine's single fresh-connection retry.
@@ -95,6 +98,9 @@ impl OriginConn {
         // (or, rarely, has not been reaped yet): either way a new one
         // checks the socket as it is now.
         self.watch = None;
+        if self.stream.has_buffered_input() {
+            return false;
+        }
         let Stream::Plain(tcp) = &*self.stream else { return true };
         if !RING_POLLS.get() {
             return true;
@@ -116,8 +122,12 @@ impl OriginConn {
     }
 
     /// True when the idle connection has something to read (it must not be
-    /// reused): its watch fired, or, unwatched, a peek finds bytes or EOF.
+    /// reused): its TLS layer holds input, its watch fired, or, unwatched, a
+    /// peek finds bytes or EOF.
     fn readable(&mut self) -> bool {
+        if self.stream.has_buffered_input() {
+            return true;
+        }
         match self.watch.as_mut() {
             Some(w) => {
                 let fired = completed(w);

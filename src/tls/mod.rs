@@ -1,5 +1,6 @@
 //! TLS on both sides: `[server.tls]` listeners and `protocol = "https"`
-//! origins, with rustls (ring provider) run over monoio by monoio-rustls.
+//! origins, with rustls (ring provider) run over monoio: by monoio-rustls
+//! for viewers, by our own adapter ([`client::ClientTls`]) for origins.
 //!
 //! What is here:
 //! - [`Stream`]: the one connection type the proxy, the pool and the sample
@@ -13,15 +14,22 @@
 //!   roots or a `ca_file`; ALPN `http/1.1`; a per-config session cache, so
 //!   connections the pool opens later to the same origin resume.
 //! - [`accept`] / [`connect`]: the handshakes, bounded by a deadline.
+//! - [`Stream::has_buffered_input`]: whether an origin connection's TLS
+//!   layer holds bytes nobody has read (SPEC §3.5: such a connection is
+//!   never pooled); see `client.rs` for why the origin side has an adapter
+//!   of its own.
 //!
-//! Why the guard in [`Tls`]: monoio-rustls moves its record buffers into
+//! Why the guard in [`Tls`]: both adapters move their record buffers into
 //! the kernel operation while a read or write is in flight. When a future
-//! is dropped mid-flight (a timeout), the buffer goes with it, and the next
-//! operation on that stream would panic inside the crate. Network timing
-//! must never panic the proxy, so a TLS stream whose operation was dropped
-//! is marked broken and every later operation fails with an error, which
-//! the callers already treat as "close this connection". (Every caller does
-//! close after a timeout; the guard makes that a guarantee, not a habit.)
+//! is dropped mid-flight (a timeout), the buffer goes with it: the next
+//! operation would panic inside monoio-rustls (viewers), or go on without
+//! ciphertext the cancelled read may already have taken off the socket, or
+//! after half a record was sent (origins). Network timing must never panic
+//! the proxy nor desynchronise a session, so a TLS stream whose operation
+//! was dropped is marked broken and every later operation fails with an
+//! error, which the callers already treat as "close this connection".
+//! (Every caller does close after a timeout; the guard makes that a
+//! guarantee, not a habit.)
 //!
 //! Consequences, for viewers: a TLS viewer connection does not park in the
 //! epoll lot (`proxy::park`), since its session state lives in user space and
@@ -33,6 +41,9 @@
 //! mutexes, shared by the workers. They are taken once or twice per
 //! handshake, never per request on an established connection.
 
+mod client;
+
+use client::ClientTls;
 use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use monoio::net::TcpStream;
@@ -61,7 +72,7 @@ pub enum Stream {
 /// A TLS session over TCP, with the drop guard described in the module doc.
 pub struct Tls {
     side: Side,
-    /// The TCP socket's descriptor (monoio-rustls keeps the stream private).
+    /// The TCP socket's descriptor (both adapters keep the stream private).
     fd: RawFd,
     /// An operation was started and never finished (its future was dropped).
     broken: bool,
@@ -76,7 +87,7 @@ enum Side {
     /// A viewer connection (we are the server).
     Server(monoio_rustls::ServerTlsStream<TcpStream>),
     /// An origin connection (we are the client).
-    Client(monoio_rustls::ClientTlsStream<TcpStream>),
+    Client(ClientTls),
 }
 
 fn broken_err() -> io::Error {
@@ -84,6 +95,24 @@ fn broken_err() -> io::Error {
 }
 
 impl Stream {
+    /// True when an origin connection's TLS layer holds input nobody has
+    /// read: plaintext, part of a record, or close_notify (see
+    /// [`ClientTls::has_buffered_input`]); also for a broken TLS stream,
+    /// whose state is unknown. After a response's end this means bytes
+    /// followed it, and the connection must not carry another request.
+    /// False for plain TCP (the socket itself holds the input; peek it)
+    /// and for viewer connections (monoio-rustls keeps its buffers private).
+    pub fn has_buffered_input(&self) -> bool {
+        match self {
+            Stream::Plain(_) => false,
+            Stream::Tls(t) => match &t.side {
+                _ if t.broken => true,
+                Side::Client(c) => c.has_buffered_input(),
+                Side::Server(_) => false,
+            },
+        }
+    }
+
     /// The socket's descriptor (for liveness peeks and socket options).
     pub fn raw_fd(&self) -> RawFd {
         match self {
@@ -223,11 +252,19 @@ pub enum HandshakeError {
 }
 
 fn classify(e: &monoio_rustls::TlsError) -> HandshakeError {
-    let rustls_err = match e {
-        monoio_rustls::TlsError::Rustls(r) => Some(r),
-        monoio_rustls::TlsError::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
-    };
-    match rustls_err {
+    match e {
+        monoio_rustls::TlsError::Rustls(r) => classify_rustls(Some(r)),
+        monoio_rustls::TlsError::Io(io) => classify_io(io),
+    }
+}
+
+/// An I/O error from a handshake, with or without a rustls error inside.
+fn classify_io(e: &io::Error) -> HandshakeError {
+    classify_rustls(e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()))
+}
+
+fn classify_rustls(e: Option<&rustls::Error>) -> HandshakeError {
+    match e {
         Some(rustls::Error::InvalidCertificate(_)) | Some(rustls::Error::NoCertificatesPresented) => {
             HandshakeError::Certificate
         }
@@ -241,31 +278,22 @@ pub async fn accept(
     acceptor: &monoio_rustls::TlsAcceptor,
     deadline: Instant,
 ) -> Result<Stream, HandshakeError> {
-    handshake(tcp.as_raw_fd(), deadline, acceptor.accept(tcp), Side::Server).await
+    let fd = tcp.as_raw_fd();
+    match monoio::time::timeout_at(deadline.into(), acceptor.accept(tcp)).await {
+        Err(_) => Err(HandshakeError::Timeout),
+        Ok(Err(e)) => Err(classify(&e)),
+        Ok(Ok(s)) => Ok(Stream::Tls(Tls::new(Side::Server(s), fd))),
+    }
 }
 
 /// The origin side of a handshake, finished by `deadline`.
 pub async fn connect(tcp: TcpStream, origin: &OriginTls, deadline: Instant) -> Result<Stream, HandshakeError> {
-    handshake(
-        tcp.as_raw_fd(),
-        deadline,
-        origin.connector.connect(origin.name.clone(), tcp),
-        Side::Client,
-    )
-    .await
-}
-
-/// Either side's handshake on socket `fd`, bounded by `deadline`.
-async fn handshake<S>(
-    fd: RawFd,
-    deadline: Instant,
-    fut: impl std::future::Future<Output = Result<S, monoio_rustls::TlsError>>,
-    side: impl FnOnce(S) -> Side,
-) -> Result<Stream, HandshakeError> {
-    match monoio::time::timeout_at(deadline.into(), fut).await {
+    let fd = tcp.as_raw_fd();
+    let hs = ClientTls::handshake(tcp, origin.config.clone(), origin.name.clone());
+    match monoio::time::timeout_at(deadline.into(), hs).await {
         Err(_) => Err(HandshakeError::Timeout),
-        Ok(Err(e)) => Err(classify(&e)),
-        Ok(Ok(s)) => Ok(Stream::Tls(Tls::new(side(s), fd))),
+        Ok(Err(e)) => Err(classify_io(&e)),
+        Ok(Ok(c)) => Ok(Stream::Tls(Tls::new(Side::Client(c), fd))),
     }
 }
 
@@ -411,11 +439,11 @@ impl ResolvesServerCert for ByName {
     }
 }
 
-/// What an https origin's connections need: the connector (config with its
-/// session cache) and the name to send and verify.
+/// What an https origin's connections need: the config (with its session
+/// cache) and the name to send and verify.
 #[derive(Clone)]
 pub struct OriginTls {
-    pub connector: monoio_rustls::TlsConnector,
+    pub config: Arc<ClientConfig>,
     pub name: ServerName<'static>,
     /// The CA bundle the connector trusts (None: the system roots).
     pub ca_file: Option<std::path::PathBuf>,
@@ -587,7 +615,7 @@ mod tests {
         }])
         .unwrap();
         let origin = OriginTls {
-            connector: client_config(Some(&c)).unwrap().into(),
+            config: client_config(Some(&c)).unwrap(),
             name: server_name("pair.test").unwrap(),
             ca_file: Some(c.clone()),
         };
@@ -631,6 +659,89 @@ mod tests {
             let read = crate::net::read_more(&mut client, Vec::new(), 64, 64);
             let ended = monoio::time::timeout(std::time::Duration::from_secs(30), read).await;
             assert!(matches!(ended, Ok((Ok(0) | Err(_), _))), "the peer sees the end");
+        })
+        .unwrap();
+    }
+
+    /// The origin side reports plaintext it holds beyond what was read (two
+    /// records arrived together, one was asked for), and nothing once all
+    /// of it is read.
+    #[test]
+    fn origin_side_reports_input_beyond_what_was_read() {
+        let driver = crate::runtime::choose_driver(crate::config::IoDriver::Auto).unwrap();
+        crate::runtime::block_on(&driver, || async {
+            let (mut server, mut client) = pair().await;
+            assert!(!client.has_buffered_input());
+            // Two writes: two records, both on the wire before the read.
+            for part in [b"hello".to_vec(), b"world".to_vec()] {
+                let (r, _) = crate::net::write_all(&mut server, part).await;
+                r.unwrap();
+            }
+            monoio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let (r, got) = crate::net::read_more(&mut client, Vec::new(), 5, 5).await;
+            assert_eq!((r.unwrap(), &got[..]), (5, &b"hello"[..]));
+            assert!(client.has_buffered_input(), "the second record was taken in");
+            let (r, got) = crate::net::read_more(&mut client, Vec::new(), 5, 5).await;
+            assert_eq!((r.unwrap(), &got[..]), (5, &b"world"[..]));
+            assert!(!client.has_buffered_input());
+            // close_notify: input (the end), and reads say EOF.
+            server.close_notify(std::time::Duration::from_secs(5)).await;
+            let (r, _) = crate::net::read_more(&mut client, Vec::new(), 64, 64).await;
+            assert_eq!(r.unwrap(), 0);
+            assert!(client.has_buffered_input());
+        })
+        .unwrap();
+    }
+
+    /// A read abandoned by a timeout on the origin side breaks the stream
+    /// too: later operations fail, and it counts as holding input (never
+    /// pooled).
+    #[test]
+    fn abandoned_origin_side_read_breaks_the_stream() {
+        let driver = crate::runtime::choose_driver(crate::config::IoDriver::Auto).unwrap();
+        crate::runtime::block_on(&driver, || async {
+            let (mut server, mut client) = pair().await;
+            let read = crate::net::read_more(&mut client, Vec::new(), 64, 64);
+            assert!(monoio::time::timeout(std::time::Duration::from_millis(20), read)
+                .await
+                .is_err());
+            assert!(client.has_buffered_input());
+            let (r, _) = crate::net::read_more(&mut client, Vec::new(), 64, 64).await;
+            assert_eq!(r.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+            let (r, _) = crate::net::write_all(&mut client, b"x".to_vec()).await;
+            assert_eq!(r.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+            drop(client);
+            let read = crate::net::read_more(&mut server, Vec::new(), 64, 64);
+            let ended = monoio::time::timeout(std::time::Duration::from_secs(30), read).await;
+            assert!(matches!(ended, Ok((Ok(0) | Err(_), _))), "the peer sees the end");
+        })
+        .unwrap();
+    }
+
+    /// Many records queued at once, read 64 KiB at a time: the origin side
+    /// feeds rustls all it will take (it refuses ciphertext while holding
+    /// over 16 KiB of plaintext, which 6,000-byte records reach within one
+    /// socket read; the rest waits in the adapter), and every byte arrives,
+    /// in order.
+    #[test]
+    fn origin_side_reads_a_burst_of_records_whole() {
+        let driver = crate::runtime::choose_driver(crate::config::IoDriver::Auto).unwrap();
+        crate::runtime::block_on(&driver, || async {
+            let (mut server, mut client) = pair().await;
+            let body: Vec<u8> = (0..120_000u32).map(|i| (i % 251) as u8).collect();
+            for part in body.chunks(6000) {
+                let (r, _) = crate::net::write_all(&mut server, part.to_vec()).await;
+                r.unwrap();
+            }
+            monoio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let mut got = Vec::new();
+            while got.len() < body.len() {
+                let (r, b) = crate::net::read_more(&mut client, got, 64 * 1024, 1 << 20).await;
+                assert!(r.unwrap() > 0);
+                got = b;
+            }
+            assert!(got == body, "the bytes arrive whole and in order");
+            assert!(!client.has_buffered_input());
         })
         .unwrap();
     }

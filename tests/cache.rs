@@ -545,3 +545,39 @@ fn an_uncacheable_response_releases_its_waiters_at_the_head() {
     assert_eq!(r.text(), "firstrest");
     o.release();
 }
+
+/// Repeated Cache-Control lines are one list (RFC 9110 §5.3): a `private`
+/// or `no-store` on a second line keeps the response out of the cache (the
+/// review stored Alice's account page for everyone).
+#[test]
+fn a_second_cache_control_line_counts() {
+    use common::scripted::{Reply, ScriptedOrigin};
+    let o = ScriptedOrigin::start(|head| {
+        let who = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Authorization: "))
+            .unwrap_or("anonymous")
+            .to_string();
+        let second = if head.contains("/nostore") {
+            "no-store"
+        } else {
+            "private"
+        };
+        Reply::now(
+            format!(
+                "HTTP/1.1 200 OK\r\nCache-Control: public, max-age=100\r\nCache-Control: {second}\r\nContent-Length: {}\r\n\r\n{who}",
+                who.len()
+            )
+            .as_bytes(),
+        )
+    });
+    let cfg = config(&[("o", o.addr)], "o", "").replace("cache = false\n", "cache = true\n");
+    let p = Proxy::start(&cfg);
+    let mut c = p.client();
+    for path in ["/account", "/nostore"] {
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer alice\r\n\r\n").as_bytes());
+        assert_eq!(c.read_response(false).unwrap().text(), "Bearer alice");
+        let r = c.get(path);
+        assert_eq!(r.text(), "anonymous", "{path}: another viewer got Alice's response");
+    }
+}

@@ -149,3 +149,60 @@ fn malformed_origin_framing_and_statuses_are_502() {
         assert!(!raw.contains("secret"), "{raw}");
     }
 }
+
+/// A body sent on a response that has none (204, 304, an answer to HEAD)
+/// can arrive after the next request already went out on the connection,
+/// where no check can tell it from that request's response; so a connection
+/// is never reused after a bodiless response (the review's timing: the
+/// stray bytes 5 ms after the 204, the next request sooner).
+#[test]
+fn no_connection_is_reused_after_a_bodiless_response() {
+    for (method, first) in [
+        ("GET", &b"HTTP/1.1 204 No Content\r\n\r\n"[..]),
+        ("GET", b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n"),
+        ("HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n"),
+    ] {
+        let first = first.to_vec();
+        let o = std::sync::Arc::new(ScriptedOrigin::start(move |head| {
+            if head.contains("/victim") {
+                Reply::now(GENUINE)
+            } else {
+                Reply {
+                    now: first.clone(),
+                    later: Some(POISON.to_vec()),
+                    close: false,
+                }
+            }
+        }));
+        let p = cached_proxy(&o, "io_uring");
+        let mut c = p.client();
+        c.send(format!("{method} /first HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
+        c.read_response(method == "HEAD").expect("first response");
+        // The next request goes out; the stray bytes follow once it is on
+        // its way (on a new connection, or, if reused, the old one).
+        c.send(b"GET /victim HTTP/1.1\r\nHost: test\r\n\r\n");
+        let releaser = {
+            let o = o.clone();
+            std::thread::spawn(move || {
+                let t0 = std::time::Instant::now();
+                while o.connections() < 2 && t0.elapsed() < std::time::Duration::from_millis(500) {
+                    std::thread::yield_now();
+                }
+                o.release();
+            })
+        };
+        let v = c.read_response(false).expect("victim response");
+        releaser.join().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&v.body),
+            "genuine",
+            "after {method} {:?}",
+            o.request_lines()
+        );
+        assert_eq!(
+            o.connections(),
+            2,
+            "the connection was reused after a bodiless response"
+        );
+    }
+}

@@ -71,3 +71,36 @@ fn keepalive_timeout_closes_idle_origin_connections() {
     assert_eq!(c.get("/").status, 200);
     assert_eq!(o.connections(), 2);
 }
+
+/// A non-idempotent request is never sent twice (RFC 9110 §9.2.2: a proxy
+/// MUST NOT automatically retry one): it does not take a pooled connection,
+/// whose failure before any response byte would otherwise be retried on a
+/// fresh one.
+#[test]
+fn a_post_is_never_replayed_on_a_fresh_connection() {
+    use common::scripted::{Reply, ScriptedOrigin};
+    let o = ScriptedOrigin::start(|head| {
+        if head.starts_with("POST") {
+            // Read, then close without answering (as a keep-alive
+            // connection the origin timed out would).
+            Reply {
+                now: Vec::new(),
+                later: None,
+                close: true,
+            }
+        } else {
+            Reply::now(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        }
+    });
+    let p = Proxy::start(&config(&[("o", o.addr)], "o", ""));
+    let mut c = p.client();
+    assert_eq!(c.get("/warm").status, 200); // leaves a pooled connection
+    c.send(b"POST /transfer HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
+    let r = c.read_response(false).expect("an answer");
+    assert_eq!(r.status, 502);
+    let posts = o.request_lines().iter().filter(|l| l.starts_with("POST")).count();
+    assert_eq!(posts, 1, "the POST reached the origin {posts} times");
+    // Idempotent requests still reuse the pool.
+    let mut c = p.client();
+    assert_eq!(c.get("/again").status, 200);
+}

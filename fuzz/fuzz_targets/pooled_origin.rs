@@ -181,13 +181,15 @@ fn origin_writes(s: &mut Src, head_request: bool) -> (Vec<u8>, Option<Honest>) {
     (out, honest)
 }
 
-/// `proxy::forward::response_complete` as it is today.
+/// The pooling rule for a buffered response, stated independently of the
+/// reader: framed, keep-alive, with a body (never after a bodiless
+/// response), ending exactly at the end of the buffer.
 fn legacy_response_complete(buf: &[u8], rh: &ResponseHead) -> bool {
     if !rh.keep_alive {
         return false;
     }
     match rh.body() {
-        RespBody::None => buf.len() == rh.head_len,
+        RespBody::None => false,
         RespBody::Length(n) => buf.len() as u64 == rh.head_len as u64 + n,
         RespBody::Chunked | RespBody::Close => false,
     }
@@ -305,7 +307,7 @@ fn exchange(
         // `deliver`: `rh.keep_alive && !extra_bytes` once the body is done
         // (a close-delimited body ends at EOF, never reused).
         let (_, rh) = r.head().expect("head when done");
-        let legacy = rh.keep_alive && !legacy_extra && rh.body() != RespBody::Close;
+        let legacy = rh.keep_alive && !legacy_extra && rh.body() != RespBody::Close && rh.body() != RespBody::None;
         assert_eq!(legacy, verdict == Reuse::Reusable, "deliver's rule disagrees");
     }
     // The head came from this request's bytes, and is where the reader says.

@@ -22,6 +22,11 @@ pub enum PathError {
     BadPercentEncoding,
     /// A `..` segment above the root.
     AboveRoot,
+    /// A byte RFC 3986 does not allow in a request target (`\`, `"`, `<`,
+    /// `>`, `{`, `}`, `|`, `^`, `` ` ``, `#`, controls): origins read these
+    /// differently (a backslash as a slash on some), so they get 400, as
+    /// RFC 9112 §3.2 lets a server answer an invalid request-target.
+    InvalidChar,
 }
 
 impl PathError {
@@ -29,6 +34,7 @@ impl PathError {
         match self {
             PathError::BadPercentEncoding => "malformed percent-encoding in path",
             PathError::AboveRoot => "path climbs above the root",
+            PathError::InvalidChar => "invalid character in request target",
         }
     }
 }
@@ -47,6 +53,9 @@ impl fmt::Display for PathError {
 /// sent); it is never longer than `target`. A path that does not start with
 /// `/` (asterisk-form `*`, an empty path) is left alone.
 pub fn normalize(target: &[u8], out: &mut Vec<u8>) -> Result<bool, PathError> {
+    if target.iter().any(|&b| INVALID[b as usize]) {
+        return Err(PathError::InvalidChar);
+    }
     let q = memchr::memchr(b'?', target).unwrap_or(target.len());
     let (path, query) = target.split_at(q);
     let Some(rest) = path.strip_prefix(b"/") else {
@@ -65,6 +74,25 @@ pub fn normalize(target: &[u8], out: &mut Vec<u8>) -> Result<bool, PathError> {
     }
     result
 }
+
+/// Bytes refused anywhere in a request target (see [`PathError::InvalidChar`]);
+/// bytes of 0x80 and above (raw UTF-8, which browsers send) are let through.
+const INVALID: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x21 {
+        t[i] = true;
+        i += 1;
+    }
+    t[0x7f] = true;
+    let bad = b"\\\"<>{}|^`#";
+    let mut j = 0;
+    while j < bad.len() {
+        t[bad[j] as usize] = true;
+        j += 1;
+    }
+    t
+};
 
 /// One scan: true when no segment is empty, `.` or `..`, and every
 /// percent-encoding is uppercase and of a byte that must stay encoded.
@@ -173,6 +201,35 @@ fn upper_hex(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_rfc3986_forbids_in_a_target_are_refused() {
+        let mut out = Vec::new();
+        for t in [
+            &b"/a\\b"[..],
+            b"/a\"b",
+            b"/<x>",
+            b"/{x}",
+            b"/a|b",
+            b"/a^b",
+            b"/a`b",
+            b"/a#f",
+            b"/a?q=|",
+            b"/a\x7f",
+        ] {
+            assert_eq!(
+                normalize(t, &mut out),
+                Err(PathError::InvalidChar),
+                "{}",
+                String::from_utf8_lossy(t)
+            );
+        }
+        assert_eq!(
+            normalize("/caf\u{e9}".as_bytes(), &mut out),
+            Ok(false),
+            "raw UTF-8 passes"
+        );
+    }
 
     /// The normalised target, or `None` when it was already normal.
     fn norm(t: &str) -> Result<Option<String>, PathError> {

@@ -63,6 +63,27 @@ impl ResponseHead {
     pub fn header<'a>(&self, buf: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
         find_header(buf, &self.headers, name)
     }
+
+    /// Every line of a list-valued field as one value (RFC 9110 §5.3:
+    /// repeated lines are one comma-separated list): borrowed when there is
+    /// one line, joined with ", " when there are more.
+    pub fn header_list<'a>(&self, buf: &'a [u8], name: &[u8]) -> Option<std::borrow::Cow<'a, [u8]>> {
+        let mut lines = self
+            .headers
+            .iter()
+            .filter(|h| h.name.of(buf).eq_ignore_ascii_case(name))
+            .map(|h| h.value.of(buf));
+        let first = lines.next()?;
+        let Some(second) = lines.next() else {
+            return Some(std::borrow::Cow::Borrowed(first));
+        };
+        let mut joined = first.to_vec();
+        for v in std::iter::once(second).chain(lines) {
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(v);
+        }
+        Some(std::borrow::Cow::Owned(joined))
+    }
 }
 
 /// Why an origin response head is unusable.
@@ -261,6 +282,18 @@ mod tests {
         }
         assert!(parse(b"HTTP/1.1 599 X\r\n\r\n", false).unwrap().is_some());
         assert!(parse(b"HTTP/1.1 100 Continue\r\n\r\n", false).unwrap().is_some());
+    }
+
+    #[test]
+    fn repeated_lines_are_one_list() {
+        let b = b"HTTP/1.1 200 OK\r\nCache-Control: public, max-age=100\r\nX: y\r\ncache-control: private\r\n\r\n";
+        let h = parse(b, false).unwrap().unwrap();
+        assert_eq!(
+            h.header_list(b, b"cache-control").as_deref(),
+            Some(&b"public, max-age=100, private"[..])
+        );
+        assert_eq!(h.header_list(b, b"x").as_deref(), Some(&b"y"[..]));
+        assert!(h.header_list(b, b"vary").is_none());
     }
 
     #[test]

@@ -125,9 +125,18 @@ fn cursor_for(body: RespBody) -> BodyCursor {
 /// The head lets the connection carry another request once the response
 /// has ended. `parse_response` already folds these into `keep_alive`; they
 /// are checked again here so the rule is stated in one place.
+/// Whether the head lets its connection be reused. Never after a response
+/// without a body (HEAD, 204, 304): a body sent on one anyway, arriving after
+/// the next request went out on the connection, would be read as that
+/// request's response, and no check can tell it from one (the watch sees
+/// only bytes that come while the connection is idle). Those are the common
+/// desync shapes, and they are rare enough on the hot path to cost nothing.
 fn head_allows_reuse(rh: &ResponseHead) -> bool {
     let body = rh.body();
-    rh.keep_alive && body != RespBody::Close && !(body == RespBody::Chunked && rh.content_length.is_some())
+    rh.keep_alive
+        && body != RespBody::Close
+        && body != RespBody::None
+        && !(body == RespBody::Chunked && rh.content_length.is_some())
 }
 
 impl ResponseReader {
@@ -463,14 +472,19 @@ mod tests {
             assert!(o.done && o.error.is_none());
             assert_eq!(o.verdict, Reuse::Close, "{}", String::from_utf8_lossy(input));
             assert!(o.used < input.len());
-            // The same response without the extra bytes is reusable.
+            // The same response without the extra bytes is reusable,
+            // unless it has no body (see `head_allows_reuse`).
             let exact = run(&input[..o.used], &[], head_request, false);
-            assert_eq!(exact.verdict, Reuse::Reusable, "{}", String::from_utf8_lossy(input));
+            let bodiless = head_request || status == 204 || status == 304;
+            let want = if bodiless { Reuse::Close } else { Reuse::Reusable };
+            assert_eq!(exact.verdict, want, "{}", String::from_utf8_lossy(input));
         }
     }
 
+    /// A response without a body never lets its connection be reused: a
+    /// body sent on it anyway may come after the next request went out.
     #[test]
-    fn bodiless_reusable() {
+    fn bodiless_never_reused() {
         for (input, head_request) in [
             (&b"HTTP/1.1 204 No Content\r\n\r\n"[..], false),
             (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\n\r\n", false),
@@ -479,7 +493,7 @@ mod tests {
         ] {
             let o = every_split(input, head_request, false);
             assert!(o.done && o.data.is_empty());
-            assert_eq!(o.verdict, Reuse::Reusable);
+            assert_eq!(o.verdict, Reuse::Close);
         }
     }
 
@@ -534,8 +548,8 @@ mod tests {
         assert_eq!(&r[skipped..skipped + head.head_len], buf);
         assert!(buf.starts_with(b"HTTP/1.1 200 OK\r\n"));
         // An interim head's own Content-Length frames nothing.
-        let r = b"HTTP/1.1 100 Continue\r\nContent-Length: 3\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
-        assert_eq!(every_split(r, false, false), ok(204, b"", Reuse::Reusable, r.len()));
+        let r = b"HTTP/1.1 100 Continue\r\nContent-Length: 3\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(every_split(r, false, false), ok(200, b"", Reuse::Reusable, r.len()));
     }
 
     #[test]
@@ -595,7 +609,7 @@ mod tests {
     #[test]
     fn complete_in_buffer() {
         let cases: [(&[u8], bool, Reuse); 7] = [
-            (b"HTTP/1.1 304 Not Modified\r\n\r\n", false, Reuse::Reusable),
+            (b"HTTP/1.1 304 Not Modified\r\n\r\n", false, Reuse::Close),
             (b"HTTP/1.1 304 Not Modified\r\n\r\nX", false, Reuse::Close),
             (
                 b"HTTP/1.1 503 No\r\nContent-Length: 2\r\n\r\nno",

@@ -70,9 +70,10 @@ pub(crate) fn refreshed(
     now: Instant,
 ) -> crate::cache::store::Object {
     use crate::cache::freshness::{lifetime, Policy, ResponseFacts};
+    let cc = rh.header_list(buf, b"cache-control");
     let facts = ResponseFacts {
         status: old.status,
-        cache_control: rh.header(buf, b"cache-control"),
+        cache_control: cc.as_deref(),
         expires: rh.header(buf, b"expires"),
         date: rh.header(buf, b"date"),
         vary: None,
@@ -118,12 +119,14 @@ fn start_capture(w: &Worker, v: &Viewer, b: &Behavior, key: &[u8], buf: &[u8], r
         RespBody::None if !v.head.is_head(&v.buf) => 0,
         _ => return None,
     };
+    let cc = rh.header_list(buf, b"cache-control");
+    let vary = rh.header_list(buf, b"vary");
     let facts = ResponseFacts {
         status: rh.status,
-        cache_control: rh.header(buf, b"cache-control"),
+        cache_control: cc.as_deref(),
         expires: rh.header(buf, b"expires"),
         date: rh.header(buf, b"date"),
-        vary: rh.header(buf, b"vary"),
+        vary: vary.as_deref(),
         set_cookie: rh.header(buf, b"set-cookie").is_some(),
     };
     let policy = Policy {
@@ -387,6 +390,7 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &mut Request<'_>, repo
         },
     };
     let replayable = !matches!(body, ReqBody::Stream(_));
+    let idempotent = is_idempotent(v.head.method(&v.buf));
     let framing = match &body {
         ReqBody::Decoded { data, .. } => RequestFraming::Length(data.len() as u64),
         _ => RequestFraming::of(&v.head),
@@ -451,7 +455,11 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &mut Request<'_>, repo
                 // Connect (after this one's send fails) must not pool the
                 // failed connection on its account.
                 last_event = Event::Timer;
-                let (c, ev, at) = acquire(w, req.behavior, origin, role, pooled && replayable, deadline, attempt).await;
+                // A non-idempotent request never takes a pooled connection:
+                // a failure there would be retried on a fresh one, and a
+                // proxy must not send it twice (RFC 9110 §9.2.2).
+                let pooled = pooled && replayable && idempotent;
+                let (c, ev, at) = acquire(w, req.behavior, origin, role, pooled, deadline, attempt).await;
                 reused = ev == (Event::Connected { reused: true });
                 conn = c;
                 m.on(ev, at)
@@ -670,9 +678,9 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &mut Request<'_>, repo
                     let origin_max_age = m
                         .final_failure()
                         .is_none()
-                        .then(|| rhead.header(&obuf, b"cache-control"))
+                        .then(|| rhead.header_list(&obuf, b"cache-control"))
                         .flatten()
-                        .and_then(|cc| crate::cache::freshness::parse_cache_control(cc).max_age);
+                        .and_then(|cc| crate::cache::freshness::parse_cache_control(&cc).max_age);
                     report.stored = store_error_page(w, req, status, origin_max_age, now);
                 }
                 break;
@@ -741,6 +749,11 @@ enum BodyStream {
     ViewerFailed,
     /// The viewer's chunk framing is malformed: 400.
     Malformed,
+}
+
+/// Methods a proxy may send again (RFC 9110 §9.2.2).
+fn is_idempotent(method: &[u8]) -> bool {
+    matches!(method, b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE")
 }
 
 /// Answers 400 to a request whose body framing is malformed, and closes.

@@ -219,12 +219,14 @@ async fn store_result(
     if len > w.cfg.cache.max_object_size {
         return false;
     }
+    let cc = rh.header_list(&buf, b"cache-control");
+    let vary = rh.header_list(&buf, b"vary");
     let facts = ResponseFacts {
         status,
-        cache_control: rh.header(&buf, b"cache-control"),
+        cache_control: cc.as_deref(),
         expires: rh.header(&buf, b"expires"),
         date: rh.header(&buf, b"date"),
-        vary: rh.header(&buf, b"vary"),
+        vary: vary.as_deref(),
         set_cookie: rh.header(&buf, b"set-cookie").is_some(),
     };
     let policy = Policy {

@@ -174,7 +174,8 @@ fn origin_writes(s: &mut Src, head_request: bool) -> (Vec<u8>, Option<Honest>) {
         Honest {
             status,
             data: if bodiless { Vec::new() } else { body },
-            head_reusable: keep && (bodiless || framing != 3) && framing != 2,
+            // Never after a bodiless response (origin::reuse).
+            head_reusable: keep && !bodiless && framing != 3 && framing != 2,
             close_delimited: !bodiless && framing == 3,
         }
     });

@@ -76,3 +76,31 @@ fn ten_thousand_waiters_on_one_slow_miss_cost_almost_no_cpu() {
     }
     assert_eq!(o.requests(), 1);
 }
+
+/// A leader whose viewer stops reading does not hold up the requests that
+/// wait for the same object: the fetch is stored as soon as the origin has
+/// sent it, and the waiters are answered from the store (SPEC §3.4).
+#[test]
+fn a_non_reading_leader_does_not_delay_its_followers() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let cfg = config(&[("o", o.addr())], "o", "").replace("cache = false\n", "cache = true\n");
+    let p = Proxy::start(&cfg);
+    let path = "/big?size=15000000&cc=max-age=600&delay=200";
+    let mut leader = std::net::TcpStream::connect(p.addr).unwrap();
+    leader
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())
+        .unwrap();
+    // The leader never reads. The follower joins while the origin waits.
+    eventually("the leader's fetch reached the origin", || o.requests() == 1);
+    let t0 = Instant::now();
+    let mut follower = p.client();
+    follower.s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let r = follower.get(path);
+    let waited = t0.elapsed();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), 15_000_000);
+    assert_eq!(o.requests(), 1, "the follower fetched on its own: {:?}", r.headers);
+    eprintln!("the follower got 15 MB in {waited:?}");
+    assert!(waited < Duration::from_secs(3), "the follower waited {waited:?}");
+    drop(leader);
+}

@@ -312,6 +312,8 @@ pub enum HitLabel {
     RefreshHit,
     /// Stale, served because the origin group failed with this status.
     StaleOnError(u16),
+    /// Fetched just now, stored, and answered from the store (a miss).
+    Stored,
 }
 
 /// Appends the lines an answer from the cache adds to a stored head, and the
@@ -326,11 +328,15 @@ pub fn write_hit_lines(
     http10: bool,
 ) {
     let mut n = itoa::Buffer::new();
-    out.extend_from_slice(b"Age: ");
-    out.extend_from_slice(n.format(age).as_bytes());
+    if label != HitLabel::Stored {
+        out.extend_from_slice(b"Age: ");
+        out.extend_from_slice(n.format(age).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     out.extend_from_slice(match label {
-        HitLabel::Hit | HitLabel::StaleOnError(_) => &b"\r\nX-Cache: Hit from "[..],
-        HitLabel::RefreshHit => b"\r\nX-Cache: RefreshHit from ",
+        HitLabel::Hit | HitLabel::StaleOnError(_) => &b"X-Cache: Hit from "[..],
+        HitLabel::RefreshHit => b"X-Cache: RefreshHit from ",
+        HitLabel::Stored => b"X-Cache: Miss from ",
     });
     out.extend_from_slice(via.as_bytes());
     out.extend_from_slice(b"\r\nCache-Status: ");
@@ -344,6 +350,7 @@ pub fn write_hit_lines(
             out.extend_from_slice(b"; fwd=stale; fwd-status=304; ttl=");
             out.extend_from_slice(n.format(ttl_left).as_bytes());
         }
+        HitLabel::Stored => out.extend_from_slice(b"; fwd=miss; stored"),
         HitLabel::StaleOnError(st) => {
             out.extend_from_slice(b"; hit; fwd=stale; fwd-status=");
             out.extend_from_slice(n.format(st).as_bytes());

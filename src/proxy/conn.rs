@@ -461,6 +461,7 @@ pub async fn answer_from_cache(
     obj: &crate::cache::store::Object,
     now: Instant,
     label: HitLabel,
+    extra: &[u8],
 ) -> (Next, u16, u64) {
     use crate::cache::serve;
     let head_request = v.head.is_head(&v.buf);
@@ -476,6 +477,7 @@ pub async fn answer_from_cache(
     let mut hb = v.hit.take().unwrap_or_default();
     hb.head.clear();
     serve::write_head(&mut hb.head, obj, &kind);
+    hb.head.extend_from_slice(extra);
     let ttl_left = obj.ttl_left_secs(now);
     crate::http::write::write_hit_lines(
         &mut hb.head,
@@ -513,7 +515,7 @@ pub async fn answer_from_cache(
 
 /// A fresh hit: answer, log, and make the connection ready for the next request.
 async fn serve_hit(w: &Worker, v: &mut Viewer, obj: &crate::cache::store::Object, received: Instant) -> Next {
-    let (next, status, bytes) = answer_from_cache(w, v, obj, received, HitLabel::Hit).await;
+    let (next, status, bytes) = answer_from_cache(w, v, obj, received, HitLabel::Hit, b"").await;
     w.metrics().request("Hit", Some(received.elapsed()));
     if w.log.enabled() {
         let h = &v.head;

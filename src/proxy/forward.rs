@@ -19,8 +19,8 @@ use crate::http::parse::BodyKind;
 use crate::http::response::{RespBody, ResponseHead};
 use crate::http::write::HitLabel;
 use crate::http::write::{
-    write_generated_head, write_request_head, write_response_core, write_response_head, AttemptCtx, Generated,
-    RequestFraming, RequestRewrite, ResponseRewrite, ViewerFraming,
+    write_generated_head, write_request_head, write_response_head, AttemptCtx, Generated, RequestFraming,
+    RequestRewrite, ResponseRewrite, ViewerFraming,
 };
 use crate::net;
 use crate::origin::attempt::{Action, AttemptMachine, Event, Failure, Plan, Role, Step};
@@ -99,14 +99,14 @@ pub(crate) fn refreshed(
 }
 
 /// A response being recorded for the cache while it streams to the viewer.
-struct Capture {
+pub(super) struct Capture {
     /// Room for the body and head, counted against the cache's capacity.
-    _room: crate::cache::store::Reservation,
-    key: Vec<u8>,
-    life: crate::cache::freshness::Lifetime,
-    head: Vec<u8>,
-    body: bytes::BytesMut,
-    len: u64,
+    pub(super) _room: crate::cache::store::Reservation,
+    pub(super) key: Vec<u8>,
+    pub(super) life: crate::cache::freshness::Lifetime,
+    pub(super) head: Vec<u8>,
+    pub(super) body: bytes::BytesMut,
+    pub(super) len: u64,
 }
 
 /// Decides whether the delivered response may be stored; `Some` starts recording it.
@@ -178,23 +178,6 @@ fn store_error_page(w: &Worker, req: &Request<'_>, status: u16, origin_max_age: 
         ttl,
     );
     store.insert(key, std::sync::Arc::new(obj))
-}
-
-/// Stores a fully recorded response; true when it was stored.
-fn finish_capture(w: &Worker, cap: Capture, rh: &ResponseHead, obuf_head: &[u8], received: Instant) -> bool {
-    let Some(store) = w.cache.as_ref() else { return false };
-    if cap.body.len() as u64 != cap.len {
-        return false; // cut short: never cached
-    }
-    let validator = |name: &[u8]| rh.header(obuf_head, name).map(bytes::Bytes::copy_from_slice);
-    let obj = crate::cache::store::Object {
-        stale_while_revalidate: cap.life.stale_while_revalidate,
-        stale_if_error: cap.life.stale_if_error,
-        etag: validator(b"etag"),
-        last_modified: validator(b"last-modified"),
-        ..crate::cache::store::Object::recorded(cap.head, cap.body, rh.status, received, cap.life.ttl)
-    };
-    store.insert(&cap.key, std::sync::Arc::new(obj))
 }
 
 /// Builds the machine's plan for a request.
@@ -606,7 +589,7 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &mut Request<'_>, repo
                     if response_complete(&obuf, &rhead) {
                         w.pool.borrow_mut().put(m.current().origin, c, now);
                     }
-                    let (n, st, bytes) = answer_from_cache(w, v, &obj, now, HitLabel::RefreshHit).await;
+                    let (n, st, bytes) = answer_from_cache(w, v, &obj, now, HitLabel::RefreshHit, b"").await;
                     (next, report.status, report.bytes, report.detail) = (n, st, bytes, "RefreshHit");
                     m.on(Event::BodyDone, now);
                     break;
@@ -618,7 +601,7 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &mut Request<'_>, repo
                     .filter(|o| status >= 500 && stale_on_error_ok(o, now))
                 {
                     drop(c);
-                    let (n, st, bytes) = answer_from_cache(w, v, old, now, HitLabel::StaleOnError(status)).await;
+                    let (n, st, bytes) = answer_from_cache(w, v, old, now, HitLabel::StaleOnError(status), b"").await;
                     (next, report.status, report.bytes, report.detail) = (n, st, bytes, "StaleHit");
                     m.on(Event::ViewerGone, now);
                     break;
@@ -628,11 +611,46 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &mut Request<'_>, repo
                     .cache_key
                     .as_deref()
                     .and_then(|k| start_capture(w, v, req.behavior, k, &obuf, &rhead));
-                if capture.is_none() {
-                    // Not storable: the waiters fetch on their own now,
-                    // instead of after this viewer's whole body.
-                    req.leader = None;
+                if let Some(cap) = capture {
+                    // Storable: recorded whole and stored first, then this
+                    // viewer is answered from the store (`record`).
+                    let f = super::record::Fetched {
+                        head: &rhead,
+                        machine: &m,
+                        behavior: req.behavior,
+                        hook_lines: &resp_extra,
+                        received: req.received,
+                    };
+                    let r = super::record::record_then_serve(w, v, c, obuf, &f, cap, &mut req.leader).await;
+                    match r {
+                        super::record::Recorded::Served {
+                            next: n,
+                            status: st,
+                            bytes,
+                            stored,
+                            conn: reusable,
+                            buf,
+                        } => {
+                            obuf = buf;
+                            (next, report.status, report.bytes, report.stored) = (n, st, bytes, stored);
+                            if let Some(c) = reusable {
+                                w.pool.borrow_mut().put(m.current().origin, c, Instant::now());
+                            }
+                            m.on(Event::BodyDone, Instant::now());
+                        }
+                        super::record::Recorded::Failed { buf } => {
+                            // Nothing went to the viewer yet: it gets a 502.
+                            obuf = buf;
+                            let (_, st, bytes) = generated(w, v, &m, 502, false, false, head_request).await;
+                            (next, report.status, report.bytes) = (Next::Close, st, bytes);
+                            m.on(Event::BodyFailed, Instant::now());
+                        }
+                    }
+                    break;
                 }
+                // Not storable: the waiters fetch on their own now, instead
+                // of after this viewer's whole body.
+                req.leader = None;
                 let d = deliver(
                     w,
                     v,
@@ -644,14 +662,11 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &mut Request<'_>, repo
                     keep,
                     viewer_http10,
                     &resp_extra,
-                    capture,
-                    req.received,
                 )
                 .await;
                 obuf = d.buf;
                 report.status = status;
                 report.bytes = d.bytes;
-                report.stored = d.stored;
                 if d.reusable {
                     w.pool.borrow_mut().put(m.current().origin, d.conn, Instant::now());
                 }
@@ -663,7 +678,7 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &mut Request<'_>, repo
                 conn = None;
                 let now = Instant::now();
                 if let Some(old) = req.stale.as_ref().filter(|o| stale_on_error_ok(o, now)) {
-                    let (n, st, bytes) = answer_from_cache(w, v, old, now, HitLabel::StaleOnError(status)).await;
+                    let (n, st, bytes) = answer_from_cache(w, v, old, now, HitLabel::StaleOnError(status), b"").await;
                     (next, report.status, report.bytes, report.detail) = (n, st, bytes, "StaleHit");
                     break;
                 }
@@ -850,7 +865,7 @@ async fn stream_request_body(
     }
 }
 
-fn proxy_status(w: &Worker, m: &AttemptMachine<'_>, out: &mut Vec<u8>) {
+pub(super) fn proxy_status(w: &Worker, m: &AttemptMachine<'_>, out: &mut Vec<u8>) {
     use std::io::Write;
     for (i, f) in m.failures().iter().enumerate() {
         if i > 0 {
@@ -898,8 +913,6 @@ struct Delivered {
     buf: Vec<u8>,
     /// Bytes written to the viewer.
     bytes: u64,
-    /// The response went into the cache.
-    stored: bool,
 }
 
 /// Streams the delivered response to the viewer.
@@ -915,11 +928,8 @@ async fn deliver(
     request_keep: bool,
     viewer_http10: bool,
     hook_lines: &[u8],
-    mut capture: Option<Capture>,
-    received: Instant,
 ) -> Delivered {
     let mut bytes = 0u64;
-    let mut stored = false;
     macro_rules! done {
         ($ev:expr, $reusable:expr, $keep:expr, $buf:expr) => {
             return Delivered {
@@ -929,7 +939,6 @@ async fn deliver(
                 conn: c,
                 buf: $buf,
                 bytes,
-                stored,
             }
         };
     }
@@ -944,11 +953,7 @@ async fn deliver(
     let mut ps = Vec::new();
     proxy_status(w, m, &mut ps);
     let method = v.head.method(&v.buf);
-    let cs = if capture.is_some() {
-        &w.cache_status_stored[..]
-    } else {
-        cache_status(w, b, method == b"GET" || method == b"HEAD")
-    };
+    let cs = cache_status(w, b, method == b"GET" || method == b"HEAD");
     let step = m.current();
     let mut out = std::mem::take(&mut v.out);
     out.clear();
@@ -973,20 +978,6 @@ async fn deliver(
         extra: hook_lines,
     };
     write_response_head(&mut out, &obuf, rh, &rw);
-    if let Some(cap) = capture.as_mut() {
-        let stored = ResponseRewrite {
-            framing: ViewerFraming::Length(cap.len),
-            ..rw
-        };
-        write_response_core(&mut cap.head, &obuf, rh, &stored);
-    }
-    // Validators for the stored object are read from the head before the
-    // buffer is reused for the body.
-    let stored_head: Vec<u8> = if capture.is_some() {
-        obuf[..rh.head_len].to_vec()
-    } else {
-        Vec::new()
-    };
     let mut reader = ResponseReader::after_head(rh);
     // Body bytes that came with the head.
     let start = rh.head_len;
@@ -999,9 +990,6 @@ async fn deliver(
         Ok(f) => f.used,
         Err(_) => done!(Event::BodyFailed, false, false, obuf),
     };
-    if let Some(cap) = capture.as_mut() {
-        cap.body.extend_from_slice(&obuf[start..start + used]);
-    }
     if decode {
         let n = frame::compact(&mut obuf[start..], &ranges);
         put_data(&mut out, framing, &obuf[start..start + n], reader.is_done());
@@ -1042,9 +1030,6 @@ async fn deliver(
             Ok(f) => f.used,
             Err(_) => done!(Event::BodyFailed, false, false, obuf),
         };
-        if let Some(cap) = capture.as_mut() {
-            cap.body.extend_from_slice(&obuf[..used]);
-        }
         // What goes to the viewer: `obuf[..end]`, or framed into `out`.
         let mut end = used;
         let mut framed = None;
@@ -1074,9 +1059,6 @@ async fn deliver(
             done!(Event::ViewerGone, false, false, obuf);
         }
         bytes += n as u64;
-    }
-    if let Some(cap) = capture {
-        stored = finish_capture(w, cap, rh, &stored_head, received);
     }
     done!(Event::BodyDone, reader.verdict() == Reuse::Reusable, viewer_keep, obuf)
 }

@@ -5,10 +5,14 @@
 //! 1. **read head** — bounded by `max_request_head`, `client_header_timeout`
 //!    and, between requests, `client_idle_timeout`;
 //! 2. **route** — the first behavior whose path pattern matches; method check;
-//! 3. **cache lookup** — GET/HEAD on a caching behavior (the cache issue adds
-//!    the store; today every request continues as a miss);
+//! 3. **cache lookup** — GET/HEAD on a caching behavior ([`crate::cache::lookup`]):
+//!    a fresh hit is answered, a stale one refreshed ([`refresh`]) or
+//!    revalidated, a miss joins its key's collapsed flight;
 //! 4. **forward** ([`forward`]) — the attempt machine over the worker's pool:
-//!    connect, send, read the head, deliver or answer;
+//!    connect, send, read the head; then a storable response is recorded
+//!    whole, stored, its waiters released, and answered from the store
+//!    (`record`), and any other is streamed to the viewer (`forward::deliver`),
+//!    or an error page, 502 or 504 is answered;
 //! 5. **finish** — keep the connection for the next request, or close.
 //!
 //! A [`Worker`] holds what the phases share on one thread: the config, the
@@ -27,6 +31,7 @@ pub mod conn;
 pub mod forward;
 pub mod hooks;
 pub mod park;
+mod record;
 pub mod refresh;
 
 use crate::config::Config;
@@ -221,7 +226,6 @@ pub struct Worker {
     pub x_cache_miss: Vec<u8>,
     pub x_cache_error: Vec<u8>,
     pub cache_status_miss: Vec<u8>,
-    pub cache_status_stored: Vec<u8>,
     pub cache_status_bypass: Vec<u8>,
     pub cache_status_method: Vec<u8>,
 }
@@ -355,7 +359,6 @@ impl Worker {
             x_cache_miss: format!("Miss from {via}").into_bytes(),
             x_cache_error: format!("Error from {via}").into_bytes(),
             cache_status_miss: format!("{via}; fwd=miss").into_bytes(),
-            cache_status_stored: format!("{via}; fwd=miss; stored").into_bytes(),
             cache_status_bypass: format!("{via}; fwd=bypass").into_bytes(),
             cache_status_method: format!("{via}; fwd=method").into_bytes(),
             cfg,

@@ -1,0 +1,161 @@
+//! A storable miss is recorded whole before it is answered (SPEC §3.4: the
+//! fetch belongs to the collapsed group, not to its first viewer).
+//!
+//! The body is read from the origin into the recording (its room reserved
+//! against the cache's capacity beforehand), the object is stored, the
+//! requests waiting on the key's flight are released to it, and only then
+//! is this request's viewer answered, from the stored object, as a hit is.
+//! A viewer that reads slowly, or not at all, holds up neither the origin
+//! connection nor the waiting requests; it costs the proxy nothing beyond
+//! the stored object it shares with them. Responses that cannot be stored
+//! stream through (`forward::deliver`).
+
+use super::conn::{answer_from_cache, Next, Viewer};
+use super::forward::{proxy_status, Capture};
+use super::Worker;
+use crate::cache::collapse::LeaderGuard;
+use crate::cache::store::Object;
+use crate::config::Behavior;
+use crate::http::response::ResponseHead;
+use crate::http::write::{write_response_core, AttemptCtx, HitLabel, ResponseRewrite, ViewerFraming};
+use crate::net;
+use crate::origin::attempt::AttemptMachine;
+use crate::origin::pool::OriginConn;
+use crate::origin::reuse::{ResponseReader, Reuse};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The response being recorded, as the attempt machine decided it.
+pub(super) struct Fetched<'a> {
+    pub head: &'a ResponseHead,
+    pub machine: &'a AttemptMachine<'a>,
+    pub behavior: &'a Behavior,
+    /// Header lines the hooks added to the response.
+    pub hook_lines: &'a [u8],
+    pub received: Instant,
+}
+
+/// What recording came to.
+pub(super) enum Recorded {
+    /// Stored (or not, if the store refused it) and answered.
+    Served {
+        next: Next,
+        status: u16,
+        bytes: u64,
+        stored: bool,
+        /// The origin connection, when it may go back to the pool.
+        conn: Option<OriginConn>,
+        buf: Vec<u8>,
+    },
+    /// The body failed (timeout, reset, bad framing) before anything went
+    /// to the viewer: nothing is stored, and the viewer may still get a 502.
+    Failed { buf: Vec<u8> },
+}
+
+/// Records the whole response, stores it, releases `leader`'s waiters, and
+/// answers the viewer from the stored object.
+pub(super) async fn record_then_serve(
+    w: &Worker,
+    v: &mut Viewer,
+    mut c: OriginConn,
+    obuf: Vec<u8>,
+    f: &Fetched<'_>,
+    mut cap: Capture,
+    leader: &mut Option<LeaderGuard<'_>>,
+) -> Recorded {
+    stored_head(w, f, &obuf, &mut cap.head);
+    let validator = |name: &[u8]| f.head.header(&obuf, name).map(bytes::Bytes::copy_from_slice);
+    let (etag, last_modified) = (validator(b"etag"), validator(b"last-modified"));
+    let (reader, buf) = match read_body(w, &mut c, obuf, f, &mut cap).await {
+        Ok(x) => x,
+        Err(buf) => return Recorded::Failed { buf },
+    };
+    let obj = Arc::new(Object {
+        stale_while_revalidate: cap.life.stale_while_revalidate,
+        stale_if_error: cap.life.stale_if_error,
+        etag,
+        last_modified,
+        ..Object::recorded(cap.head, cap.body, f.head.status, f.received, cap.life.ttl)
+    });
+    let stored = w.cache.as_ref().is_some_and(|s| s.insert(&cap.key, obj.clone()));
+    // The waiters find the object now, whatever this viewer does next.
+    if let Some(mut g) = leader.take() {
+        if stored {
+            g.stored();
+        }
+    }
+    let mut extra = Vec::new();
+    let mut ps = Vec::new();
+    proxy_status(w, f.machine, &mut ps);
+    if !ps.is_empty() {
+        extra.extend_from_slice(b"Proxy-Status: ");
+        extra.extend_from_slice(&ps);
+        extra.extend_from_slice(b"\r\n");
+    }
+    let (next, status, bytes) = answer_from_cache(w, v, &obj, Instant::now(), HitLabel::Stored, &extra).await;
+    let conn = (reader.verdict() == Reuse::Reusable).then_some(c);
+    Recorded::Served {
+        next,
+        status,
+        bytes,
+        stored,
+        conn,
+        buf,
+    }
+}
+
+/// The head the cache stores: the origin's end-to-end headers, the framing
+/// line of ringfront's own, Via, the behavior's actions and the hook lines.
+fn stored_head(w: &Worker, f: &Fetched<'_>, obuf: &[u8], out: &mut Vec<u8>) {
+    let step = f.machine.current();
+    let rw = ResponseRewrite {
+        via: &w.cfg.server.via,
+        x_cache: b"",
+        cache_status: b"",
+        proxy_status: b"",
+        actions: &f.behavior.origin_response,
+        ctx: AttemptCtx {
+            attempt: f.machine.attempts(),
+            origin: &w.cfg.origins[step.origin].id,
+            role: step.role.as_str(),
+        },
+        framing: ViewerFraming::of(f.head, false),
+        keep_alive: true,
+        viewer_http10: false,
+        extra: f.hook_lines,
+    };
+    write_response_core(out, obuf, f.head, &rw);
+}
+
+/// Reads the rest of the body into the recording; every read within the
+/// origin's `response_timeout`. `Err` gives the buffer back.
+async fn read_body(
+    w: &Worker,
+    c: &mut OriginConn,
+    mut obuf: Vec<u8>,
+    f: &Fetched<'_>,
+    cap: &mut Capture,
+) -> Result<(ResponseReader, Vec<u8>), Vec<u8>> {
+    let rt = w.cfg.origins[f.machine.current().origin].response_timeout;
+    let mut reader = ResponseReader::after_head(f.head);
+    let first = obuf.get(f.head.head_len..).unwrap_or_default();
+    if reader.feed(first, |r| cap.body.extend_from_slice(&first[r])).is_err() {
+        return Err(obuf);
+    }
+    while !reader.is_done() {
+        obuf.clear();
+        let fut = net::read_more(c.stream(), obuf, super::IO_BUF, super::IO_BUF);
+        obuf = match monoio::time::timeout(rt, fut).await {
+            Ok((Ok(n), b)) if n > 0 => b,
+            Ok((_, b)) => return Err(b),
+            Err(_) => return Err(w.take_buf()),
+        };
+        if reader.feed(&obuf, |r| cap.body.extend_from_slice(&obuf[r])).is_err() {
+            return Err(obuf);
+        }
+    }
+    if cap.body.len() as u64 != cap.len {
+        return Err(obuf); // never stores a body cut short
+    }
+    Ok((reader, obuf))
+}

@@ -29,6 +29,12 @@ pub fn add_encoding(out: &mut Vec<u8>, accept_encoding: Option<&[u8]>) {
     out.extend_from_slice(normalize_accept_encoding(accept_encoding));
 }
 
+/// The normalised encoding a key ends in (what [`add_encoding`] appended).
+pub fn encoding(key: &[u8]) -> Option<&'static [u8]> {
+    let last = key.rsplit(|&b| b == 0).next()?;
+    [&b"br"[..], b"gzip", b"identity"].into_iter().find(|e| *e == last)
+}
+
 /// `br`, `gzip` or `identity`: the best coding the viewer accepts.
 pub fn normalize_accept_encoding(v: Option<&[u8]>) -> &'static [u8] {
     let Some(v) = v else { return b"identity" };
@@ -99,5 +105,9 @@ mod tests {
         assert_eq!(n("deflate"), b"identity");
         assert_eq!(n(""), b"identity");
         assert_eq!(normalize_accept_encoding(None), b"identity");
+        let mut k = key("h", "/p", true);
+        add_encoding(&mut k, Some(b"gzip, br"));
+        assert_eq!(encoding(&k), Some(&b"br"[..]));
+        assert_eq!(encoding(&key("h", "/p", true)), None);
     }
 }

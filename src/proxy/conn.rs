@@ -313,7 +313,7 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
         }
     }
     // The key holds the normalised Accept-Encoding: that is what the origin gets.
-    let normalize_encoding = cache_key.is_some();
+    let accept_encoding = cache_key.as_deref().and_then(crate::cache::key::encoding);
     // Only a GET's response is stored (a HEAD's has no body).
     let cache_key = cache_key.filter(|_| v.head.method(&v.buf) == b"GET");
     // Collapsing: one fetch per key at a time; followers wait, then look again.
@@ -336,7 +336,7 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
         received,
         cache_key,
         stale,
-        normalize_encoding,
+        accept_encoding,
         leader,
     };
     let mut report = forward::Report::default();

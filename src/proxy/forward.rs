@@ -11,7 +11,6 @@
 
 use super::conn::{write_timeout, Next, Viewer};
 use super::Worker;
-use crate::cache::key::normalize_accept_encoding;
 use crate::config::{Behavior, Target};
 use crate::http::body::BodyCursor;
 use crate::http::frame;
@@ -29,6 +28,7 @@ use crate::origin::pool::OriginConn;
 use crate::origin::reuse::{ResponseReader, Reuse};
 use crate::proxy::conn::answer_from_cache;
 use crate::proxy::hooks::{AttemptInfo, HeaderLines};
+use crate::proxy::record::Capture;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -46,9 +46,9 @@ pub struct Request<'a> {
     /// A stale stored object for this key: revalidated with the origin, and
     /// served if the origin group fails within its stale-if-error window.
     pub stale: Option<std::sync::Arc<crate::cache::store::Object>>,
-    /// Send the normalised Accept-Encoding the cache key holds (SPEC §4),
-    /// not the viewer's (GET and HEAD on a caching behavior).
-    pub normalize_encoding: bool,
+    /// The normalised Accept-Encoding the cache key holds (SPEC §4), sent
+    /// instead of the viewer's (GET and HEAD on a caching behavior).
+    pub accept_encoding: Option<&'static [u8]>,
     /// This request leads its key's collapsed flight: other requests for
     /// the key wait for it. Dropped (so they are released, the key marked
     /// pass) as soon as the response turns out not storable (SPEC §3.4).
@@ -96,55 +96,6 @@ pub(crate) fn refreshed(
         etag: old.etag.clone(),
         last_modified: old.last_modified.clone(),
     }
-}
-
-/// A response being recorded for the cache while it streams to the viewer.
-pub(super) struct Capture {
-    /// Room for the body and head, counted against the cache's capacity.
-    pub(super) _room: crate::cache::store::Reservation,
-    pub(super) key: Vec<u8>,
-    pub(super) life: crate::cache::freshness::Lifetime,
-    pub(super) head: Vec<u8>,
-    pub(super) body: bytes::BytesMut,
-    pub(super) len: u64,
-}
-
-/// Decides whether the delivered response may be stored; `Some` starts recording it.
-fn start_capture(w: &Worker, v: &Viewer, b: &Behavior, key: &[u8], buf: &[u8], rh: &ResponseHead) -> Option<Capture> {
-    use crate::cache::freshness::{lifetime, Policy, ResponseFacts};
-    let max = w.cfg.cache.max_object_size;
-    // Only bodies whose length is known up front (a cut one is then detectable).
-    let len = match rh.body() {
-        RespBody::Length(n) if n <= max => n,
-        RespBody::None if !v.head.is_head(&v.buf) => 0,
-        _ => return None,
-    };
-    let cc = rh.header_list(buf, b"cache-control");
-    let vary = rh.header_list(buf, b"vary");
-    let facts = ResponseFacts {
-        status: rh.status,
-        cache_control: cc.as_deref(),
-        expires: rh.header(buf, b"expires"),
-        date: rh.header(buf, b"date"),
-        vary: vary.as_deref(),
-        set_cookie: rh.header(buf, b"set-cookie").is_some(),
-    };
-    let policy = Policy {
-        min_ttl: b.min_ttl,
-        default_ttl: b.default_ttl,
-        max_ttl: b.max_ttl,
-    };
-    let auth = v.head.header(&v.buf, b"authorization").is_some();
-    let life = lifetime(&facts, auth, &policy, None, std::time::SystemTime::now())?;
-    let room = w.cache.as_ref()?.reserve(len + rh.head_len as u64 + key.len() as u64)?;
-    Some(Capture {
-        _room: room,
-        key: key.to_vec(),
-        life,
-        head: Vec::with_capacity(rh.head_len + 64),
-        body: bytes::BytesMut::with_capacity(len as usize),
-        len,
-    })
 }
 
 /// Stores a fully recorded response.
@@ -490,9 +441,7 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &mut Request<'_>, repo
                         },
                         extra: &req_extra,
                         framing,
-                        accept_encoding: req
-                            .normalize_encoding
-                            .then(|| normalize_accept_encoding(v.head.header(&v.buf, b"accept-encoding"))),
+                        accept_encoding: req.accept_encoding,
                         drop_conditionals: false,
                     },
                 );
@@ -607,10 +556,10 @@ pub async fn forward(w: &Rc<Worker>, v: &mut Viewer, req: &mut Request<'_>, repo
                     break;
                 }
                 let keep = v.head.keep_alive && body_done;
-                let capture = req
-                    .cache_key
-                    .as_deref()
-                    .and_then(|k| start_capture(w, v, req.behavior, k, &obuf, &rhead));
+                let capture = req.cache_key.as_deref().and_then(|k| {
+                    let auth = v.head.header(&v.buf, b"authorization").is_some();
+                    Capture::start(w, req.behavior, k, (&obuf, &rhead), head_request, auth)
+                });
                 if let Some(cap) = capture {
                     // Storable: recorded whole and stored first, then this
                     // viewer is answered from the store (`record`).
@@ -749,12 +698,12 @@ pub(super) fn count_attempts(w: &Worker, m: &AttemptMachine<'_>, b: &Behavior, o
     w.metrics().forwarded(m.failures(), answered_by, group, origin_time);
 }
 
+/// [`write_within`] the whole of `out` by `deadline`; a buffer lost with a
+/// timed-out write is replaced.
 async fn write_with_deadline(s: &mut crate::tls::Stream, out: Vec<u8>, deadline: Instant) -> (Result<(), ()>, Vec<u8>) {
-    match monoio::time::timeout_at(deadline.into(), net::write_all(s, out)).await {
-        Ok((Ok(()), o)) => (Ok(()), o),
-        Ok((Err(_), o)) => (Err(()), o),
-        Err(_) => (Err(()), Vec::with_capacity(4096)),
-    }
+    let n = out.len();
+    let (r, o) = write_within(s, out, 0..n, deadline.saturating_duration_since(Instant::now())).await;
+    (r, o.unwrap_or_else(|| Vec::with_capacity(4096)))
 }
 
 enum BodyStream {

@@ -11,12 +11,12 @@
 //! stream through (`forward::deliver`).
 
 use super::conn::{answer_from_cache, Next, Viewer};
-use super::forward::{proxy_status, Capture};
+use super::forward::proxy_status;
 use super::Worker;
 use crate::cache::collapse::LeaderGuard;
 use crate::cache::store::Object;
 use crate::config::Behavior;
-use crate::http::response::ResponseHead;
+use crate::http::response::{RespBody, ResponseHead};
 use crate::http::write::{write_response_core, AttemptCtx, HitLabel, ResponseRewrite, ViewerFraming};
 use crate::net;
 use crate::origin::attempt::AttemptMachine;
@@ -24,6 +24,64 @@ use crate::origin::pool::OriginConn;
 use crate::origin::reuse::{ResponseReader, Reuse};
 use std::sync::Arc;
 use std::time::Instant;
+
+/// A response being recorded for the cache: its room reserved against the
+/// cache's capacity, its lifetime decided at the head.
+pub(super) struct Capture {
+    _room: crate::cache::store::Reservation,
+    key: Vec<u8>,
+    life: crate::cache::freshness::Lifetime,
+    head: Vec<u8>,
+    body: bytes::BytesMut,
+    len: u64,
+}
+
+impl Capture {
+    /// Decides at the head (`buf` holds it, `rh` parsed it) whether the
+    /// response may be stored under `key` (SPEC §4: bodies with a length
+    /// only, so a cut one is detected; room within the recording share);
+    /// `Some` starts recording it. `authorization`: the request carried one.
+    pub(super) fn start(
+        w: &Worker,
+        b: &Behavior,
+        key: &[u8],
+        (buf, rh): (&[u8], &ResponseHead),
+        head_request: bool,
+        authorization: bool,
+    ) -> Option<Capture> {
+        use crate::cache::freshness::{lifetime, Policy, ResponseFacts};
+        let len = match rh.body() {
+            RespBody::Length(n) if n <= w.cfg.cache.max_object_size => n,
+            RespBody::None if !head_request => 0,
+            _ => return None,
+        };
+        let cc = rh.header_list(buf, b"cache-control");
+        let vary = rh.header_list(buf, b"vary");
+        let facts = ResponseFacts {
+            status: rh.status,
+            cache_control: cc.as_deref(),
+            expires: rh.header(buf, b"expires"),
+            date: rh.header(buf, b"date"),
+            vary: vary.as_deref(),
+            set_cookie: rh.header(buf, b"set-cookie").is_some(),
+        };
+        let policy = Policy {
+            min_ttl: b.min_ttl,
+            default_ttl: b.default_ttl,
+            max_ttl: b.max_ttl,
+        };
+        let life = lifetime(&facts, authorization, &policy, None, std::time::SystemTime::now())?;
+        let room = w.cache.as_ref()?.reserve(len + rh.head_len as u64 + key.len() as u64)?;
+        Some(Capture {
+            _room: room,
+            key: key.to_vec(),
+            life,
+            head: Vec::with_capacity(rh.head_len + 64),
+            body: bytes::BytesMut::with_capacity(len as usize),
+            len,
+        })
+    }
+}
 
 /// The response being recorded, as the attempt machine decided it.
 pub(super) struct Fetched<'a> {
@@ -52,6 +110,30 @@ pub(super) enum Recorded {
     Failed { buf: Vec<u8> },
 }
 
+/// Records the whole response into an object (not yet stored): the stored
+/// head, the body read to its end, the validators. Also returns whether the
+/// connection may be reused, and the buffer; `Err` gives the buffer back.
+pub(super) async fn record(
+    w: &Worker,
+    c: &mut OriginConn,
+    obuf: Vec<u8>,
+    f: &Fetched<'_>,
+    mut cap: Capture,
+) -> Result<(Vec<u8>, Arc<Object>, Reuse, Vec<u8>), Vec<u8>> {
+    stored_head(w, f, &obuf, &mut cap.head);
+    let validator = |name: &[u8]| f.head.header(&obuf, name).map(bytes::Bytes::copy_from_slice);
+    let (etag, last_modified) = (validator(b"etag"), validator(b"last-modified"));
+    let (reader, buf) = read_body(w, c, obuf, f, &mut cap).await?;
+    let obj = Arc::new(Object {
+        stale_while_revalidate: cap.life.stale_while_revalidate,
+        stale_if_error: cap.life.stale_if_error,
+        etag,
+        last_modified,
+        ..Object::recorded(cap.head, cap.body, f.head.status, f.received, cap.life.ttl)
+    });
+    Ok((cap.key, obj, reader.verdict(), buf))
+}
+
 /// Records the whole response, stores it, releases `leader`'s waiters, and
 /// answers the viewer from the stored object.
 pub(super) async fn record_then_serve(
@@ -60,24 +142,14 @@ pub(super) async fn record_then_serve(
     mut c: OriginConn,
     obuf: Vec<u8>,
     f: &Fetched<'_>,
-    mut cap: Capture,
+    cap: Capture,
     leader: &mut Option<LeaderGuard<'_>>,
 ) -> Recorded {
-    stored_head(w, f, &obuf, &mut cap.head);
-    let validator = |name: &[u8]| f.head.header(&obuf, name).map(bytes::Bytes::copy_from_slice);
-    let (etag, last_modified) = (validator(b"etag"), validator(b"last-modified"));
-    let (reader, buf) = match read_body(w, &mut c, obuf, f, &mut cap).await {
+    let (key, obj, reuse, buf) = match record(w, &mut c, obuf, f, cap).await {
         Ok(x) => x,
         Err(buf) => return Recorded::Failed { buf },
     };
-    let obj = Arc::new(Object {
-        stale_while_revalidate: cap.life.stale_while_revalidate,
-        stale_if_error: cap.life.stale_if_error,
-        etag,
-        last_modified,
-        ..Object::recorded(cap.head, cap.body, f.head.status, f.received, cap.life.ttl)
-    });
-    let stored = w.cache.as_ref().is_some_and(|s| s.insert(&cap.key, obj.clone()));
+    let stored = w.cache.as_ref().is_some_and(|s| s.insert(&key, obj.clone()));
     // The waiters find the object now, whatever this viewer does next.
     if let Some(mut g) = leader.take() {
         if stored {
@@ -93,7 +165,7 @@ pub(super) async fn record_then_serve(
         extra.extend_from_slice(b"\r\n");
     }
     let (next, status, bytes) = answer_from_cache(w, v, &obj, Instant::now(), HitLabel::Stored, &extra).await;
-    let conn = (reader.verdict() == Reuse::Reusable).then_some(c);
+    let conn = (reuse == Reuse::Reusable).then_some(c);
     Recorded::Served {
         next,
         status,

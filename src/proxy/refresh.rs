@@ -10,16 +10,14 @@
 //! Content-Length replaces it, anything else leaves the stale object alone.
 
 use super::forward::{acquire, plan, refreshed, response_complete};
+use super::record::{record, Capture, Fetched};
 use super::Worker;
 use crate::cache::collapse::Join;
 use crate::cache::store::{Object, Store};
 use crate::config::Behavior;
-use crate::http::body::BodyCursor;
 use crate::http::parse::{parse_request, RequestHead};
-use crate::http::response::{RespBody, ResponseHead};
-use crate::http::write::{
-    write_request_head, write_response_core, AttemptCtx, RequestFraming, RequestRewrite, ResponseRewrite, ViewerFraming,
-};
+use crate::http::response::ResponseHead;
+use crate::http::write::{write_request_head, AttemptCtx, RequestFraming, RequestRewrite};
 use crate::net;
 use crate::origin::attempt::{Action, AttemptMachine, Event};
 use crate::origin::client;
@@ -96,7 +94,7 @@ fn request_head(w: &Worker, job: &RefreshJob, viewer: &RequestHead, m: &AttemptM
         }
     }
     // The key ends in the normalised encoding this variant was stored for.
-    let encoding = job.key.rsplit(|&b| b == 0).next();
+    let encoding = crate::cache::key::encoding(&job.key);
     out.clear();
     write_request_head(
         out,
@@ -200,7 +198,7 @@ async fn store_result(
     job: &RefreshJob,
     m: &AttemptMachine<'_>,
     mut c: OriginConn,
-    mut buf: Vec<u8>,
+    buf: Vec<u8>,
     rh: &ResponseHead,
     status: u16,
 ) -> bool {
@@ -213,77 +211,20 @@ async fn store_result(
         }
         return job.store.insert(&job.key, Arc::new(obj));
     }
-    // A new representation: store it if it may be stored and is whole.
-    use crate::cache::freshness::{lifetime, Policy, ResponseFacts};
-    let RespBody::Length(len) = rh.body() else { return false };
-    if len > w.cfg.cache.max_object_size {
-        return false;
-    }
-    let cc = rh.header_list(&buf, b"cache-control");
-    let vary = rh.header_list(&buf, b"vary");
-    let facts = ResponseFacts {
-        status,
-        cache_control: cc.as_deref(),
-        expires: rh.header(&buf, b"expires"),
-        date: rh.header(&buf, b"date"),
-        vary: vary.as_deref(),
-        set_cookie: rh.header(&buf, b"set-cookie").is_some(),
-    };
-    let policy = Policy {
-        min_ttl: b.min_ttl,
-        default_ttl: b.default_ttl,
-        max_ttl: b.max_ttl,
-    };
-    let Some(life) = lifetime(&facts, false, &policy, None, std::time::SystemTime::now()) else {
+    // A new representation: recorded and stored as a miss's is, if it may
+    // be stored and arrives whole.
+    let Some(cap) = Capture::start(w, b, &job.key, (&buf, rh), false, false) else {
         return false;
     };
-    let mut stored_head = Vec::with_capacity(rh.head_len + 64);
-    let step = m.current();
-    write_response_core(
-        &mut stored_head,
-        &buf,
-        rh,
-        &ResponseRewrite {
-            via: &w.cfg.server.via,
-            x_cache: b"",
-            cache_status: b"",
-            proxy_status: b"",
-            actions: &b.origin_response,
-            ctx: AttemptCtx {
-                attempt: m.attempts(),
-                origin: &w.cfg.origins[step.origin].id,
-                role: step.role.as_str(),
-            },
-            framing: ViewerFraming::Length(len),
-            keep_alive: true,
-            viewer_http10: false,
-            extra: b"",
-        },
-    );
-    let validator = |name: &[u8]| rh.header(&buf, name).map(bytes::Bytes::copy_from_slice);
-    let (etag, last_modified) = (validator(b"etag"), validator(b"last-modified"));
-    let mut body = bytes::BytesMut::with_capacity(len as usize);
-    let mut cursor = BodyCursor::length(len);
-    let first = &buf[rh.head_len..];
-    let used = cursor.feed(first, |_| {}).unwrap_or(0);
-    body.extend_from_slice(&first[..used]);
-    let rt = w.cfg.origins[origin].response_timeout;
-    while !cursor.is_done() {
-        buf.clear();
-        let fut = net::read_more(c.stream(), buf, super::IO_BUF, super::IO_BUF);
-        match monoio::time::timeout(rt, fut).await {
-            Ok((Ok(n), b)) if n > 0 => buf = b,
-            _ => return false,
-        }
-        let used = cursor.feed(&buf, |_| {}).unwrap_or(0);
-        body.extend_from_slice(&buf[..used]);
-    }
-    let obj = Object {
-        stale_while_revalidate: life.stale_while_revalidate,
-        stale_if_error: life.stale_if_error,
-        etag,
-        last_modified,
-        ..Object::recorded(stored_head, body, status, now, life.ttl)
+    let f = Fetched {
+        head: rh,
+        machine: m,
+        behavior: b,
+        hook_lines: b"",
+        received: now,
     };
-    job.store.insert(&job.key, Arc::new(obj))
+    match record(w, &mut c, buf, &f, cap).await {
+        Ok((key, obj, _, _)) => job.store.insert(&key, obj),
+        Err(_) => false,
+    }
 }

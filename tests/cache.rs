@@ -3,7 +3,12 @@ mod common;
 use common::*;
 
 fn cached(o: &SampleOrigin) -> Proxy {
-    let cfg = config(&[("o", o.addr())], "o", "").replace("cache = false\n", "cache = true\n");
+    cached_at(o.addr())
+}
+
+/// A caching proxy in front of the origin at `addr`.
+fn cached_at(addr: std::net::SocketAddr) -> Proxy {
+    let cfg = config(&[("o", addr)], "o", "").replace("cache = false\n", "cache = true\n");
     Proxy::start(&cfg)
 }
 
@@ -425,8 +430,7 @@ fn the_origin_gets_the_normalised_accept_encoding_the_key_holds() {
             .as_bytes(),
         )
     });
-    let cfg = config(&[("o", o.addr)], "o", "").replace("cache = false\n", "cache = true\n");
-    let p = Proxy::start(&cfg);
+    let p = cached_at(o.addr);
     let mut c = p.client();
     let mut get = |path: &str, ae: Option<&str>| {
         let extra = ae.map(|v| format!("Accept-Encoding: {v}\r\n")).unwrap_or_default();
@@ -523,8 +527,7 @@ fn an_uncacheable_response_releases_its_waiters_at_the_head() {
             Reply::now(&all)
         }
     });
-    let cfg = config(&[("o", o.addr)], "o", "").replace("cache = false\n", "cache = true\n");
-    let p = Proxy::start(&cfg);
+    let p = cached_at(o.addr);
     let mut first = p.client();
     first.send(b"GET /u HTTP/1.1\r\nHost: t\r\n\r\n");
     // The first viewer has the head and the first chunk; its body stalls.
@@ -575,8 +578,7 @@ fn a_second_cache_control_line_counts() {
             .as_bytes(),
         )
     });
-    let cfg = config(&[("o", o.addr)], "o", "").replace("cache = false\n", "cache = true\n");
-    let p = Proxy::start(&cfg);
+    let p = cached_at(o.addr);
     let mut c = p.client();
     for path in ["/account", "/nostore"] {
         c.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer alice\r\n\r\n").as_bytes());

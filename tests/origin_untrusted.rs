@@ -8,6 +8,24 @@ use common::*;
 const GENUINE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nCache-Control: max-age=600\r\n\r\ngenuine";
 const POISON: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nCache-Control: max-age=600\r\n\r\nPOISONED";
 
+/// An origin that answers `/victim` genuinely and anything else with
+/// `first`, followed by [`POISON`] on the same connection when the test
+/// releases it.
+fn poisoning_origin(first: &[u8]) -> ScriptedOrigin {
+    let first = first.to_vec();
+    ScriptedOrigin::start(move |head| {
+        if head.contains("/victim") {
+            Reply::now(GENUINE)
+        } else {
+            Reply {
+                now: first.clone(),
+                later: Some(POISON.to_vec()),
+                close: false,
+            }
+        }
+    })
+}
+
 fn cached_proxy(o: &ScriptedOrigin, driver: &str) -> Proxy {
     let cfg = config(&[("o", o.addr)], "o", "")
         .replace("cache = false\n", "cache = true\n")
@@ -33,18 +51,7 @@ fn late_bytes_after_a_response_never_answer_the_next_request() {
     ];
     for driver in ["io_uring", "epoll"] {
         for (method, path, first) in cases {
-            let first = first.to_vec();
-            let o = ScriptedOrigin::start(move |head| {
-                if head.contains("/victim") {
-                    Reply::now(GENUINE)
-                } else {
-                    Reply {
-                        now: first.clone(),
-                        later: Some(POISON.to_vec()),
-                        close: false,
-                    }
-                }
-            });
+            let o = poisoning_origin(first);
             let p = cached_proxy(&o, driver);
             let mut c = p.client();
             c.send(format!("{method} {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
@@ -162,18 +169,7 @@ fn no_connection_is_reused_after_a_bodiless_response() {
         ("GET", b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n"),
         ("HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n"),
     ] {
-        let first = first.to_vec();
-        let o = std::sync::Arc::new(ScriptedOrigin::start(move |head| {
-            if head.contains("/victim") {
-                Reply::now(GENUINE)
-            } else {
-                Reply {
-                    now: first.clone(),
-                    later: Some(POISON.to_vec()),
-                    close: false,
-                }
-            }
-        }));
+        let o = std::sync::Arc::new(poisoning_origin(first));
         let p = cached_proxy(&o, "io_uring");
         let mut c = p.client();
         c.send(format!("{method} /first HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());

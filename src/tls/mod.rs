@@ -631,6 +631,31 @@ mod tests {
         (accepting.await.unwrap(), client)
     }
 
+    /// Abandons a read on `s` at a timeout (nothing to read), then checks
+    /// that `s` is broken: it counts as holding input (never pooled), later
+    /// reads and writes fail, close_notify is a no-op, and `peer` sees the
+    /// connection end when `s` is dropped.
+    async fn abandon_a_read(mut s: Stream, peer: &mut Stream) {
+        let read = crate::net::read_more(&mut s, Vec::new(), 64, 64);
+        assert!(monoio::time::timeout(std::time::Duration::from_millis(20), read)
+            .await
+            .is_err());
+        if let Stream::Tls(t) = &s {
+            if matches!(t.side, Side::Client(_)) {
+                assert!(s.has_buffered_input());
+            }
+        }
+        let (r, _) = crate::net::read_more(&mut s, Vec::new(), 64, 64).await;
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+        let (r, _) = crate::net::write_all(&mut s, b"x".to_vec()).await;
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+        s.close_notify(std::time::Duration::from_secs(1)).await;
+        drop(s);
+        let read = crate::net::read_more(peer, Vec::new(), 64, 64);
+        let ended = monoio::time::timeout(std::time::Duration::from_secs(30), read).await;
+        assert!(matches!(ended, Ok((Ok(0) | Err(_), _))), "the peer sees the end");
+    }
+
     /// A read abandoned by a timeout leaves the TLS stream failing with an
     /// error (not panicking inside monoio-rustls), and the data path works
     /// before that.
@@ -643,22 +668,7 @@ mod tests {
             r.unwrap();
             let (r, got) = crate::net::read_more(&mut server, Vec::new(), 64, 64).await;
             assert_eq!((r.unwrap(), &got[..]), (4, &b"ping"[..]));
-            // Nothing to read: the timeout drops the read mid-flight.
-            let read = crate::net::read_more(&mut server, Vec::new(), 64, 64);
-            assert!(monoio::time::timeout(std::time::Duration::from_millis(20), read)
-                .await
-                .is_err());
-            let (r, _) = crate::net::read_more(&mut server, Vec::new(), 64, 64).await;
-            assert_eq!(r.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
-            let (r, _) = crate::net::write_all(&mut server, b"x".to_vec()).await;
-            assert_eq!(r.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
-            // close_notify on a broken stream is a no-op, and the peer sees
-            // the connection end when it is dropped.
-            server.close_notify(std::time::Duration::from_secs(1)).await;
-            drop(server);
-            let read = crate::net::read_more(&mut client, Vec::new(), 64, 64);
-            let ended = monoio::time::timeout(std::time::Duration::from_secs(30), read).await;
-            assert!(matches!(ended, Ok((Ok(0) | Err(_), _))), "the peer sees the end");
+            abandon_a_read(server, &mut client).await;
         })
         .unwrap();
     }
@@ -700,20 +710,8 @@ mod tests {
     fn abandoned_origin_side_read_breaks_the_stream() {
         let driver = crate::runtime::choose_driver(crate::config::IoDriver::Auto).unwrap();
         crate::runtime::block_on(&driver, || async {
-            let (mut server, mut client) = pair().await;
-            let read = crate::net::read_more(&mut client, Vec::new(), 64, 64);
-            assert!(monoio::time::timeout(std::time::Duration::from_millis(20), read)
-                .await
-                .is_err());
-            assert!(client.has_buffered_input());
-            let (r, _) = crate::net::read_more(&mut client, Vec::new(), 64, 64).await;
-            assert_eq!(r.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
-            let (r, _) = crate::net::write_all(&mut client, b"x".to_vec()).await;
-            assert_eq!(r.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
-            drop(client);
-            let read = crate::net::read_more(&mut server, Vec::new(), 64, 64);
-            let ended = monoio::time::timeout(std::time::Duration::from_secs(30), read).await;
-            assert!(matches!(ended, Ok((Ok(0) | Err(_), _))), "the peer sees the end");
+            let (mut server, client) = pair().await;
+            abandon_a_read(client, &mut server).await;
         })
         .unwrap();
     }

@@ -1,15 +1,17 @@
 //! Freshness rules, stale windows and Range planning on origin-sent numbers.
 //!
-//! Input: 33 bytes of numbers (status, flags, policy, clock), then six
+//! Input: 33 bytes of numbers (status, flags, policy, clock), then seven
 //! newline-separated fields (Cache-Control, Expires, Date, Vary, Range,
-//! If-None-Match), each used when its flag is set; the rest is the body.
+//! If-None-Match, Age), each used when its flag is set; the rest is the
+//! body.
 //!
 //! Invariants beyond "no panic": without an `error_response`,
 //! `min_ttl <= ttl <= max(max_ttl, min_ttl)`; with one, `ttl >= its min_ttl`;
 //! every duration taken from the origin is at most 2^31 s (the policy's own
-//! bounds aside); an error is stored only with explicit freshness; the stale
-//! windows contain the fresh one and Cache-Status's ttl agrees with it; a 206
-//! lies inside the body and its head says so.
+//! bounds aside), the initial age included; what is stored arrived younger
+//! than the end of its longest window; an error is stored only with explicit
+//! freshness; the stale windows contain the fresh one and Cache-Status's ttl
+//! agrees with it; a 206 lies inside the body and its head says so.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use ringfront::cache::freshness::{lifetime, parse_cache_control, Policy, ResponseFacts, MAX_DELTA_SECONDS};
@@ -54,11 +56,12 @@ fuzz_target!(|data: &[u8]| {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(clock * 15_104);
     let elapsed = Duration::from_millis(u64::from(nums[31]) * 100);
 
-    let mut fields = rest.splitn(7, |&b| b == b'\n');
+    let mut fields = rest.splitn(8, |&b| b == b'\n');
     let mut field = |on: bool| fields.next().filter(|_| on);
     let (cc, expires) = (field(flags & 8 != 0), field(flags & 16 != 0));
     let (date, vary) = (field(flags & 32 != 0), field(flags & 64 != 0));
     let (range, inm) = (field(flags2 & 1 != 0), field(flags2 & 2 != 0));
+    let age = field(flags2 & 8 != 0);
     let body = fields.next().unwrap_or(&[]);
 
     let parsed = cc.map(parse_cache_control).unwrap_or_default();
@@ -77,6 +80,7 @@ fuzz_target!(|data: &[u8]| {
         date,
         vary,
         set_cookie: flags & 1 != 0,
+        age,
     };
     let life = lifetime(&facts, flags & 2 != 0, &p, error_min_ttl, now);
     if let Some(l) = life {
@@ -86,14 +90,17 @@ fuzz_target!(|data: &[u8]| {
             Some(min) => assert!(min <= l.ttl && l.ttl <= min.max(MAX), "{l:?} {min:?}"),
         }
         assert!(l.stale_while_revalidate <= MAX && l.stale_if_error <= MAX, "{l:?}");
+        assert!(l.initial_age <= MAX, "{l:?}");
+        let longest = l.ttl.saturating_add(l.stale_while_revalidate.max(l.stale_if_error));
+        assert!(l.initial_age < longest, "stored though past every window: {l:?}");
         if status >= 400 && error_min_ttl.is_none() {
             let explicit = parsed.max_age.is_some() || parsed.s_maxage.is_some() || expires.is_some();
             assert!(explicit, "error {status} stored without explicit freshness: {l:?}");
         }
     }
     // Without a lifetime, the object takes the policy's extremes instead.
-    let (ttl, swr, sie) = life.map_or((p.max_ttl, p.min_ttl, p.max_ttl), |l| {
-        (l.ttl, l.stale_while_revalidate, l.stale_if_error)
+    let (ttl, swr, sie, initial_age) = life.map_or((p.max_ttl, p.min_ttl, p.max_ttl, MAX), |l| {
+        (l.ttl, l.stale_while_revalidate, l.stale_if_error, l.initial_age)
     });
     let stored = Instant::now();
     let obj = Object {
@@ -101,6 +108,7 @@ fuzz_target!(|data: &[u8]| {
         body: bytes::Bytes::copy_from_slice(body),
         status: if flags2 & 4 != 0 { 200 } else { status },
         stored,
+        initial_age,
         ttl,
         stale_while_revalidate: swr,
         stale_if_error: sie,

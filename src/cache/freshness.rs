@@ -1,7 +1,20 @@
 //! What may be cached, and for how long (SPEC §4, after CloudFront).
 //!
+//! - Directives: `Cache-Control`, every line of it as one list (RFC 9110
+//!   §5.3).
 //! - TTL: `s-maxage`, else `max-age`, else `Expires` − `Date`, else the
 //!   behavior's `default_ttl`; then clamped to `[min_ttl, max_ttl]`.
+//! - Age (RFC 9111 §4.2.3): the response arrives
+//!   `max(apparent_age, age_value)` old, where apparent_age is now − `Date`
+//!   (0 when Date is absent, invalid or ahead of our clock) and age_value
+//!   the first member of `Age` (ignored unless `1*DIGIT`, RFC 9111 §5.1).
+//!   That initial age counts against the TTL and the stale windows. The
+//!   response_delay is not added here: the stored object counts its age
+//!   from when the request was received (`Object::stored`), which includes
+//!   it (conservatively, for the apparent age too).
+//! - A response that arrives older than its TTL plus its longest stale
+//!   window could never be served without asking the origin (RFC 9111
+//!   §4.2.4): it is not stored, as a `max-age=0` one is not.
 //! - `no-store`, `no-cache` and `private` prevent caching unless
 //!   `min_ttl` > 0; then the object is cached for `min_ttl` (CloudFront).
 //! - A response with `Set-Cookie` is not cached; nor a response to a request
@@ -15,7 +28,7 @@
 //!   with explicit freshness: `default_ttl` never applies to an error.
 //! - `stale-while-revalidate` and `stale-if-error` are kept for serving stale.
 //! - Every delta-seconds (`max-age`, `s-maxage`, `stale-while-revalidate`,
-//!   `stale-if-error`) and `Expires` − `Date` is at most
+//!   `stale-if-error`, `Age`), `Expires` − `Date` and now − `Date` is at most
 //!   [`MAX_DELTA_SECONDS`] (2^31 s, RFC 9111 §1.2.2), however large the
 //!   origin's number: no later sum of durations can overflow.
 //!
@@ -41,6 +54,8 @@ pub struct ResponseFacts<'a> {
     pub date: Option<&'a [u8]>,
     pub vary: Option<&'a [u8]>,
     pub set_cookie: bool,
+    /// `Age`, every line joined (RFC 9111 §5.1: its first member counts).
+    pub age: Option<&'a [u8]>,
 }
 
 /// How long a response may be served.
@@ -51,6 +66,10 @@ pub struct Lifetime {
     pub stale_if_error: Duration,
     /// The response varies on Accept-Encoding (the key must include it).
     pub vary_encoding: bool,
+    /// How old the response was on arrival (RFC 9111 §4.2.3
+    /// corrected_initial_age, without the response delay): counts against
+    /// `ttl` and the stale windows.
+    pub initial_age: Duration,
 }
 
 /// Parsed Cache-Control directives that matter to a shared cache.
@@ -182,21 +201,49 @@ pub fn lifetime(
     if authorization && !(cc.public || cc.s_maxage.is_some()) {
         return None;
     }
-    let explicit = explicit_ttl(r, &cc, now);
+    let explicit = explicit_ttl(&cc, r.expires, r.date, now);
     let ttl = match error_min_ttl {
         Some(min) => min.max(explicit.unwrap_or(Duration::ZERO)),
         None => policy_ttl(r.status, &cc, explicit, policy)?,
     };
-    if ttl.is_zero() && cc.stale_while_revalidate.is_none() && cc.stale_if_error.is_none() {
-        return None;
-    }
     let secs = Duration::from_secs;
-    Some(Lifetime {
+    let life = Lifetime {
         ttl,
         stale_while_revalidate: secs(cc.stale_while_revalidate.unwrap_or(0)),
         stale_if_error: secs(cc.stale_if_error.unwrap_or(0)),
         vary_encoding,
-    })
+        initial_age: initial_age(r.age, r.date, now),
+    };
+    // RFC 9111 §4.2.4: "A cache MUST NOT generate a stale response unless
+    // ... explicitly permitted": one already past every window it may be
+    // served in is not worth its memory.
+    let servable = ttl.saturating_add(life.stale_while_revalidate.max(life.stale_if_error));
+    (life.initial_age < servable).then_some(life)
+}
+
+/// How old a response is on arrival (RFC 9111 §4.2.3), at most
+/// [`MAX_DELTA_SECONDS`]: "corrected_initial_age = max(apparent_age,
+/// corrected_age_value)", with "apparent_age = max(0, response_time -
+/// date_value)" (`now` is the response time) and the Age received. Whole
+/// seconds, as Age is sent.
+pub fn initial_age(age: Option<&[u8]>, date: Option<&[u8]>, now: SystemTime) -> Duration {
+    let age_value = age.and_then(age_value).unwrap_or(0);
+    let apparent = date
+        .and_then(http_date)
+        .and_then(|d| now.duration_since(d).ok())
+        .map_or(0, |d| d.as_secs());
+    Duration::from_secs(age_value.max(apparent).min(MAX_DELTA_SECONDS))
+}
+
+/// The `Age` value (RFC 9111 §5.1): "a cache encountering a message with a
+/// list-based Age field value SHOULD use the first member of the field
+/// value, discarding subsequent ones. If the field value (after discarding
+/// additional members, as per above) is invalid (e.g., it contains
+/// something other than a non-negative integer), a cache SHOULD ignore the
+/// field." `None`: ignored.
+fn age_value(v: &[u8]) -> Option<u64> {
+    let first = v.split(|&b| b == b',').next().unwrap_or(v);
+    delta_seconds(trim(first))
 }
 
 /// `Some(varies on Accept-Encoding)`, or `None` when the response varies on
@@ -216,15 +263,15 @@ fn vary_encoding(vary: Option<&[u8]>) -> Option<bool> {
 /// The origin's explicit freshness: `s-maxage`, else `max-age`, else
 /// `Expires` − `Date` (`now` without a Date), each at most
 /// [`MAX_DELTA_SECONDS`]; `None` when the origin gave none.
-fn explicit_ttl(r: &ResponseFacts<'_>, cc: &CacheControl, now: SystemTime) -> Option<Duration> {
+fn explicit_ttl(cc: &CacheControl, expires: Option<&[u8]>, date: Option<&[u8]>, now: SystemTime) -> Option<Duration> {
     if let Some(s) = cc.s_maxage.or(cc.max_age) {
         return Some(Duration::from_secs(s.min(MAX_DELTA_SECONDS)));
     }
     // An invalid Expires (such as "0") means already expired.
-    let Some(exp) = http_date(r.expires?) else {
+    let Some(exp) = http_date(expires?) else {
         return Some(Duration::ZERO);
     };
-    let base = r.date.and_then(http_date).unwrap_or(now);
+    let base = date.and_then(http_date).unwrap_or(now);
     let ttl = exp.duration_since(base).unwrap_or(Duration::ZERO);
     Some(ttl.min(Duration::from_secs(MAX_DELTA_SECONDS)))
 }
@@ -281,8 +328,8 @@ mod tests {
         assert_eq!(ttl_of(&facts("max-age=60"), &p), Some(60));
         assert_eq!(ttl_of(&facts(""), &p), Some(86400));
         let mut r = facts("");
-        r.date = Some(b"Sun, 06 Nov 1994 08:49:37 GMT");
-        r.expires = Some(b"Sun, 06 Nov 1994 09:49:37 GMT");
+        r.date = Some(b"Mon, 19 May 1997 00:00:00 GMT");
+        r.expires = Some(b"Mon, 19 May 1997 01:00:00 GMT");
         assert_eq!(ttl_of(&r, &p), Some(3600));
         r.cache_control = Some(b"max-age=5");
         assert_eq!(ttl_of(&r, &p), Some(5), "max-age beats Expires");
@@ -464,8 +511,8 @@ mod tests {
             assert_eq!(ttl_of(&error(st, "no-cache"), &policy(30)), None, "{st} no-cache");
         }
         let mut r = error(404, "");
-        r.date = Some(b"Sun, 06 Nov 1994 08:49:37 GMT");
-        r.expires = Some(b"Sun, 06 Nov 1994 09:49:37 GMT");
+        r.date = Some(b"Mon, 19 May 1997 00:00:00 GMT");
+        r.expires = Some(b"Mon, 19 May 1997 01:00:00 GMT");
         assert_eq!(ttl_of(&r, &p), Some(3600), "Expires is explicit");
         // Successes still get default_ttl.
         assert_eq!(ttl_of(&error(200, ""), &p), Some(86400));
@@ -477,5 +524,90 @@ mod tests {
         assert_eq!(l(&error(404, "")), Some(10));
         assert_eq!(l(&error(404, "s-maxage=40, max-age=5")), Some(40));
         assert_eq!(l(&r), Some(3600));
+    }
+
+    /// RFC 9111 §4.2.3 with an injected clock: the response arrives
+    /// max(now − Date, Age) old, whole seconds, at most 2^31 s.
+    #[test]
+    fn initial_age_is_the_larger_of_apparent_age_and_age() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 10:49:37 GMT").unwrap();
+        let date: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT"; // two hours earlier
+        let age = |a: Option<&'static str>, d: Option<&[u8]>| initial_age(a.map(str::as_bytes), d, now).as_secs();
+        assert_eq!(age(None, None), 0);
+        assert_eq!(age(None, Some(date)), 7200);
+        assert_eq!(age(Some("60"), Some(date)), 7200);
+        assert_eq!(age(Some("9000"), Some(date)), 9000);
+        assert_eq!(age(Some("60"), None), 60);
+        // A Date ahead of our clock, or not a date, counts as no apparent age.
+        assert_eq!(age(Some("5"), Some(b"Sun, 06 Nov 1994 12:00:00 GMT")), 5);
+        assert_eq!(age(Some("5"), Some(b"yesterday")), 5);
+        // A Date before 1970 - 68 years: still at most 2^31.
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+        assert_eq!(
+            initial_age(None, Some(b"Thu, 01 Jan 1970 00:00:00 GMT"), far).as_secs(),
+            MAX_DELTA_SECONDS
+        );
+    }
+
+    /// RFC 9111 §5.1: the first member of a list counts; an invalid value
+    /// is ignored; RFC 9111 §1.2.2: a huge one is 2^31.
+    #[test]
+    fn age_values() {
+        for (v, want) in [
+            ("0", Some(0)),
+            ("30", Some(30)),
+            (" 30 ", Some(30)),
+            ("7200, 0", Some(7200)),
+            ("0,7200", Some(0)),
+            ("2147483647", Some(2147483647)),
+            ("2147483648", Some(MAX_DELTA_SECONDS)),
+            ("99999999999999999999", Some(MAX_DELTA_SECONDS)),
+            ("abc", None),
+            ("-7200", None),
+            ("7200.0", None),
+            ("+1", None),
+            ("", None),
+            (",5", None),
+            ("1 2", None),
+        ] {
+            assert_eq!(age_value(v.as_bytes()), want, "{v:?}");
+        }
+    }
+
+    /// §4.2: "response_is_fresh = (freshness_lifetime > current_age)": the
+    /// age on arrival is kept for the store, and a response that arrives
+    /// past every window it could be served in is not stored.
+    #[test]
+    fn age_counts_against_the_lifetime() {
+        let p = policy(0);
+        let now = SystemTime::UNIX_EPOCH + DAY * 10000;
+        let life = |cc: &'static str, age: &'static str| {
+            let mut r = facts(cc);
+            r.age = Some(age.as_bytes());
+            lifetime(&r, false, &p, None, now)
+        };
+        let l = life("max-age=3600", "3000").unwrap();
+        assert_eq!((l.ttl.as_secs(), l.initial_age.as_secs()), (3600, 3000));
+        assert_eq!(life("max-age=3600", "3600"), None, "exactly its lifetime: stale");
+        assert_eq!(life("max-age=3600", "7200"), None);
+        assert_eq!(life("max-age=3600", "2147483648"), None);
+        assert_eq!(life("max-age=2147483648", "2147483648"), None, "2^31 against 2^31");
+        assert!(life("max-age=3600", "abc").is_some(), "an invalid Age is ignored");
+        // Within a stale window: stored, stale on arrival.
+        let l = life("max-age=60, stale-while-revalidate=3600", "100").unwrap();
+        assert_eq!(l.initial_age.as_secs(), 100);
+        assert!(life("max-age=60, stale-if-error=30", "100").is_none());
+        assert!(life("max-age=60, stale-if-error=60", "100").is_some());
+        // Expires − Date is the lifetime; now − Date the age.
+        let mut r = facts("");
+        r.date = Some(b"Sun, 06 Nov 1994 08:49:37 GMT");
+        r.expires = Some(b"Sun, 06 Nov 1994 11:49:37 GMT");
+        let two_hours_later = httpdate::parse_http_date("Sun, 06 Nov 1994 10:49:37 GMT").unwrap();
+        let l = lifetime(&r, false, &p, None, two_hours_later).unwrap();
+        assert_eq!((l.ttl.as_secs(), l.initial_age.as_secs()), (10800, 7200));
+        // default_ttl is a lifetime like any other.
+        let mut r = facts("");
+        r.age = Some(b"100");
+        assert_eq!(lifetime(&r, false, &p, None, now).unwrap().initial_age.as_secs(), 100);
     }
 }

@@ -226,6 +226,7 @@ mod tests {
             body: Bytes::from_static(b"0123456789"),
             status: 200,
             stored: Instant::now(),
+            initial_age: Duration::ZERO,
             ttl: Duration::from_secs(60),
             stale_while_revalidate: Duration::ZERO,
             stale_if_error: Duration::ZERO,

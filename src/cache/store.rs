@@ -50,8 +50,13 @@ pub struct Object {
     pub head: Bytes,
     pub body: Bytes,
     pub status: u16,
-    /// When the response was received (its age is counted from here).
+    /// When the response was received (its resident time is counted from
+    /// here; recorded misses use when the request came, so the time the
+    /// origin took to answer counts too).
     pub stored: Instant,
+    /// How old the response already was then (RFC 9111 §4.2.3, the
+    /// origin's `Age` or its `Date` in the past; see `freshness::initial_age`).
+    pub initial_age: Duration,
     /// Freshness lifetime.
     pub ttl: Duration,
     /// Extra time it may be served stale while it is revalidated.
@@ -71,6 +76,7 @@ impl Object {
             body,
             status,
             stored,
+            initial_age: Duration::ZERO,
             ttl,
             stale_while_revalidate: Duration::ZERO,
             stale_if_error: Duration::ZERO,
@@ -91,8 +97,11 @@ impl Object {
         Object::simple(Bytes::from(head.into_boxed_slice()), body, status, stored, ttl)
     }
 
+    /// RFC 9111 §4.2.3 "current_age = corrected_initial_age +
+    /// resident_time", saturating (a clock before `stored` adds nothing).
     pub fn age(&self, now: Instant) -> Duration {
-        now.saturating_duration_since(self.stored)
+        self.initial_age
+            .saturating_add(now.saturating_duration_since(self.stored))
     }
     pub fn is_fresh(&self, now: Instant) -> bool {
         self.age(now) < self.ttl
@@ -530,6 +539,26 @@ mod tests {
         assert_eq!(o.ttl_left_secs(at(11)), -10);
         // A clock before `stored` counts as age 0.
         assert_eq!(o.ttl_left_secs(t0.checked_sub(Duration::from_secs(1)).unwrap_or(t0)), 1);
+    }
+
+    /// RFC 9111 §4.2.3: the age an object arrived with counts towards its
+    /// age, freshness, stale windows and ttl left, and saturates.
+    #[test]
+    fn initial_age_counts_and_saturates() {
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let mut o = Object::simple(Bytes::new(), Bytes::new(), 200, t0, Duration::from_secs(100));
+        o.initial_age = Duration::from_secs(90);
+        o.stale_while_revalidate = Duration::from_secs(20);
+        assert_eq!(o.age(at(5)), Duration::from_secs(95));
+        assert!(o.is_fresh(at(9)) && !o.is_fresh(at(10)));
+        assert!(o.may_serve_while_revalidating(at(29)) && !o.may_serve_while_revalidating(at(30)));
+        assert_eq!(o.ttl_left_secs(at(4)), 6);
+        assert_eq!(o.ttl_left_secs(at(15)), -5);
+        o.initial_age = Duration::MAX;
+        assert_eq!(o.age(at(5)), Duration::MAX);
+        assert!(!o.is_fresh(t0) && !o.may_serve_on_error(t0));
+        assert_eq!(o.ttl_left_secs(at(1)), 100 - i64::MAX);
     }
 
     #[test]

@@ -265,10 +265,24 @@ pub fn write_response_head(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, rw: 
 /// The part of a forwarded response head that does not depend on this
 /// particular response's delivery: status line, the origin's end-to-end
 /// headers, the framing line of ringfront's own, Via, header actions and
-/// hook lines. This is also what the cache stores (with
-/// [`ViewerFraming::Length`]); a hit adds Age, X-Cache, Cache-Status and
-/// Connection.
+/// hook lines. A response streamed through keeps the origin's `Age`: a
+/// proxy that does not store it has no age of its own to give.
 pub fn write_response_core(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, rw: &ResponseRewrite) {
+    write_core(out, buf, r, rw, false);
+}
+
+/// The head the cache stores (with [`ViewerFraming::Length`]): as
+/// [`write_response_core`], without the origin's `Age`, which an answer
+/// from the cache replaces with its own (RFC 9111 §4: "a cache MUST
+/// generate an Age header field (Section 5.1), replacing any present in
+/// the response with a value equal to the stored response's
+/// current_age"). A hit adds Age, X-Cache, Cache-Status and Connection
+/// ([`write_hit_lines`]).
+pub fn write_stored_head(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, rw: &ResponseRewrite) {
+    write_core(out, buf, r, rw, true);
+}
+
+fn write_core(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, rw: &ResponseRewrite, stored: bool) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(itoa::Buffer::new().format(r.status).as_bytes());
     out.push(b' ');
@@ -288,6 +302,9 @@ pub fn write_response_core(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, rw: 
             continue;
         }
         if !rw.actions.is_empty() && rw.actions.touches(name) {
+            continue;
+        }
+        if stored && name.eq_ignore_ascii_case(b"age") {
             continue;
         }
         out.extend_from_slice(&buf[hd.name.start as usize..hd.value.end as usize]);
@@ -312,12 +329,15 @@ pub enum HitLabel {
     RefreshHit,
     /// Stale, served because the origin group failed with this status.
     StaleOnError(u16),
-    /// Fetched just now, stored, and answered from the store (a miss).
+    /// Fetched just now, stored, and answered from the store (a miss). Its
+    /// Age is the one it arrived with, if any (RFC 9111 §4.2.3): the stored
+    /// head no longer has the origin's.
     Stored,
 }
 
 /// Appends the lines an answer from the cache adds to a stored head, and the
-/// final CRLF: Age, X-Cache, Cache-Status (RFC 9211), Connection.
+/// final CRLF: Age (`age` seconds; for [`HitLabel::Stored`] only when not
+/// 0), X-Cache, Cache-Status (RFC 9211), Connection.
 pub fn write_hit_lines(
     out: &mut Vec<u8>,
     via: &str,
@@ -328,7 +348,7 @@ pub fn write_hit_lines(
     http10: bool,
 ) {
     let mut n = itoa::Buffer::new();
-    if label != HitLabel::Stored {
+    if label != HitLabel::Stored || age > 0 {
         out.extend_from_slice(b"Age: ");
         out.extend_from_slice(n.format(age).as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -549,6 +569,54 @@ mod tests {
             "{s}"
         );
         assert!(s.ends_with("Connection: close\r\n\r\n"));
+    }
+
+    /// RFC 9111 §4: an answer from the cache replaces any Age the response
+    /// had, so the stored head has none; a response streamed through keeps
+    /// the origin's.
+    #[test]
+    fn the_stored_head_leaves_out_the_origin_age() {
+        let buf = b"HTTP/1.1 200 OK\r\nAge: 30\r\nX-Page: age: 1\r\nage: 7\r\nAgeing: no\r\nContent-Length: 0\r\n\r\n";
+        let mut r = ResponseHead::default();
+        parse_response(buf, false, &mut r).unwrap().unwrap();
+        let a = actions();
+        let rw = ResponseRewrite {
+            via: "edge",
+            x_cache: b"",
+            cache_status: b"",
+            proxy_status: b"",
+            actions: &a,
+            ctx: AttemptCtx {
+                attempt: 1,
+                origin: "o",
+                role: "single",
+            },
+            framing: ViewerFraming::of(&r, false),
+            keep_alive: true,
+            viewer_http10: false,
+            extra: b"",
+        };
+        let (mut stored, mut forwarded) = (Vec::new(), Vec::new());
+        write_stored_head(&mut stored, buf, &r, &rw);
+        write_response_core(&mut forwarded, buf, &r, &rw);
+        assert_eq!(
+            String::from_utf8(stored).unwrap(),
+            "HTTP/1.1 200 OK\r\nX-Page: age: 1\r\nAgeing: no\r\nContent-Length: 0\r\nVia: 1.1 edge\r\n"
+        );
+        let forwarded = String::from_utf8(forwarded).unwrap();
+        assert!(
+            forwarded.contains("\r\nAge: 30\r\n") && forwarded.contains("\r\nage: 7\r\n"),
+            "{forwarded}"
+        );
+        // A stored miss's answer says the age it arrived with, if any.
+        let lines = |age, label| {
+            let mut out = Vec::new();
+            write_hit_lines(&mut out, "edge", age, 5, label, true, false);
+            String::from_utf8(out).unwrap()
+        };
+        assert!(!lines(0, HitLabel::Stored).contains("Age"));
+        assert!(lines(30, HitLabel::Stored).starts_with("Age: 30\r\nX-Cache: Miss from edge\r\n"));
+        assert!(lines(0, HitLabel::Hit).starts_with("Age: 0\r\nX-Cache: Hit from edge\r\n"));
     }
 
     #[test]

@@ -71,6 +71,7 @@ pub(crate) fn refreshed(
 ) -> crate::cache::store::Object {
     use crate::cache::freshness::{lifetime, Policy, ResponseFacts};
     let cc = rh.header_list(buf, b"cache-control");
+    let age = rh.header_list(buf, b"age");
     let facts = ResponseFacts {
         status: old.status,
         cache_control: cc.as_deref(),
@@ -78,6 +79,7 @@ pub(crate) fn refreshed(
         date: rh.header(buf, b"date"),
         vary: None,
         set_cookie: false,
+        age: age.as_deref(),
     };
     let policy = Policy {
         min_ttl: b.min_ttl,
@@ -90,6 +92,7 @@ pub(crate) fn refreshed(
         body: old.body.clone(),
         status: old.status,
         stored: now,
+        initial_age: life.map_or(std::time::Duration::ZERO, |l| l.initial_age),
         ttl: life.map_or(old.ttl, |l| l.ttl),
         stale_while_revalidate: life.map_or(old.stale_while_revalidate, |l| l.stale_while_revalidate),
         stale_if_error: life.map_or(old.stale_if_error, |l| l.stale_if_error),

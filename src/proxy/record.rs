@@ -17,7 +17,7 @@ use crate::cache::collapse::LeaderGuard;
 use crate::cache::store::Object;
 use crate::config::Behavior;
 use crate::http::response::{RespBody, ResponseHead};
-use crate::http::write::{write_response_core, AttemptCtx, HitLabel, ResponseRewrite, ViewerFraming};
+use crate::http::write::{write_stored_head, AttemptCtx, HitLabel, ResponseRewrite, ViewerFraming};
 use crate::net;
 use crate::origin::attempt::AttemptMachine;
 use crate::origin::pool::OriginConn;
@@ -57,6 +57,7 @@ impl Capture {
         };
         let cc = rh.header_list(buf, b"cache-control");
         let vary = rh.header_list(buf, b"vary");
+        let age = rh.header_list(buf, b"age");
         let facts = ResponseFacts {
             status: rh.status,
             cache_control: cc.as_deref(),
@@ -64,6 +65,7 @@ impl Capture {
             date: rh.header(buf, b"date"),
             vary: vary.as_deref(),
             set_cookie: rh.header(buf, b"set-cookie").is_some(),
+            age: age.as_deref(),
         };
         let policy = Policy {
             min_ttl: b.min_ttl,
@@ -129,6 +131,7 @@ pub(super) async fn record(
         stale_if_error: cap.life.stale_if_error,
         etag,
         last_modified,
+        initial_age: cap.life.initial_age,
         ..Object::recorded(cap.head, cap.body, f.head.status, f.received, cap.life.ttl)
     });
     Ok((cap.key, obj, reader.verdict(), buf))
@@ -196,7 +199,7 @@ fn stored_head(w: &Worker, f: &Fetched<'_>, obuf: &[u8], out: &mut Vec<u8>) {
         viewer_http10: false,
         extra: f.hook_lines,
     };
-    write_response_core(out, obuf, f.head, &rw);
+    write_stored_head(out, obuf, f.head, &rw);
 }
 
 /// Reads the rest of the body into the recording; every read within the

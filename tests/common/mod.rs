@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod pki;
+pub mod rfc;
 pub mod scripted;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,9 +1,9 @@
 //! Freshness rules, stale windows and Range planning on origin-sent numbers.
 //!
-//! Input: 33 bytes of numbers (status, flags, policy, clock), then seven
+//! Input: 33 bytes of numbers (status, flags, policy, clock), then eight
 //! newline-separated fields (Cache-Control, Expires, Date, Vary, Range,
-//! If-None-Match, Age), each used when its flag is set; the rest is the
-//! body.
+//! If-None-Match, Age, CDN-Cache-Control), each used when its flag is set;
+//! the rest is the body.
 //!
 //! Invariants beyond "no panic": without an `error_response`,
 //! `min_ttl <= ttl <= max(max_ttl, min_ttl)`; with one, `ttl >= its min_ttl`;
@@ -17,6 +17,7 @@ use libfuzzer_sys::fuzz_target;
 use ringfront::cache::freshness::{lifetime, parse_cache_control, Policy, ResponseFacts, MAX_DELTA_SECONDS};
 use ringfront::cache::serve::{self, HitKind};
 use ringfront::cache::store::Object;
+use ringfront::cache::targeted;
 use std::time::{Duration, Instant, SystemTime};
 
 const MAX: Duration = Duration::from_secs(MAX_DELTA_SECONDS);
@@ -56,15 +57,16 @@ fuzz_target!(|data: &[u8]| {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(clock * 15_104);
     let elapsed = Duration::from_millis(u64::from(nums[31]) * 100);
 
-    let mut fields = rest.splitn(8, |&b| b == b'\n');
+    let mut fields = rest.splitn(9, |&b| b == b'\n');
     let mut field = |on: bool| fields.next().filter(|_| on);
     let (cc, expires) = (field(flags & 8 != 0), field(flags & 16 != 0));
     let (date, vary) = (field(flags & 32 != 0), field(flags & 64 != 0));
     let (range, inm) = (field(flags2 & 1 != 0), field(flags2 & 2 != 0));
-    let age = field(flags2 & 8 != 0);
+    let (age, cdn) = (field(flags2 & 8 != 0), field(flags2 & 16 != 0));
     let body = fields.next().unwrap_or(&[]);
 
-    let parsed = cc.map(parse_cache_control).unwrap_or_default();
+    let targeted = cdn.and_then(targeted::parse);
+    let parsed = targeted.unwrap_or_else(|| cc.map(parse_cache_control).unwrap_or_default());
     for v in [
         parsed.max_age,
         parsed.s_maxage,
@@ -80,6 +82,7 @@ fuzz_target!(|data: &[u8]| {
         date,
         vary,
         set_cookie: flags & 1 != 0,
+        cdn_cache_control: cdn,
         age,
     };
     let life = lifetime(&facts, flags & 2 != 0, &p, error_min_ttl, now);
@@ -94,6 +97,8 @@ fuzz_target!(|data: &[u8]| {
         let longest = l.ttl.saturating_add(l.stale_while_revalidate.max(l.stale_if_error));
         assert!(l.initial_age < longest, "stored though past every window: {l:?}");
         if status >= 400 && error_min_ttl.is_none() {
+            // Under a valid CDN-Cache-Control, Expires counts for nothing.
+            let expires = expires.filter(|_| targeted.is_none());
             let explicit = parsed.max_age.is_some() || parsed.s_maxage.is_some() || expires.is_some();
             assert!(explicit, "error {status} stored without explicit freshness: {l:?}");
         }

@@ -1,9 +1,12 @@
 //! What may be cached, and for how long (SPEC §4, after CloudFront).
 //!
-//! - Directives: `Cache-Control`, every line of it as one list (RFC 9110
-//!   §5.3).
-//! - TTL: `s-maxage`, else `max-age`, else `Expires` − `Date`, else the
-//!   behavior's `default_ttl`; then clamped to `[min_ttl, max_ttl]`.
+//! - Directives: a valid `CDN-Cache-Control` (RFC 9213, parsed in
+//!   [`super::targeted`]) when present; then `Cache-Control` and `Expires`
+//!   count for nothing (RFC 9213 §2.1). Else `Cache-Control`, every line of
+//!   it as one list (RFC 9110 §5.3).
+//! - TTL: `s-maxage`, else `max-age`, else `Expires` − `Date` (not under
+//!   CDN-Cache-Control), else the behavior's `default_ttl`; then clamped to
+//!   `[min_ttl, max_ttl]`.
 //! - Age (RFC 9111 §4.2.3): the response arrives
 //!   `max(apparent_age, age_value)` old, where apparent_age is now − `Date`
 //!   (0 when Date is absent, invalid or ahead of our clock) and age_value
@@ -54,6 +57,8 @@ pub struct ResponseFacts<'a> {
     pub date: Option<&'a [u8]>,
     pub vary: Option<&'a [u8]>,
     pub set_cookie: bool,
+    /// `CDN-Cache-Control`, every line joined (RFC 9213).
+    pub cdn_cache_control: Option<&'a [u8]>,
     /// `Age`, every line joined (RFC 9111 §5.1: its first member counts).
     pub age: Option<&'a [u8]>,
 }
@@ -197,11 +202,16 @@ pub fn lifetime(
         return None;
     }
     let vary_encoding = vary_encoding(r.vary)?;
-    let cc = r.cache_control.map(parse_cache_control).unwrap_or_default();
+    // RFC 9213 §2.1: a cache using a valid targeted field "MUST ignore the
+    // Cache-Control and Expires header fields in that response".
+    let (cc, expires) = match r.cdn_cache_control.and_then(super::targeted::parse) {
+        Some(cdn) => (cdn, None),
+        None => (r.cache_control.map(parse_cache_control).unwrap_or_default(), r.expires),
+    };
     if authorization && !(cc.public || cc.s_maxage.is_some()) {
         return None;
     }
-    let explicit = explicit_ttl(&cc, r.expires, r.date, now);
+    let explicit = explicit_ttl(&cc, expires, r.date, now);
     let ttl = match error_min_ttl {
         Some(min) => min.max(explicit.unwrap_or(Duration::ZERO)),
         None => policy_ttl(r.status, &cc, explicit, policy)?,
@@ -609,5 +619,53 @@ mod tests {
         let mut r = facts("");
         r.age = Some(b"100");
         assert_eq!(lifetime(&r, false, &p, None, now).unwrap().initial_age.as_secs(), 100);
+    }
+
+    /// RFC 9213 §2.1: a valid CDN-Cache-Control replaces Cache-Control and
+    /// Expires for the cache's own decisions; an invalid one is ignored.
+    #[test]
+    fn cdn_cache_control_takes_precedence() {
+        let p = policy(0);
+        let now = SystemTime::UNIX_EPOCH + DAY * 10000;
+        let ttl = |cc: &'static str, cdn: &'static str| {
+            let mut r = facts(cc);
+            r.cdn_cache_control = Some(cdn.as_bytes());
+            lifetime(&r, false, &p, None, now).map(|l| l.ttl.as_secs())
+        };
+        assert_eq!(ttl("max-age=60", "max-age=3600"), Some(3600));
+        assert_eq!(ttl("max-age=3600", "max-age=60"), Some(60));
+        assert_eq!(ttl("max-age=3600", "s-maxage=10, max-age=60"), Some(10));
+        assert_eq!(ttl("max-age=3600", "no-store"), None);
+        assert_eq!(ttl("max-age=3600", "private"), None);
+        assert_eq!(ttl("max-age=3600", "no-cache"), None);
+        assert_eq!(ttl("no-store", "max-age=60"), Some(60));
+        assert_eq!(
+            ttl("private", "public"),
+            Some(86400),
+            "default_ttl, Cache-Control ignored"
+        );
+        // Invalid or empty: Cache-Control decides.
+        assert_eq!(ttl("max-age=30", "max-age=\"60\""), Some(30));
+        assert_eq!(ttl("no-store", "MAX-AGE=60"), None);
+        assert_eq!(ttl("max-age=30", ""), Some(30));
+        // Expires is ignored under it, even when Cache-Control is empty.
+        let mut r = facts("");
+        r.date = Some(b"Mon, 19 May 1997 00:00:00 GMT");
+        r.expires = Some(b"Sun, 18 May 1997 23:59:59 GMT");
+        r.cdn_cache_control = Some(b"max-age=5");
+        assert_eq!(ttl_of(&r, &p), Some(5));
+        r.cdn_cache_control = Some(b"public");
+        assert_eq!(ttl_of(&r, &p), Some(86400));
+        // Authorization: its public or s-maxage, not Cache-Control's.
+        let mut r = facts("public, max-age=60");
+        r.cdn_cache_control = Some(b"max-age=60");
+        assert!(lifetime(&r, true, &p, None, now).is_none());
+        r.cache_control = None;
+        r.cdn_cache_control = Some(b"public, max-age=60");
+        assert!(lifetime(&r, true, &p, None, now).is_some());
+        // min_ttl still overrides its no-store (CloudFront).
+        let mut r = facts("max-age=60");
+        r.cdn_cache_control = Some(b"no-store");
+        assert_eq!(ttl_of(&r, &policy(30)), Some(30));
     }
 }

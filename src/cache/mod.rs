@@ -9,6 +9,8 @@
 //!   waiting requests are woken (across workers), never polling.
 //! - [`freshness`]: what may be stored and for how long (SPEC §4, CloudFront's
 //!   rules), as pure functions of the response, the request and the behavior.
+//! - [`targeted`]: `CDN-Cache-Control` (RFC 9213), a Structured Fields
+//!   Dictionary read into the same directives as Cache-Control.
 //! - [`serve`]: a hit's answer: full, 304, 206 or 416.
 //! - [`key`]: cache keys (host, path, optional query, normalised
 //!   Accept-Encoding).
@@ -21,3 +23,4 @@ pub mod key;
 pub mod lookup;
 pub mod serve;
 pub mod store;
+pub mod targeted;

@@ -72,6 +72,7 @@ pub(crate) fn refreshed(
     use crate::cache::freshness::{lifetime, Policy, ResponseFacts};
     let cc = rh.header_list(buf, b"cache-control");
     let age = rh.header_list(buf, b"age");
+    let cdn = rh.header_list(buf, b"cdn-cache-control");
     let facts = ResponseFacts {
         status: old.status,
         cache_control: cc.as_deref(),
@@ -79,6 +80,7 @@ pub(crate) fn refreshed(
         date: rh.header(buf, b"date"),
         vary: None,
         set_cookie: false,
+        cdn_cache_control: cdn.as_deref(),
         age: age.as_deref(),
     };
     let policy = Policy {

@@ -58,6 +58,7 @@ impl Capture {
         let cc = rh.header_list(buf, b"cache-control");
         let vary = rh.header_list(buf, b"vary");
         let age = rh.header_list(buf, b"age");
+        let cdn = rh.header_list(buf, b"cdn-cache-control");
         let facts = ResponseFacts {
             status: rh.status,
             cache_control: cc.as_deref(),
@@ -65,6 +66,7 @@ impl Capture {
             date: rh.header(buf, b"date"),
             vary: vary.as_deref(),
             set_cookie: rh.header(buf, b"set-cookie").is_some(),
+            cdn_cache_control: cdn.as_deref(),
             age: age.as_deref(),
         };
         let policy = Policy {

@@ -22,12 +22,10 @@
 //! | `ringfront_pool_idle_connections` | gauge | | idle origin connections in the workers' pools |
 
 use crate::origin::attempt::{FailedAttempt, Failure, Role};
+use crate::outcome::Class;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-/// Request results, in the order of `ringfront_requests_total`'s series.
-pub const RESULTS: [&str; 4] = ["Hit", "RefreshHit", "Miss", "Error"];
 
 /// The failure kinds, in the order of their `outcome` series after
 /// `response` (see [`outcome_index`]); each series is named by the kind's
@@ -97,7 +95,7 @@ impl Histogram {
 #[derive(Debug, Default)]
 #[repr(align(128))]
 pub struct WorkerMetrics {
-    requests: [Counter; RESULTS.len()],
+    requests: [Counter; Class::ALL.len()],
     duration: Histogram,
     origin_duration: Histogram,
     /// Per origin (config order), per outcome.
@@ -117,13 +115,11 @@ impl WorkerMetrics {
         }
     }
 
-    /// A request answered: `result` is one of [`RESULTS`]; `total` runs from
+    /// A request answered, by its result class; `total` runs from
     /// its complete head (None when it never had one: 400, 408, 431).
     #[inline]
-    pub fn request(&self, result: &str, total: Option<Duration>) {
-        if let Some(i) = RESULTS.iter().position(|r| *r == result) {
-            self.requests[i].add(1);
-        }
+    pub fn request(&self, class: Class, total: Option<Duration>) {
+        self.requests[class as usize].add(1);
         if let Some(t) = total {
             self.duration.observe(t);
         }
@@ -240,7 +236,7 @@ impl Metrics {
             "counter",
             "Requests answered, by result.",
         );
-        for (i, r) in RESULTS.iter().enumerate() {
+        for (i, r) in Class::ALL.iter().map(|c| c.as_str()).enumerate() {
             let _ = writeln!(
                 o,
                 "ringfront_requests_total{{result=\"{r}\"}} {}",
@@ -405,10 +401,10 @@ mod tests {
             origins: vec!["p".into(), "s\"x".into()],
             groups: vec!["g".into()],
         };
-        m.worker(0).request("Hit", Some(Duration::from_micros(300)));
-        m.worker(1).request("Hit", Some(Duration::from_millis(3)));
-        m.worker(1).request("Error", Some(Duration::from_secs(20)));
-        m.worker(1).request("Error", None);
+        m.worker(0).request(Class::Hit, Some(Duration::from_micros(300)));
+        m.worker(1).request(Class::Hit, Some(Duration::from_millis(3)));
+        m.worker(1).request(Class::Error, Some(Duration::from_secs(20)));
+        m.worker(1).request(Class::Error, None);
         m.worker(0).forwarded(
             &[fa(0, Role::Primary, Failure::Status(503))],
             Some((1, Role::Secondary)),

@@ -2,6 +2,8 @@
 //!
 //! - [`lookup`]: the cache decision for a request, pure: bypass (and why),
 //!   fresh, serve-stale-and-refresh, stale, miss.
+//! - [`admission`]: may a response be stored, for how long, with what
+//!   validators; a 304's refresh of a stored object. Pure.
 //! - [`store`]: sharded, byte-bounded (objects charged what they cost,
 //!   recordings reserving their room), S3-FIFO eviction; objects are
 //!   immutable `Bytes` so hits copy nothing.
@@ -17,6 +19,7 @@
 //!
 //! The design note is `src/cache/README.md`.
 
+pub mod admission;
 pub mod collapse;
 pub mod freshness;
 pub mod key;

@@ -190,16 +190,17 @@ impl Failure {
     }
 
     /// The access log's detailed result for a request that ended on this failure.
-    pub fn detail(self) -> &'static str {
+    pub fn detail(self) -> crate::outcome::Detail {
+        use crate::outcome::Detail;
         match self {
             Failure::ConnectionRefused
             | Failure::ConnectionTimeout
             | Failure::DestinationUnavailable
             | Failure::TlsCertificateError
-            | Failure::TlsProtocolError => "OriginConnectError",
-            Failure::ResponseTimeout => "OriginReadTimeout",
-            Failure::ResponseIncomplete | Failure::ProtocolError => "OriginResponseError",
-            Failure::Status(_) => "OriginStatus",
+            | Failure::TlsProtocolError => Detail::OriginConnectError,
+            Failure::ResponseTimeout => Detail::OriginReadTimeout,
+            Failure::ResponseIncomplete | Failure::ProtocolError => Detail::OriginResponseError,
+            Failure::Status(_) => Detail::OriginStatus,
         }
     }
 }

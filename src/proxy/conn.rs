@@ -11,64 +11,16 @@
 //! of it reaches an origin.
 
 use super::forward::{self, Request};
-use super::park::PARK_AFTER;
-use super::Worker;
+use super::viewer::{HeadOutcome, Viewer};
+use super::{Next, Worker};
 use crate::cache::collapse::Join;
 use crate::cache::lookup::{self, Lookup};
-use crate::http::parse::{parse_request, BodyKind, HeadError, RequestHead};
-use crate::http::write::HitLabel;
-use crate::http::write::{write_generated_head, Generated};
-use crate::net;
+use crate::http::parse::BodyKind;
+use crate::outcome::{Class, Detail, Outcome};
 use crate::tls::Stream;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-
-/// A viewer connection's state between requests.
-pub struct Viewer {
-    /// Plain TCP, or TLS from a `[server.tls]` listener.
-    pub stream: Stream,
-    pub peer: SocketAddr,
-    /// `peer`'s IP as text, for X-Forwarded-For.
-    pub peer_ip: String,
-    /// Read buffer: the current head, then what followed it.
-    pub buf: Vec<u8>,
-    pub head: RequestHead,
-    /// The origin response head of the current request (reused).
-    pub resp: crate::http::response::ResponseHead,
-    /// Scratch for heads written to the viewer or the origin.
-    pub out: Vec<u8>,
-    /// Reused for cache hits: stored head + per-response lines, and the body.
-    /// An `Option` so taking it out does not build (allocate) a new one.
-    pub hit: Option<net::HeadAndBody>,
-    /// The cache key buffer, reused.
-    pub key: Vec<u8>,
-    /// Cancels the keep-alive read that waits [`PARK_AFTER`] (reused).
-    pub canceller: monoio::io::Canceller,
-}
-
-/// What happens after a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
-    KeepAlive,
-    Close,
-    /// Close without the signs of a clean end: the response was cut short
-    /// (for TLS, no close_notify, so the viewer can tell a close-delimited
-    /// body was truncated).
-    Abort,
-}
-
-enum HeadOutcome {
-    Ready,
-    /// Peer closed or went idle: close quietly.
-    Gone,
-    /// Head not complete in time: 408.
-    Timeout,
-    Invalid(HeadError),
-    /// Idle in keep-alive past [`PARK_AFTER`]: park until readable or until
-    /// the idle deadline.
-    Park(Instant),
-}
 
 /// Serves one viewer connection until it closes or parks. `guard` lives as
 /// long as the connection (it counts open connections). `first_by` is when
@@ -82,37 +34,27 @@ pub async fn serve(
     guard: super::ConnGuard,
     first_by: Option<Instant>,
 ) {
-    let mut v = Viewer {
-        stream,
-        peer,
-        peer_ip: peer.ip().to_string(),
-        resp: Default::default(),
-        buf: Vec::with_capacity(8 * 1024),
-        head: RequestHead::default(),
-        out: Vec::with_capacity(4 * 1024),
-        hit: None,
-        key: Vec::with_capacity(256),
-        canceller: Default::default(),
-    };
+    let mut v = Viewer::new(stream, peer);
     let mut first_by = first_by;
     let mut clean_end = true;
     loop {
-        match read_head(&w, &mut v, first_by).await {
+        let parkable = v.is_plain() && w.parked.usable();
+        match v.read_head(&w.cfg.server, parkable, first_by).await {
             HeadOutcome::Ready => {}
             HeadOutcome::Gone => break,
             HeadOutcome::Park(until) => {
-                if let Stream::Plain(tcp) = v.stream {
+                if let Some(tcp) = v.into_plain() {
                     super::park::park(&w, tcp, guard, until);
                 }
                 return;
             }
             HeadOutcome::Timeout => {
-                let bytes = send_error(&w, &mut v, 408, false).await;
+                let bytes = super::answers::client_error(&w, &mut v, 408, false).await;
                 log_client_error(&w, &v, 408, bytes, None);
                 break;
             }
             HeadOutcome::Invalid(e) => {
-                let bytes = send_error(&w, &mut v, e.status(), false).await;
+                let bytes = super::answers::client_error(&w, &mut v, e.status(), false).await;
                 log_client_error(&w, &v, e.status(), bytes, None);
                 break;
             }
@@ -134,7 +76,7 @@ pub async fn serve(
     }
     // TLS: tell the viewer the close is deliberate (nothing was cut short).
     if clean_end {
-        v.stream.close_notify(CLOSE_NOTIFY_WITHIN).await;
+        v.close_notify(CLOSE_NOTIFY_WITHIN).await;
     }
     drop(guard);
 }
@@ -157,114 +99,24 @@ pub async fn accept_tls(w: Rc<Worker>, tcp: monoio::net::TcpStream, peer: Socket
     }
 }
 
-/// Reads until `v.buf` starts with a complete head (parsed into `v.head`).
-async fn read_head(w: &Worker, v: &mut Viewer, first_by: Option<Instant>) -> HeadOutcome {
-    let s = &w.cfg.server;
-    let max = s.max_request_head;
-    // The first request's head must complete within the header timeout from
-    // accept; later ones may idle first, then get the header timeout.
-    let mut deadline = match first_by {
-        Some(d) => Some(d),
-        None if !v.buf.is_empty() => Some(Instant::now() + s.client_header_timeout),
-        None => None,
-    };
-    let mut scanned = 0usize;
-    loop {
-        if v.buf.len() > scanned {
-            // Parse only when a line end arrived since the last try.
-            if memchr::memchr(b'\n', &v.buf[scanned..]).is_some() || v.buf.len() >= max {
-                match parse_request(&v.buf, max, &mut v.head) {
-                    Ok(Some(_)) => {
-                        return match normalize_path(v, max) {
-                            Ok(()) => HeadOutcome::Ready,
-                            Err(e) => HeadOutcome::Invalid(e),
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(e) => return HeadOutcome::Invalid(e),
-                }
-            }
-            scanned = v.buf.len();
-        }
-        let (limit, on_timeout) = match deadline {
-            Some(d) => (d, HeadOutcome::Timeout),
-            None => (Instant::now() + s.client_idle_timeout, HeadOutcome::Gone),
-        };
-        let buf = std::mem::take(&mut v.buf);
-        let parkable = match &mut v.stream {
-            Stream::Plain(tcp) => Some(tcp),
-            Stream::Tls(_) => None, // its session state stays with the task
-        };
-        if let Some(tcp) = parkable
-            .filter(|_| deadline.is_none() && buf.is_empty() && s.client_idle_timeout > PARK_AFTER && w.parked.usable())
-        {
-            // Keep-alive idle: read with the buffer posted for a while, then park.
-            let (res, b) = net::read_more_within(tcp, buf, 4096, max + 1, PARK_AFTER, &mut v.canceller).await;
-            v.buf = b;
-            match res {
-                None => return HeadOutcome::Park(limit),
-                Some(Ok(0)) | Some(Err(_)) => return HeadOutcome::Gone,
-                Some(Ok(_)) => {
-                    deadline = Some(Instant::now() + s.client_header_timeout);
-                    continue;
-                }
-            }
-        }
-        let had_bytes = !buf.is_empty();
-        let fut = net::read_more(&mut v.stream, buf, 4096, max + 1);
-        match monoio::time::timeout_at(limit.into(), fut).await {
-            // A connection that sent nothing of a request is closed quietly,
-            // as nginx does: a 408 would only confuse a browser's preconnect.
-            Err(_) if !had_bytes => return HeadOutcome::Gone,
-            Err(_) => return on_timeout,
-            Ok((Ok(0), _)) | Ok((Err(_), _)) => return HeadOutcome::Gone,
-            Ok((Ok(_), b)) => {
-                v.buf = b;
-                if deadline.is_none() {
-                    deadline = Some(Instant::now() + s.client_header_timeout);
-                }
-            }
-        }
-    }
-}
-
-/// Normalises the parsed head's path (SPEC §3.1) before anything uses it:
-/// when it changes, the target's bytes in `v.buf` are replaced (never by
-/// longer ones) and the head is parsed again, so every span is right. An
-/// already-normal path costs one scan, no allocation.
-fn normalize_path(v: &mut Viewer, max: usize) -> Result<(), HeadError> {
-    let mut normal = Vec::new();
-    match crate::http::path::normalize(v.head.path.of(&v.buf), &mut normal) {
-        Ok(false) => return Ok(()),
-        Ok(true) => {}
-        Err(e) => return Err(HeadError::Bad(e.reason())),
-    }
-    v.buf.splice(v.head.path.range(), normal);
-    match parse_request(&v.buf, max, &mut v.head) {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(HeadError::Bad("request head lost in path normalisation")),
-        Err(e) => Err(e),
-    }
-}
-
 /// Logs a request refused before routing or by the method check. `started`
 /// is when its head was complete (None: the head never was).
 fn log_client_error(w: &Worker, v: &Viewer, status: u16, bytes: u64, started: Option<Instant>) {
-    w.metrics().request("Error", started.map(|t| t.elapsed()));
+    let outcome = Outcome::new(Detail::ClientError, status);
+    w.metrics().request(Class::Error, started.map(|t| t.elapsed()));
     if !w.log.enabled() {
         return;
     }
     let parsed = started.is_some();
-    let part = |s: crate::http::parse::Span| if parsed { s.of(&v.buf) } else { &b""[..] };
+    let part = |b: &'_ [u8]| if parsed { b.to_vec() } else { Vec::new() };
+    let (method, host, path) = (part(v.method()), part(v.host()), part(v.target()));
     w.log.record(&crate::log::Entry {
-        client: v.peer,
-        method: part(v.head.method),
-        host: v.head.host.filter(|_| parsed).map_or(&b""[..], |h| h.of(&v.buf)),
-        path: part(v.head.path),
-        status,
+        client: v.peer(),
+        method: &method,
+        host: &host,
+        path: &path,
+        outcome,
         bytes,
-        result: "Error",
-        detail: "ClientError",
         origin: None,
         attempts: 0,
         total: started.map_or(Duration::ZERO, |t| t.elapsed()),
@@ -276,35 +128,70 @@ fn log_client_error(w: &Worker, v: &Viewer, status: u16, bytes: u64, started: Op
 async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
     let received = Instant::now();
     let cfg = w.cfg.clone();
-    let path = v.head.path_only(&v.buf);
-    let behavior = cfg.behavior_for(path);
-    if !behavior.allows(v.head.method(&v.buf)) {
+    let behavior = cfg.behavior_for(v.path_only());
+    if !behavior.allows(v.method()) {
         // The body, if any, was not read: close rather than parse it as a request.
-        let keep = v.head.keep_alive && v.head.body == BodyKind::None;
-        let bytes = send_error(w, v, 403, keep).await;
+        let keep = v.head().keep_alive && v.head().body == BodyKind::None;
+        let bytes = super::answers::client_error(w, v, 403, keep).await;
         log_client_error(w, v, 403, bytes, Some(received));
         if keep {
-            let n = v.head.head_len;
-            v.buf.drain(..n);
+            let n = v.head().head_len;
+            v.finish(n, b"");
             return Next::KeepAlive;
         }
         return Next::Close;
     }
+    // Held here: a flight's leader guard borrows the store.
+    let store = w.cache.clone();
+    let mut req = match look_up(w, v, (behavior, store.as_deref()), received).await {
+        Ok(req) => req,
+        Err(answered) => return answered,
+    };
+    let mut report = forward::Report::default();
+    // The log line needs the request's method, host and path, which leave
+    // the viewer's buffer when the connection moves to the next request;
+    // keep a copy only when logging (the access log is off by default).
+    let logged = w
+        .log
+        .enabled()
+        .then(|| (v.method().to_vec(), v.host().to_vec(), v.target().to_vec()));
+    let next = forward::forward(w, v, &mut req, &mut report).await;
+    if let Some(k) = req.cache_key.take() {
+        v.put_key(k);
+    }
+    if let Some(mut g) = req.leader.take() {
+        if report.stored {
+            g.stored();
+        }
+    }
+    record_forwarded(w, v, &report, received, logged);
+    next
+}
+
+/// The cache phase of a request (`cache::lookup`, then collapsing): a fresh
+/// object is served at once (`Err` with what follows it); otherwise the
+/// request goes to the origin with what the lookup found (a stale object to
+/// revalidate, the flight it leads).
+async fn look_up<'c>(
+    w: &Rc<Worker>,
+    v: &mut Viewer,
+    (behavior, store): (&'c crate::config::Behavior, Option<&'c crate::cache::store::Store>),
+    received: Instant,
+) -> Result<Request<'c>, Next> {
     // Cache lookup phase (`cache::lookup`): GET/HEAD without a body on a
     // caching behavior.
     let cache_key = cache_key(w, v, behavior);
     let mut stale = None;
     if let (Some(store), Some(k)) = (w.cache.as_ref(), cache_key.as_deref()) {
-        let is_get = v.head.method(&v.buf) == b"GET";
-        match lookup::decide(store.get(k), received, is_get) {
+        match lookup::decide(store.get(k), received, v.method() == b"GET") {
             Lookup::Fresh(obj) => {
-                v.key = cache_key.unwrap_or_default();
-                return serve_hit(w, v, &obj, received).await;
+                v.put_key(cache_key.unwrap_or_default());
+                return Err(super::hit::serve(w, v, &obj, received).await);
             }
             Lookup::ServeAndRefresh(obj) => {
                 spawn_refresh(w, v, store, k, behavior, &obj);
-                v.key = cache_key.unwrap_or_default();
-                return serve_hit(w, v, &obj, received).await;
+                v.put_key(cache_key.unwrap_or_default());
+                return Err(super::hit::serve(w, v, &obj, received).await);
             }
             // Revalidated with the origin, and served if the origin group
             // fails within its stale-if-error window.
@@ -315,53 +202,29 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
     // The key holds the normalised Accept-Encoding: that is what the origin gets.
     let accept_encoding = cache_key.as_deref().and_then(crate::cache::key::encoding);
     // Only a GET's response is stored (a HEAD's has no body).
-    let cache_key = cache_key.filter(|_| v.head.method(&v.buf) == b"GET");
+    let cache_key = cache_key.filter(|_| v.method() == b"GET");
     // Collapsing: one fetch per key at a time; followers wait, then look again.
-    let store = w.cache.clone();
     let mut leader = None;
-    if let (Some(store), Some(k)) = (store.as_deref(), cache_key.as_deref()) {
+    if let (Some(store), Some(k)) = (store, cache_key.as_deref()) {
         match store.flights.join(k) {
             Join::Leader(g) => leader = Some(g),
             Join::Follower(flight) => {
                 if let Some(obj) = follow(w, store, k, &flight, received).await {
-                    return serve_hit(w, v, &obj, received).await;
+                    return Err(super::hit::serve(w, v, &obj, received).await);
                 }
                 // The leader's response was not storable: fetch on our own.
             }
             Join::Pass => {}
         }
     }
-    let mut req = Request {
+    Ok(Request {
         behavior,
         received,
         cache_key,
         stale,
         accept_encoding,
         leader,
-    };
-    let mut report = forward::Report::default();
-    // The log line needs the request's method, host and path, which live in
-    // `v.buf` and are drained when the connection moves to the next request;
-    // keep a copy only when logging (the access log is off by default).
-    let logged = w.log.enabled().then(|| {
-        let h = &v.head;
-        (
-            h.method(&v.buf).to_vec(),
-            h.host.map_or(Vec::new(), |s| s.of(&v.buf).to_vec()),
-            h.path.of(&v.buf).to_vec(),
-        )
-    });
-    let next = forward::forward(w, v, &mut req, &mut report).await;
-    if let Some(k) = req.cache_key.take() {
-        v.key = k;
-    }
-    if let Some(mut g) = req.leader.take() {
-        if report.stored {
-            g.stored();
-        }
-    }
-    record_forwarded(w, v, &report, received, logged);
-    next
+    })
 }
 
 /// The metrics and the access log line of a forwarded request. `logged`:
@@ -373,24 +236,16 @@ fn record_forwarded(
     received: Instant,
     logged: Option<(Vec<u8>, Vec<u8>, Vec<u8>)>,
 ) {
-    // Status 0: nothing was sent (the viewer went away, or the body failed).
-    let result = match report.detail {
-        _ if report.status >= 400 || report.status == 0 => "Error",
-        "RefreshHit" => "RefreshHit",
-        "StaleHit" => "Hit",
-        _ => "Miss",
-    };
-    w.metrics().request(result, Some(received.elapsed()));
+    let outcome = Outcome::new(report.detail.unwrap_or_default(), report.status);
+    w.metrics().request(outcome.class(), Some(received.elapsed()));
     let Some((method, host, path)) = logged else { return };
     w.log.record(&crate::log::Entry {
-        client: v.peer,
+        client: v.peer(),
         method: &method,
         host: &host,
         path: &path,
-        status: report.status,
+        outcome,
         bytes: report.bytes,
-        result,
-        detail: report.detail,
         origin: report.origin.map(|o| w.cfg.origins[o].id.as_str()),
         attempts: report.attempts,
         total: received.elapsed(),
@@ -402,13 +257,12 @@ fn record_forwarded(
 /// ([`lookup::cacheable`]). The key buffer is the connection's, reused
 /// request after request.
 fn cache_key(w: &Worker, v: &mut Viewer, behavior: &crate::config::Behavior) -> Option<Vec<u8>> {
-    let method = v.head.method(&v.buf);
-    lookup::cacheable(w.cache.is_some(), behavior.cache, method, v.head.body != BodyKind::None).ok()?;
-    let mut k = std::mem::take(&mut v.key);
+    let body = v.head().body != BodyKind::None;
+    lookup::cacheable(w.cache.is_some(), behavior.cache, v.method(), body).ok()?;
+    let mut k = v.take_key();
     k.clear();
-    let host = v.head.host.map_or(&b""[..], |h| h.of(&v.buf));
-    crate::cache::key::build(&mut k, host, v.head.path.of(&v.buf), behavior.cache_query_string);
-    crate::cache::key::add_encoding(&mut k, v.head.header(&v.buf, b"accept-encoding"));
+    crate::cache::key::build(&mut k, v.host(), v.target(), behavior.cache_query_string);
+    crate::cache::key::add_encoding(&mut k, v.header(b"accept-encoding"));
     Some(k)
 }
 
@@ -430,8 +284,8 @@ fn spawn_refresh(
             .iter()
             .position(|b| std::ptr::eq(b, behavior))
             .unwrap_or(0),
-        head: v.buf[..v.head.head_len].to_vec(),
-        client_ip: v.peer_ip.clone(),
+        head: v.head_bytes().to_vec(),
+        client_ip: v.peer_ip().to_string(),
         stale: obj.clone(),
     };
     crate::proxy::refresh::spawn(w, job);
@@ -449,144 +303,4 @@ async fn follow(
     let give_up = received + w.cfg.server.client_idle_timeout;
     let _ = monoio::time::timeout_at(give_up.into(), flight.wait()).await;
     store.get(key).filter(|o| o.is_fresh(Instant::now()))
-}
-
-/// Answers from a stored object: its head (or a 304/206/416 head), the
-/// per-response lines, then the body straight from the shared buffer (no
-/// copy), in one writev. Returns what follows, the status sent and the bytes
-/// written; the caller logs and drains the request.
-pub async fn answer_from_cache(
-    w: &Worker,
-    v: &mut Viewer,
-    obj: &crate::cache::store::Object,
-    now: Instant,
-    label: HitLabel,
-    extra: &[u8],
-) -> (Next, u16, u64) {
-    use crate::cache::serve;
-    let head_request = v.head.is_head(&v.buf);
-    let keep = v.head.keep_alive && !w.shared.is_stopping();
-    let age = obj.age(now);
-    let h = &v.head;
-    let kind = serve::plan(
-        obj,
-        h.header(&v.buf, b"if-none-match"),
-        h.header(&v.buf, b"if-modified-since"),
-        h.header(&v.buf, b"range"),
-    );
-    let mut hb = v.hit.take().unwrap_or_default();
-    hb.head.clear();
-    serve::write_head(&mut hb.head, obj, &kind);
-    hb.head.extend_from_slice(extra);
-    let ttl_left = obj.ttl_left_secs(now);
-    crate::http::write::write_hit_lines(
-        &mut hb.head,
-        &w.cfg.server.via,
-        age.as_secs(),
-        ttl_left,
-        label,
-        keep,
-        v.head.minor == 0,
-    );
-    hb.body = if head_request {
-        bytes::Bytes::new()
-    } else {
-        serve::body(obj, &kind)
-    };
-    let status = match kind {
-        serve::HitKind::Full => obj.status,
-        serve::HitKind::NotModified => 304,
-        serve::HitKind::Partial(_) => 206,
-        serve::HitKind::Unsatisfiable => 416,
-    };
-    let bytes = hb.len() as u64;
-    let ok = match monoio::time::timeout(write_timeout(w), net::write_head_and_body(&mut v.stream, hb)).await {
-        Ok((r, mut hb)) => {
-            // Let go of the stored body now; keep the buffers for the next hit.
-            hb.body = bytes::Bytes::new();
-            v.hit = Some(hb);
-            r.is_ok()
-        }
-        Err(_) => false,
-    };
-    let next = if ok && keep { Next::KeepAlive } else { Next::Close };
-    (next, status, if ok { bytes } else { 0 })
-}
-
-/// A fresh hit: answer, log, and make the connection ready for the next request.
-async fn serve_hit(w: &Worker, v: &mut Viewer, obj: &crate::cache::store::Object, received: Instant) -> Next {
-    let (next, status, bytes) = answer_from_cache(w, v, obj, received, HitLabel::Hit, b"").await;
-    w.metrics().request("Hit", Some(received.elapsed()));
-    if w.log.enabled() {
-        let h = &v.head;
-        w.log.record(&crate::log::Entry {
-            client: v.peer,
-            method: h.method(&v.buf),
-            host: h.host.map_or(&b""[..], |s| s.of(&v.buf)),
-            path: h.path.of(&v.buf),
-            status,
-            bytes,
-            result: "Hit",
-            detail: "Hit",
-            origin: None,
-            attempts: 0,
-            total: received.elapsed(),
-            origin_time: None,
-        });
-    }
-    if next == Next::KeepAlive {
-        let n = v.head.head_len;
-        v.buf.drain(..n);
-    }
-    next
-}
-
-/// Writes a generated error response (small text body); `keep` keeps the
-/// connection. Returns the bytes written.
-pub async fn send_error(w: &Worker, v: &mut Viewer, status: u16, keep: bool) -> u64 {
-    let body = crate::http::write::reason(status);
-    let http10 = v.head.minor == 0;
-    let mut out = std::mem::take(&mut v.out);
-    out.clear();
-    let x_cache = if status >= 400 {
-        &w.x_cache_error
-    } else {
-        &w.x_cache_miss
-    };
-    let mut extra = Vec::with_capacity(64);
-    extra.extend_from_slice(b"X-Cache: ");
-    extra.extend_from_slice(x_cache);
-    extra.extend_from_slice(b"\r\n");
-    write_generated_head(
-        &mut out,
-        &Generated {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            body_len: body.len() + 1,
-            keep_alive: keep,
-            viewer_http10: http10,
-            via: &w.cfg.server.via,
-            extra: &extra,
-        },
-    );
-    out.extend_from_slice(body.as_bytes());
-    out.push(b'\n');
-    let len = out.len() as u64;
-    let fut = net::write_all(&mut v.stream, out);
-    match monoio::time::timeout(write_timeout(w), fut).await {
-        Ok((r, o)) => {
-            v.out = o;
-            if r.is_ok() {
-                len
-            } else {
-                0
-            }
-        }
-        Err(_) => 0,
-    }
-}
-
-/// Bound on any single write to a viewer.
-pub fn write_timeout(w: &Worker) -> Duration {
-    w.cfg.server.client_idle_timeout
 }

@@ -5,14 +5,21 @@
 //! 1. **read head** — bounded by `max_request_head`, `client_header_timeout`
 //!    and, between requests, `client_idle_timeout`;
 //! 2. **route** — the first behavior whose path pattern matches; method check;
-//! 3. **cache lookup** — GET/HEAD on a caching behavior ([`crate::cache::lookup`]):
-//!    a fresh hit is answered, a stale one refreshed ([`refresh`]) or
-//!    revalidated, a miss joins its key's collapsed flight;
-//! 4. **forward** ([`forward`]) — the attempt machine over the worker's pool:
-//!    connect, send, read the head; then a storable response is recorded
-//!    whole, stored, its waiters released, and answered from the store
-//!    (`record`), and any other is streamed to the viewer (`forward::deliver`),
-//!    or an error page, 502 or 504 is answered;
+//! 3. **cache lookup** — GET/HEAD on a caching behavior ([`crate::cache::lookup`],
+//!    `conn::look_up`): a fresh hit is answered (`hit`), a stale one
+//!    refreshed in the background ([`refresh`]) or revalidated, a miss joins
+//!    its key's collapsed flight;
+//! 4. **forward** ([`forward`]) — one origin `exchange` (the attempt machine
+//!    over the worker's pool: connect, write the head with its edits, hooks
+//!    and actions, send the body (`upload`), read the head); then a storable
+//!    response is recorded whole, stored, its waiters released, and answered
+//!    from the store (`record`), any other is streamed to the viewer
+//!    (`deliver`), or an error page, 502 or 504 is answered (`answers`);
+//! 5. **finish** — keep the connection for the next request, or close.
+//!
+//! The viewer connection is a [`viewer::Viewer`] (private fields: its
+//! buffer, parsed head, stream and reusable output buffers); a background
+//! refresh runs the same `exchange` with no viewer at all.
 //! 5. **finish** — keep the connection for the next request, or close.
 //!
 //! A [`Worker`] holds what the phases share on one thread: the config, the
@@ -27,12 +34,29 @@
 //! access log and the cache carry over; the pool too when the origins did
 //! not change.
 
+mod answers;
 pub mod conn;
+mod deliver;
+mod exchange;
 pub mod forward;
+mod hit;
 pub mod hooks;
 pub mod park;
 mod record;
 pub mod refresh;
+mod upload;
+pub mod viewer;
+
+/// What happens after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    KeepAlive,
+    Close,
+    /// Close without the signs of a clean end: the response was cut short
+    /// (for TLS, no close_notify, so the viewer can tell a close-delimited
+    /// body was truncated).
+    Abort,
+}
 
 use crate::config::Config;
 use crate::origin::health::GroupHealth;

@@ -1,5 +1,5 @@
-//! A storable miss is recorded whole before it is answered (SPEC §3.4: the
-//! fetch belongs to the collapsed group, not to its first viewer).
+//! A storable response is recorded whole before it is answered (SPEC §3.4:
+//! the fetch belongs to the collapsed group, not to its first viewer).
 //!
 //! The body is read from the origin into the recording (its room reserved
 //! against the cache's capacity beforehand), the object is stored, the
@@ -8,96 +8,108 @@
 //! A viewer that reads slowly, or not at all, holds up neither the origin
 //! connection nor the waiting requests; it costs the proxy nothing beyond
 //! the stored object it shares with them. Responses that cannot be stored
-//! stream through (`forward::deliver`).
+//! stream through ([`deliver`](super::deliver)). A background refresh
+//! records the same way ([`record`]) and only stores.
 
-use super::conn::{answer_from_cache, Next, Viewer};
-use super::forward::proxy_status;
-use super::Worker;
+use super::exchange::Exchange;
+use super::viewer::Viewer;
+use super::{Next, Worker};
+use crate::cache::admission::{self, Asked};
 use crate::cache::collapse::LeaderGuard;
+use crate::cache::freshness::{Lifetime, Policy};
 use crate::cache::store::Object;
 use crate::config::Behavior;
-use crate::http::response::{RespBody, ResponseHead};
 use crate::http::write::{write_stored_head, AttemptCtx, HitLabel, ResponseRewrite, ViewerFraming};
 use crate::net;
-use crate::origin::attempt::AttemptMachine;
 use crate::origin::pool::OriginConn;
 use crate::origin::reuse::{ResponseReader, Reuse};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
+
+/// The behavior's TTL bounds, as the cache rules take them.
+pub(super) fn policy(b: &Behavior) -> Policy {
+    Policy {
+        min_ttl: b.min_ttl,
+        default_ttl: b.default_ttl,
+        max_ttl: b.max_ttl,
+    }
+}
 
 /// A response being recorded for the cache: its room reserved against the
 /// cache's capacity, its lifetime decided at the head.
 pub(super) struct Capture {
     _room: crate::cache::store::Reservation,
     key: Vec<u8>,
-    life: crate::cache::freshness::Lifetime,
+    life: Lifetime,
     head: Vec<u8>,
     body: bytes::BytesMut,
     len: u64,
 }
 
 impl Capture {
-    /// Decides at the head (`buf` holds it, `rh` parsed it) whether the
-    /// response may be stored under `key` (SPEC §4: bodies with a length
-    /// only, so a cut one is detected; room within the recording share);
-    /// `Some` starts recording it. `authorization`: the request carried one.
-    pub(super) fn start(
-        w: &Worker,
-        b: &Behavior,
-        key: &[u8],
-        (buf, rh): (&[u8], &ResponseHead),
-        head_request: bool,
-        authorization: bool,
-    ) -> Option<Capture> {
-        use crate::cache::freshness::{lifetime, Policy, ResponseFacts};
-        let len = match rh.body() {
-            RespBody::Length(n) if n <= w.cfg.cache.max_object_size => n,
-            RespBody::None if !head_request => 0,
-            _ => return None,
-        };
-        let cc = rh.header_list(buf, b"cache-control");
-        let vary = rh.header_list(buf, b"vary");
-        let age = rh.header_list(buf, b"age");
-        let cdn = rh.header_list(buf, b"cdn-cache-control");
-        let facts = ResponseFacts {
-            status: rh.status,
-            cache_control: cc.as_deref(),
-            expires: rh.header(buf, b"expires"),
-            date: rh.header(buf, b"date"),
-            vary: vary.as_deref(),
-            set_cookie: rh.header(buf, b"set-cookie").is_some(),
-            cdn_cache_control: cdn.as_deref(),
-            age: age.as_deref(),
-        };
-        let policy = Policy {
-            min_ttl: b.min_ttl,
-            default_ttl: b.default_ttl,
-            max_ttl: b.max_ttl,
-        };
-        let life = lifetime(&facts, authorization, &policy, None, std::time::SystemTime::now())?;
-        let room = w.cache.as_ref()?.reserve(len + rh.head_len as u64 + key.len() as u64)?;
+    /// Decides at the head the exchange holds whether the response may be
+    /// stored under `key` ([`admission::admit`]) and there is room within
+    /// the recording share; `Some` starts recording it.
+    pub(super) fn start(ex: &Exchange<'_>, key: &[u8], asked: Asked) -> Option<Capture> {
+        let w = ex.w;
+        let admitted = admission::admit(
+            (&ex.buf, &ex.head),
+            asked,
+            &policy(ex.behavior),
+            w.cfg.cache.max_object_size,
+            SystemTime::now(),
+        )?;
+        let charge = admitted.len + ex.head.head_len as u64 + key.len() as u64;
+        let room = w.cache.as_ref()?.reserve(charge)?;
         Some(Capture {
             _room: room,
             key: key.to_vec(),
-            life,
-            head: Vec::with_capacity(rh.head_len + 64),
-            body: bytes::BytesMut::with_capacity(len as usize),
-            len,
+            life: admitted.life,
+            head: Vec::with_capacity(ex.head.head_len + 64),
+            body: bytes::BytesMut::with_capacity(admitted.len as usize),
+            len: admitted.len,
         })
     }
 }
 
-/// The response being recorded, as the attempt machine decided it.
-pub(super) struct Fetched<'a> {
-    pub head: &'a ResponseHead,
-    pub machine: &'a AttemptMachine<'a>,
-    pub behavior: &'a Behavior,
-    /// Header lines the hooks added to the response.
-    pub hook_lines: &'a [u8],
-    pub received: Instant,
+/// A recorded response: its key, the object (not yet stored), and whether
+/// the connection may be reused.
+pub(super) struct Recording {
+    pub key: Vec<u8>,
+    pub obj: Arc<Object>,
+    pub reuse: Reuse,
 }
 
-/// What recording came to.
+/// Records the whole response the exchange holds into an object: the
+/// stored head, the body read to its end, the validators. `received`: when
+/// the request was sent (the object's age counts from then). `None`: the
+/// body failed (timeout, reset, bad framing, cut short); nothing is stored.
+pub(super) async fn record(
+    ex: &mut Exchange<'_>,
+    c: &mut OriginConn,
+    mut cap: Capture,
+    received: Instant,
+) -> Option<Recording> {
+    stored_head(ex, &mut cap.head);
+    let validator = |name: &[u8]| ex.head.header(&ex.buf, name).map(bytes::Bytes::copy_from_slice);
+    let (etag, last_modified) = (validator(b"etag"), validator(b"last-modified"));
+    let reader = read_body(ex, c, &mut cap).await?;
+    let obj = Arc::new(Object {
+        stale_while_revalidate: cap.life.stale_while_revalidate,
+        stale_if_error: cap.life.stale_if_error,
+        etag,
+        last_modified,
+        initial_age: cap.life.initial_age,
+        ..Object::recorded(cap.head, cap.body, ex.head.status, received, cap.life.ttl)
+    });
+    Some(Recording {
+        key: cap.key,
+        obj,
+        reuse: reader.verdict(),
+    })
+}
+
+/// What recording and answering came to.
 pub(super) enum Recorded {
     /// Stored (or not, if the store refused it) and answered.
     Served {
@@ -107,54 +119,25 @@ pub(super) enum Recorded {
         stored: bool,
         /// The origin connection, when it may go back to the pool.
         conn: Option<OriginConn>,
-        buf: Vec<u8>,
     },
-    /// The body failed (timeout, reset, bad framing) before anything went
-    /// to the viewer: nothing is stored, and the viewer may still get a 502.
-    Failed { buf: Vec<u8> },
-}
-
-/// Records the whole response into an object (not yet stored): the stored
-/// head, the body read to its end, the validators. Also returns whether the
-/// connection may be reused, and the buffer; `Err` gives the buffer back.
-pub(super) async fn record(
-    w: &Worker,
-    c: &mut OriginConn,
-    obuf: Vec<u8>,
-    f: &Fetched<'_>,
-    mut cap: Capture,
-) -> Result<(Vec<u8>, Arc<Object>, Reuse, Vec<u8>), Vec<u8>> {
-    stored_head(w, f, &obuf, &mut cap.head);
-    let validator = |name: &[u8]| f.head.header(&obuf, name).map(bytes::Bytes::copy_from_slice);
-    let (etag, last_modified) = (validator(b"etag"), validator(b"last-modified"));
-    let (reader, buf) = read_body(w, c, obuf, f, &mut cap).await?;
-    let obj = Arc::new(Object {
-        stale_while_revalidate: cap.life.stale_while_revalidate,
-        stale_if_error: cap.life.stale_if_error,
-        etag,
-        last_modified,
-        initial_age: cap.life.initial_age,
-        ..Object::recorded(cap.head, cap.body, f.head.status, f.received, cap.life.ttl)
-    });
-    Ok((cap.key, obj, reader.verdict(), buf))
+    /// The body failed before anything went to the viewer: nothing is
+    /// stored, and the viewer may still get a 502.
+    Failed,
 }
 
 /// Records the whole response, stores it, releases `leader`'s waiters, and
 /// answers the viewer from the stored object.
 pub(super) async fn record_then_serve(
-    w: &Worker,
+    ex: &mut Exchange<'_>,
     v: &mut Viewer,
     mut c: OriginConn,
-    obuf: Vec<u8>,
-    f: &Fetched<'_>,
     cap: Capture,
-    leader: &mut Option<LeaderGuard<'_>>,
+    (leader, received): (&mut Option<LeaderGuard<'_>>, Instant),
 ) -> Recorded {
-    let (key, obj, reuse, buf) = match record(w, &mut c, obuf, f, cap).await {
-        Ok(x) => x,
-        Err(buf) => return Recorded::Failed { buf },
+    let Some(r) = record(ex, &mut c, cap, received).await else {
+        return Recorded::Failed;
     };
-    let stored = w.cache.as_ref().is_some_and(|s| s.insert(&key, obj.clone()));
+    let stored = ex.w.cache.as_ref().is_some_and(|s| s.insert(&r.key, r.obj.clone()));
     // The waiters find the object now, whatever this viewer does next.
     if let Some(mut g) = leader.take() {
         if stored {
@@ -163,76 +146,98 @@ pub(super) async fn record_then_serve(
     }
     let mut extra = Vec::new();
     let mut ps = Vec::new();
-    proxy_status(w, f.machine, &mut ps);
-    if !ps.is_empty() {
-        extra.extend_from_slice(b"Proxy-Status: ");
-        extra.extend_from_slice(&ps);
-        extra.extend_from_slice(b"\r\n");
-    }
-    let (next, status, bytes) = answer_from_cache(w, v, &obj, Instant::now(), HitLabel::Stored, &extra).await;
-    let conn = (reuse == Reuse::Reusable).then_some(c);
+    ex.proxy_status(&mut ps);
+    super::answers::proxy_status_line(&mut extra, &ps);
+    let (next, status, bytes) = super::hit::answer(ex.w, v, &r.obj, Instant::now(), HitLabel::Stored, &extra).await;
     Recorded::Served {
         next,
         status,
         bytes,
         stored,
-        conn,
-        buf,
+        conn: (r.reuse == Reuse::Reusable).then_some(c),
     }
 }
 
 /// The head the cache stores: the origin's end-to-end headers, the framing
 /// line of ringfront's own, Via, the behavior's actions and the hook lines.
-fn stored_head(w: &Worker, f: &Fetched<'_>, obuf: &[u8], out: &mut Vec<u8>) {
-    let step = f.machine.current();
+fn stored_head(ex: &Exchange<'_>, out: &mut Vec<u8>) {
+    let step = ex.machine.current();
     let rw = ResponseRewrite {
-        via: &w.cfg.server.via,
+        via: &ex.w.cfg.server.via,
         x_cache: b"",
         cache_status: b"",
         proxy_status: b"",
-        actions: &f.behavior.origin_response,
+        actions: &ex.behavior.origin_response,
         ctx: AttemptCtx {
-            attempt: f.machine.attempts(),
-            origin: &w.cfg.origins[step.origin].id,
+            attempt: ex.machine.attempts(),
+            origin: &ex.w.cfg.origins[step.origin].id,
             role: step.role.as_str(),
         },
-        framing: ViewerFraming::of(f.head, false),
+        framing: ViewerFraming::of(&ex.head, false),
         keep_alive: true,
         viewer_http10: false,
-        extra: f.hook_lines,
+        extra: &ex.hook_lines,
     };
-    write_stored_head(out, obuf, f.head, &rw);
+    write_stored_head(out, &ex.buf, &ex.head, &rw);
 }
 
 /// Reads the rest of the body into the recording; every read within the
-/// origin's `response_timeout`. `Err` gives the buffer back.
-async fn read_body(
-    w: &Worker,
-    c: &mut OriginConn,
-    mut obuf: Vec<u8>,
-    f: &Fetched<'_>,
-    cap: &mut Capture,
-) -> Result<(ResponseReader, Vec<u8>), Vec<u8>> {
-    let rt = w.cfg.origins[f.machine.current().origin].response_timeout;
-    let mut reader = ResponseReader::after_head(f.head);
-    let first = obuf.get(f.head.head_len..).unwrap_or_default();
-    if reader.feed(first, |r| cap.body.extend_from_slice(&first[r])).is_err() {
-        return Err(obuf);
-    }
+/// origin's `response_timeout`. `None`: it failed or came short.
+async fn read_body(ex: &mut Exchange<'_>, c: &mut OriginConn, cap: &mut Capture) -> Option<ResponseReader> {
+    let w = ex.w;
+    let rt = w.cfg.origins[ex.machine.current().origin].response_timeout;
+    let mut reader = ResponseReader::after_head(&ex.head);
+    let first = ex.buf.get(ex.head.head_len..).unwrap_or_default();
+    reader.feed(first, |r| cap.body.extend_from_slice(&first[r])).ok()?;
     while !reader.is_done() {
-        obuf.clear();
-        let fut = net::read_more(c.stream(), obuf, super::IO_BUF, super::IO_BUF);
-        obuf = match monoio::time::timeout(rt, fut).await {
+        let mut buf = std::mem::take(&mut ex.buf);
+        buf.clear();
+        let fut = net::read_more(c.stream(), buf, super::IO_BUF, super::IO_BUF);
+        ex.buf = match monoio::time::timeout(rt, fut).await {
             Ok((Ok(n), b)) if n > 0 => b,
-            Ok((_, b)) => return Err(b),
-            Err(_) => return Err(w.take_buf()),
+            Ok((_, b)) => {
+                ex.buf = b;
+                return None;
+            }
+            Err(_) => {
+                ex.buf = w.take_buf();
+                return None;
+            }
         };
-        if reader.feed(&obuf, |r| cap.body.extend_from_slice(&obuf[r])).is_err() {
-            return Err(obuf);
-        }
+        let buf = &ex.buf;
+        reader.feed(buf, |r| cap.body.extend_from_slice(&buf[r])).ok()?;
     }
-    if cap.body.len() as u64 != cap.len {
-        return Err(obuf); // never stores a body cut short
+    // Never stores a body cut short.
+    (cap.body.len() as u64 == cap.len).then_some(reader)
+}
+
+/// Stores the error page answered for `status` (SPEC §4: for
+/// `max(error_response.min_ttl, origin max-age)`), when the request is
+/// cacheable and that is above zero. True when stored.
+pub(super) fn store_error_page(w: &Worker, key: Option<&[u8]>, status: u16, origin_max_age: Option<u64>) -> bool {
+    let (Some(store), Some(key), Some(page)) = (w.cache.as_ref(), key, w.cfg.error_page(status)) else {
+        return false;
+    };
+    let ttl = page
+        .min_ttl
+        .max(std::time::Duration::from_secs(origin_max_age.unwrap_or(0)));
+    if ttl.is_zero() {
+        return false;
     }
-    Ok((reader, obuf))
+    let via = &w.cfg.server.via;
+    let head = format!(
+        "HTTP/1.1 {} {}\r\nServer: {via}\r\nContent-Type: {}\r\nContent-Length: {}\r\nVia: 1.1 {via}\r\n",
+        page.response_status,
+        crate::http::write::reason(page.response_status),
+        page.content_type,
+        page.body.len()
+    );
+    let obj = Object::simple(
+        bytes::Bytes::from(head),
+        page.body.clone(),
+        page.response_status,
+        Instant::now(),
+        ttl,
+    );
+    store.insert(key, Arc::new(obj))
 }

@@ -1,0 +1,224 @@
+//! Streaming an origin's response that is not stored to its viewer.
+//!
+//! The head is rewritten once ([`write_response_head`]: hop-by-hop headers
+//! dropped, framing of ringfront's own, Via, X-Cache, Cache-Status,
+//! Proxy-Status, the behavior's actions, the hooks' lines); the body goes
+//! through the exchange's one reusable buffer, so a 100 MiB body costs the
+//! proxy 64 KiB. A chunked body is decoded and framed again (or delimited by
+//! close for an HTTP/1.0 viewer). Every read from the origin is bounded by
+//! its `response_timeout`, every write to the viewer by the write timeout.
+
+use super::exchange::Exchange;
+use super::viewer::Viewer;
+use crate::config::Behavior;
+use crate::http::frame;
+use crate::http::response::RespBody;
+use crate::http::write::{write_response_head, AttemptCtx, ResponseRewrite, ViewerFraming};
+use crate::net;
+use crate::origin::attempt::Event;
+use crate::origin::pool::OriginConn;
+use crate::origin::reuse::{ResponseReader, Reuse};
+use std::time::Duration;
+
+/// What delivering a response came to.
+pub(super) struct Delivered {
+    /// For the machine: `BodyDone`, `BodyFailed` or `ViewerGone`.
+    pub event: Event,
+    /// The origin connection, when it can go back to the pool.
+    pub conn: Option<OriginConn>,
+    /// The viewer connection stays open.
+    pub viewer_keep: bool,
+    /// Bytes written to the viewer.
+    pub bytes: u64,
+}
+
+/// One response on its way: the body's reader and the viewer's framing.
+struct Stream<'e, 'w> {
+    ex: &'e mut Exchange<'w>,
+    reader: ResponseReader,
+    framing: ViewerFraming,
+    /// The origin's body is chunked: decoded, then framed again.
+    decode: bool,
+    ranges: Vec<std::ops::Range<usize>>,
+    timeout: Duration,
+    bytes: u64,
+}
+
+/// Streams the response the exchange holds to the viewer. `keep`: the
+/// request allows the viewer connection to stay open.
+pub(super) async fn deliver(ex: &mut Exchange<'_>, v: &mut Viewer, mut c: OriginConn, keep: bool) -> Delivered {
+    let framing = ViewerFraming::of(&ex.head, v.http10());
+    let viewer_keep = keep && framing != ViewerFraming::Close && !ex.w.shared.is_stopping();
+    let mut s = Stream {
+        reader: ResponseReader::after_head(&ex.head),
+        decode: ex.head.body() == RespBody::Chunked,
+        framing,
+        ranges: Vec::new(),
+        timeout: super::answers::write_timeout(ex.w),
+        bytes: 0,
+        ex,
+    };
+    let end = match s.head_and_first(v, viewer_keep).await {
+        Ok(()) => s.rest(v, &mut c).await,
+        Err(ev) => End::Failed(ev),
+    };
+    let (event, reusable, viewer_keep) = match end {
+        End::Done { reusable } => (Event::BodyDone, reusable, viewer_keep),
+        End::ClosedAtEof => (Event::BodyDone, false, viewer_keep),
+        End::Failed(ev) => (ev, false, false),
+    };
+    Delivered {
+        event,
+        conn: reusable.then_some(c),
+        viewer_keep,
+        bytes: s.bytes,
+    }
+}
+
+/// How the body ended.
+enum End {
+    Done {
+        reusable: bool,
+    },
+    /// A close-delimited body ended with the connection.
+    ClosedAtEof,
+    /// `BodyFailed` (the origin) or `ViewerGone`.
+    Failed(Event),
+}
+
+impl Stream<'_, '_> {
+    /// Feeds origin bytes in `ex.buf[from..]` to the reader and returns the
+    /// length of the body data they hold, compacted to `ex.buf[from..]`
+    /// when decoding.
+    fn feed(&mut self, from: usize) -> Result<usize, Event> {
+        let decode = self.decode;
+        self.ranges.clear();
+        let ranges = &mut self.ranges;
+        let buf = &mut self.ex.buf;
+        let used = match self.reader.feed(&buf[from..], |r| {
+            if decode {
+                ranges.push(r)
+            }
+        }) {
+            Ok(f) => f.used,
+            Err(_) => return Err(Event::BodyFailed),
+        };
+        Ok(if decode {
+            frame::compact(&mut buf[from..], &self.ranges)
+        } else {
+            used
+        })
+    }
+
+    /// Writes the rewritten head and the body bytes that came with it.
+    async fn head_and_first(&mut self, v: &mut Viewer, viewer_keep: bool) -> Result<(), Event> {
+        let mut out = v.take_out();
+        self.write_head(v, viewer_keep, &mut out);
+        let start = self.ex.head.head_len;
+        let n = self.feed(start)?;
+        let data = &self.ex.buf[start..start + n];
+        if self.framing == ViewerFraming::Chunked {
+            frame::chunk(&mut out, data, self.reader.is_done());
+        } else {
+            out.extend_from_slice(data);
+        }
+        let len = out.len() as u64;
+        if !v.send(out, self.timeout).await {
+            return Err(Event::ViewerGone);
+        }
+        self.bytes += len;
+        Ok(())
+    }
+
+    fn write_head(&self, v: &Viewer, viewer_keep: bool, out: &mut Vec<u8>) {
+        let ex = &*self.ex;
+        let w = ex.w;
+        let mut ps = Vec::new();
+        ex.proxy_status(&mut ps);
+        let step = ex.machine.current();
+        let rw = ResponseRewrite {
+            via: &w.cfg.server.via,
+            x_cache: super::answers::x_cache(w, ex.head.status),
+            cache_status: cache_status(w, ex.behavior, v.method()),
+            proxy_status: &ps,
+            actions: &ex.behavior.origin_response,
+            ctx: AttemptCtx {
+                attempt: ex.machine.attempts(),
+                origin: &w.cfg.origins[step.origin].id,
+                role: step.role.as_str(),
+            },
+            framing: self.framing,
+            keep_alive: viewer_keep,
+            viewer_http10: v.http10(),
+            extra: &ex.hook_lines,
+        };
+        write_response_head(out, &ex.buf, &ex.head, &rw);
+    }
+
+    /// Reads the rest of the body from the origin and writes it on.
+    async fn rest(&mut self, v: &mut Viewer, c: &mut OriginConn) -> End {
+        let w = self.ex.w;
+        let rt = w.cfg.origins[self.ex.machine.current().origin].response_timeout;
+        while !self.reader.is_done() {
+            let mut buf = std::mem::take(&mut self.ex.buf);
+            buf.clear();
+            let fut = net::read_more(c.stream(), buf, super::IO_BUF, super::IO_BUF);
+            self.ex.buf = match monoio::time::timeout(rt, fut).await {
+                Err(_) => {
+                    self.ex.buf = w.take_buf();
+                    return End::Failed(Event::BodyFailed);
+                }
+                Ok((Ok(n), b)) if n > 0 => b,
+                Ok((_, b)) => {
+                    self.ex.buf = b;
+                    // EOF completes a close-delimited body (never reusable).
+                    return match self.reader.eof() {
+                        Ok(_) => End::ClosedAtEof,
+                        Err(_) => End::Failed(Event::BodyFailed),
+                    };
+                }
+            };
+            let n = match self.feed(0) {
+                Ok(n) => n,
+                Err(ev) => return End::Failed(ev),
+            };
+            if let Err(ev) = self.write_data(v, n).await {
+                return End::Failed(ev);
+            }
+        }
+        End::Done {
+            reusable: self.reader.verdict() == Reuse::Reusable,
+        }
+    }
+
+    /// Writes body data `ex.buf[..n]` to the viewer in its framing.
+    async fn write_data(&mut self, v: &mut Viewer, n: usize) -> Result<(), Event> {
+        let (r, len) = if self.decode && self.framing == ViewerFraming::Chunked {
+            let mut out = v.take_out();
+            frame::chunk(&mut out, &self.ex.buf[..n], self.reader.is_done());
+            let len = out.len();
+            (v.send(out, self.timeout).await, len)
+        } else {
+            let buf = std::mem::take(&mut self.ex.buf);
+            let (r, b) = v.write_range(buf, 0..n, self.timeout).await;
+            self.ex.buf = b.unwrap_or_else(|| self.ex.w.take_buf());
+            (r.is_ok(), n)
+        };
+        if !r {
+            return Err(Event::ViewerGone);
+        }
+        self.bytes += len as u64;
+        Ok(())
+    }
+}
+
+/// Cache-Status for a forwarded response (RFC 9211 `fwd` reasons).
+fn cache_status<'w>(w: &'w super::Worker, b: &Behavior, method: &[u8]) -> &'w [u8] {
+    if !b.cache {
+        &w.cache_status_bypass
+    } else if !matches!(method, b"GET" | b"HEAD") {
+        &w.cache_status_method
+    } else {
+        &w.cache_status_miss
+    }
+}

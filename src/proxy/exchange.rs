@@ -1,0 +1,481 @@
+//! One origin exchange, the same for a viewer's miss, a revalidation and a
+//! background refresh: the I/O shell around the sans-io
+//! [`AttemptMachine`](crate::origin::attempt::AttemptMachine).
+//!
+//! [`Exchange::run`] carries out the machine's actions until it decides:
+//!
+//! - `Connect`: a pooled connection when allowed, else a new connect by the
+//!   action's deadline ([`Exchange::acquire`]); a group's primary feeds
+//!   `primary_fast_fail`;
+//! - `Send`: the head is written here, the one place request headers are
+//!   edited for an origin ([`write_request_head`] with the behavior's
+//!   `origin_request` actions, the hooks' lines, the stored validators of a
+//!   revalidation); the body, if any, is the [`Outgoing`] request's business;
+//!   then the response head is awaited by the same deadline;
+//! - `AwaitHead`: more of the head, and the `origin_response` hook on it;
+//! - `Deliver`, `ServePage`, `Generate`: returned as a [`Decision`] for the
+//!   caller, which reports how the body went with [`Exchange::body_ended`].
+//!
+//! [`Exchange::end`] counts the attempts in the metrics and gives back the
+//! buffers.
+
+use super::Worker;
+use crate::cache::store::Object;
+use crate::config::{Behavior, Target};
+use crate::http::parse::RequestHead;
+use crate::http::response::ResponseHead;
+use crate::http::write::{write_request_head, AttemptCtx, RequestFraming, RequestRewrite};
+use crate::origin::attempt::{Action, AttemptMachine, ConnectError, Event, Failure, Plan, Role, Step};
+use crate::origin::client;
+use crate::origin::pool::OriginConn;
+use crate::origin::reuse::Reuse;
+use crate::proxy::hooks::{AttemptInfo, HeaderLines};
+use std::time::{Duration, Instant};
+
+/// The request an exchange sends, attempt after attempt.
+pub(super) trait Outgoing {
+    /// The request as received: its bytes and its parsed head.
+    fn request(&self) -> (&[u8], &RequestHead);
+    /// The viewer's address as text, for X-Forwarded-For.
+    fn client_ip(&self) -> &[u8];
+    /// A scratch buffer for the head (given back through `send`).
+    fn scratch(&mut self) -> Vec<u8>;
+    /// Sends `head` (already rewritten) and the body on `c` by `deadline`.
+    async fn send(&mut self, w: &Worker, c: &mut OriginConn, head: Vec<u8>, deadline: Instant) -> Sent;
+}
+
+/// How sending one attempt's request went.
+pub(super) enum Sent {
+    Done,
+    /// The origin connection failed: a failed attempt.
+    OriginFailed,
+    /// The viewer side failed while its body was streamed: the exchange
+    /// stops.
+    Stopped(Stop),
+}
+
+/// Why an exchange stopped without an answer to give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stop {
+    /// The viewer went away, or its body stopped coming.
+    ViewerGone,
+    /// The viewer's chunked body is malformed: 400.
+    Malformed,
+    /// Nothing more to do (no connection to act on).
+    Done,
+}
+
+/// What the machine decided.
+pub(super) enum Decision {
+    /// An origin's response head to deliver (in [`Exchange::head`] over
+    /// [`Exchange::buf`]); the connection holds the rest of it.
+    Deliver {
+        status: u16,
+        conn: OriginConn,
+    },
+    /// No response to deliver: the error page for `status` (`page`) or the
+    /// generated status.
+    Answer {
+        status: u16,
+        page: bool,
+    },
+    Stopped(Stop),
+}
+
+/// How the head is rewritten for the origin, beyond what every request
+/// gets.
+pub(super) struct Rewrite<'a> {
+    /// The normalised Accept-Encoding the cache key holds (SPEC §4).
+    pub accept_encoding: Option<&'static [u8]>,
+    /// Revalidate: send this stored object's validators.
+    pub validators: Option<&'a Object>,
+    /// Leave out the viewer's own conditions and range.
+    pub drop_conditionals: bool,
+    pub framing: RequestFraming,
+}
+
+/// The origin side of one request.
+pub(super) struct Exchange<'w> {
+    pub w: &'w Worker,
+    pub behavior: &'w Behavior,
+    pub machine: AttemptMachine<'w>,
+    rewrite: Rewrite<'w>,
+    conn: Option<OriginConn>,
+    reused: bool,
+    got_bytes: bool,
+    /// The origin's bytes: the response head, then what followed it.
+    pub buf: Vec<u8>,
+    pub head: ResponseHead,
+    /// Lines the `origin_response` hook added for the viewer.
+    pub hook_lines: Vec<u8>,
+    /// Lines the `origin_request` hook and the revalidation add.
+    req_lines: Vec<u8>,
+    head_request: bool,
+    /// A pooled connection may carry the request (idempotent, replayable).
+    pooled_ok: bool,
+    /// The last event was a head: on failover its connection may be pooled.
+    had_head: bool,
+    started: Option<Instant>,
+    ended: Option<Instant>,
+}
+
+/// What an exchange came to, for the report.
+pub(super) struct Summary {
+    pub attempts: u32,
+    /// The origin whose response (or failure) ended the request.
+    pub origin: Option<usize>,
+    pub origin_time: Option<Duration>,
+    pub final_failure: Option<Failure>,
+}
+
+impl<'w> Exchange<'w> {
+    /// An exchange for `method` on `behavior`. `replayable`: the request can
+    /// be sent again (retry, failover). `head`: a reused head to parse into.
+    pub fn new(
+        w: &'w Worker,
+        behavior: &'w Behavior,
+        (method, replayable): (&[u8], bool),
+        rewrite: Rewrite<'w>,
+        head: ResponseHead,
+    ) -> Exchange<'w> {
+        Exchange {
+            w,
+            behavior,
+            machine: AttemptMachine::new(plan(w, behavior, method, replayable)),
+            rewrite,
+            conn: None,
+            reused: false,
+            got_bytes: false,
+            buf: w.take_buf(),
+            head,
+            hook_lines: Vec::new(),
+            req_lines: Vec::new(),
+            head_request: method == b"HEAD",
+            pooled_ok: replayable && is_idempotent(method),
+            had_head: false,
+            started: None,
+            ended: None,
+        }
+    }
+
+    /// Drives the machine until it decides.
+    pub async fn run(&mut self, o: &mut impl Outgoing) -> Decision {
+        let mut act = self.machine.start(Instant::now());
+        loop {
+            act = match act {
+                Action::Connect {
+                    origin,
+                    role,
+                    pooled,
+                    deadline,
+                    attempt,
+                } => self.connect(Step0 { origin, role, attempt }, pooled, deadline).await,
+                Action::Send { deadline } => match self.send(o, deadline).await {
+                    Ok(a) => a,
+                    Err(stop) => return Decision::Stopped(stop),
+                },
+                Action::AwaitHead { deadline } => self.await_head(o, deadline).await,
+                Action::Deliver { status } => {
+                    self.ended = Some(Instant::now());
+                    return match self.conn.take() {
+                        Some(conn) => Decision::Deliver { status, conn },
+                        None => Decision::Stopped(Stop::Done),
+                    };
+                }
+                Action::ServePage { status } | Action::Generate { status } => {
+                    self.ended = Some(Instant::now());
+                    self.conn = None;
+                    let page = matches!(act, Action::ServePage { .. });
+                    return Decision::Answer { status, page };
+                }
+                Action::AbortViewer | Action::Done => return Decision::Stopped(Stop::Done),
+            };
+        }
+    }
+
+    /// The stored object this exchange revalidates, if any.
+    pub fn validators(&self) -> Option<&'w Object> {
+        self.rewrite.validators
+    }
+
+    /// Tells the machine how the delivered body ended; true when the viewer
+    /// connection must be aborted (the response was cut short).
+    pub fn body_ended(&mut self, ev: Event) -> bool {
+        self.machine.on(ev, Instant::now()) == Action::AbortViewer
+    }
+
+    /// Puts the connection that carried the delivered response back in the
+    /// pool.
+    pub fn pool(&self, c: OriginConn) {
+        let origin = self.machine.current().origin;
+        self.w.pool.borrow_mut().put(origin, c, Instant::now());
+    }
+
+    /// The origin's response, as `Proxy-Status` names its failed attempts.
+    pub fn proxy_status(&self, out: &mut Vec<u8>) {
+        super::answers::proxy_status(self.w, &self.machine, out);
+    }
+
+    /// The explicit max-age of the origin's answer, when the status being
+    /// answered came from an origin (for an error page's TTL).
+    pub fn origin_max_age(&self) -> Option<u64> {
+        if self.machine.final_failure().is_some() || self.machine.attempts() == 0 {
+            return None;
+        }
+        let cc = self.head.header_list(&self.buf, b"cache-control")?;
+        crate::cache::freshness::parse_cache_control(&cc).max_age
+    }
+
+    /// Counts the attempts in the metrics and gives back the buffers; the
+    /// response head goes back to its owner.
+    pub fn end(self) -> (Summary, ResponseHead) {
+        let m = &self.machine;
+        let started = self.started;
+        let origin_time = started.map(|t| self.ended.unwrap_or_else(Instant::now).saturating_duration_since(t));
+        count_attempts(self.w, m, self.behavior, origin_time);
+        let summary = Summary {
+            attempts: m.attempts(),
+            origin: (m.attempts() > 0).then(|| m.current().origin),
+            origin_time,
+            final_failure: m.final_failure(),
+        };
+        self.w.give_buf(self.buf);
+        (summary, self.head)
+    }
+
+    async fn connect(&mut self, s: Step0, pooled: bool, deadline: Instant) -> Action {
+        self.started.get_or_insert_with(Instant::now);
+        // After a failover on status the previous origin's answer may be
+        // complete in `buf`: keep its connection instead of closing it.
+        if let Some(c) = self.conn.take() {
+            if self.had_head && crate::origin::reuse::complete_in(&self.buf, &self.head) == Reuse::Reusable {
+                let prev = self.machine.failures().last().map_or(s.origin, |f| f.origin);
+                self.w.pool.borrow_mut().put(prev, c, Instant::now());
+            }
+        }
+        // That head belonged to the connection just let go: a later Connect
+        // (after this one's send fails) must not pool the failed one.
+        self.had_head = false;
+        // A non-idempotent request never takes a pooled connection: a
+        // failure there would be retried on a fresh one, and a proxy must
+        // not send it twice (RFC 9110 §9.2.2).
+        let pooled = pooled && self.pooled_ok;
+        let (c, ev, at) = self.acquire(s, pooled, deadline).await;
+        self.reused = ev == (Event::Connected { reused: true });
+        self.conn = c;
+        self.machine.on(ev, at)
+    }
+
+    /// A pooled connection when allowed, else a new connect by `deadline`.
+    /// Returns the connection, the event for the machine and the time to
+    /// feed it at.
+    async fn acquire(&self, s: Step0, pooled: bool, deadline: Instant) -> (Option<OriginConn>, Event, Instant) {
+        let w = self.w;
+        if pooled {
+            if let Some(c) = w.pool.borrow_mut().take(s.origin, Instant::now()) {
+                return (Some(c), Event::Connected { reused: true }, Instant::now());
+            }
+        }
+        let cfg = &w.cfg;
+        let o = &cfg.origins[s.origin];
+        let addr = o.addrs[(s.attempt as usize).saturating_sub(1) % o.addrs.len().max(1)];
+        let result = client::connect(addr, deadline, o.tls.as_ref()).await;
+        if let (Target::Group(g), Role::Primary) = (self.behavior.target, s.role) {
+            let h = &w.health[g];
+            match result {
+                Ok(_) => h.connect_ok(&cfg.groups[g], &o.id),
+                Err(_) => h.connect_failed(&cfg.groups[g], &o.id, Instant::now()),
+            }
+        }
+        match result {
+            Ok(c) => (Some(c), Event::Connected { reused: false }, Instant::now()),
+            Err(ConnectError::Timeout) => (None, Event::Timer, Instant::now().max(deadline)),
+            Err(e) => (None, Event::ConnectFailed(e), Instant::now()),
+        }
+    }
+
+    /// Writes this attempt's request, then waits for the head by the same
+    /// deadline. `Err`: the viewer side stopped the exchange.
+    async fn send(&mut self, o: &mut impl Outgoing, deadline: Instant) -> Result<Action, Stop> {
+        let Some(mut c) = self.conn.take() else {
+            return Err(Stop::Done);
+        };
+        self.got_bytes = false;
+        let mut head = o.scratch();
+        head.clear();
+        self.write_head(o, &mut head);
+        let sent = o.send(self.w, &mut c, head, deadline).await;
+        c.uses += 1;
+        self.conn = Some(c);
+        match sent {
+            Sent::Done => {
+                self.buf.clear();
+                Ok(self.await_head(o, deadline).await)
+            }
+            Sent::OriginFailed => Ok(self
+                .machine
+                .on(Event::FailedBeforeResponse { reused: self.reused }, Instant::now())),
+            Sent::Stopped(stop) => {
+                // The origin connection closes with the request incomplete.
+                self.conn = None;
+                self.machine.on(Event::ViewerGone, Instant::now());
+                Err(stop)
+            }
+        }
+    }
+
+    /// The request head for the current attempt: the one place request
+    /// headers are edited for an origin.
+    fn write_head(&mut self, o: &impl Outgoing, out: &mut Vec<u8>) {
+        let cfg = &self.w.cfg;
+        let step = self.machine.current();
+        let origin = &cfg.origins[step.origin];
+        let (buf, head) = o.request();
+        self.req_lines.clear();
+        if let Some(h) = self.w.hooks.as_ref() {
+            let info = attempt_info(self.w, &self.machine, buf, head);
+            h.origin_request(&info, &mut HeaderLines::new(&mut self.req_lines));
+        }
+        if let Some(obj) = self.rewrite.validators {
+            for (name, v) in [
+                (&b"If-None-Match"[..], &obj.etag),
+                (b"If-Modified-Since", &obj.last_modified),
+            ] {
+                if let Some(v) = v {
+                    for part in [name, b": ", v, b"\r\n"] {
+                        self.req_lines.extend_from_slice(part);
+                    }
+                }
+            }
+        }
+        let rw = RequestRewrite {
+            host_override: origin.host_header.as_deref(),
+            host_fallback: &origin.address,
+            client_ip: o.client_ip(),
+            via: &cfg.server.via,
+            actions: &self.behavior.origin_request,
+            ctx: AttemptCtx {
+                attempt: self.machine.attempts(),
+                origin: &origin.id,
+                role: step.role.as_str(),
+            },
+            extra: &self.req_lines,
+            framing: self.rewrite.framing,
+            accept_encoding: self.rewrite.accept_encoding,
+            drop_conditionals: self.rewrite.drop_conditionals,
+        };
+        write_request_head(out, buf, head, &rw);
+    }
+
+    /// Reads toward a response head and runs the `origin_response` hook on
+    /// it.
+    async fn await_head(&mut self, o: &impl Outgoing, deadline: Instant) -> Action {
+        let Some(c) = self.conn.as_mut() else {
+            return self.machine.on(Event::ViewerGone, Instant::now());
+        };
+        let buf = std::mem::take(&mut self.buf);
+        let (ev, b) = client::read_head(
+            c,
+            buf,
+            deadline,
+            self.head_request,
+            &mut self.head,
+            &mut self.got_bytes,
+            self.reused,
+        )
+        .await;
+        self.buf = b.unwrap_or_else(|| self.w.take_buf());
+        self.had_head = matches!(ev, Event::Head { .. });
+        if let (Event::Head { status }, Some(h)) = (ev, self.w.hooks.as_ref()) {
+            self.hook_lines.clear();
+            let (buf, head) = o.request();
+            let info = attempt_info(self.w, &self.machine, buf, head);
+            h.origin_response(&info, status, &mut HeaderLines::new(&mut self.hook_lines));
+        }
+        self.machine.on(ev, Instant::now())
+    }
+}
+
+/// The parts of a `Connect` action an acquire needs.
+#[derive(Clone, Copy)]
+struct Step0 {
+    origin: usize,
+    role: Role,
+    attempt: u32,
+}
+
+/// Per-attempt context for the code hooks.
+fn attempt_info<'a>(w: &'a Worker, m: &AttemptMachine<'_>, buf: &'a [u8], head: &RequestHead) -> AttemptInfo<'a> {
+    let step = m.current();
+    AttemptInfo {
+        attempt: m.attempts(),
+        origin: &w.cfg.origins[step.origin].id,
+        role: step.role,
+        method: head.method(buf),
+        path: head.path.of(buf),
+    }
+}
+
+/// Methods a proxy may send again (RFC 9110 §9.2.2).
+pub(super) fn is_idempotent(method: &[u8]) -> bool {
+    matches!(method, b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE")
+}
+
+/// The machine's plan for a request on behavior `b`.
+fn plan<'a>(w: &'a Worker, b: &Behavior, method: &[u8], replayable: bool) -> Plan<'a> {
+    let cfg = &w.cfg;
+    let step = |i: usize, role: Role| {
+        let o = &cfg.origins[i];
+        Step {
+            origin: i,
+            role,
+            connection_attempts: o.connection_attempts,
+            connection_timeout: o.connection_timeout,
+            response_timeout: o.response_timeout,
+        }
+    };
+    let (steps, failover_status) = match b.target {
+        Target::Origin(i) => ([Some(step(i, Role::Single)), None], &[][..]),
+        Target::Group(g) => {
+            let g = &cfg.groups[g];
+            (
+                [
+                    Some(step(g.primary, Role::Primary)),
+                    Some(step(g.secondary, Role::Secondary)),
+                ],
+                &g.failover_status[..],
+            )
+        }
+    };
+    Plan {
+        steps,
+        failover_status,
+        method_fails_over: matches!(method, b"GET" | b"HEAD" | b"OPTIONS"),
+        replayable,
+        // primary_fast_fail: skip a primary marked down (all but the probe).
+        skip_primary: match b.target {
+            Target::Group(g) => w.health[g].skip_primary(&cfg.groups[g], Instant::now()),
+            Target::Origin(_) => false,
+        },
+        error_pages: &cfg.error_page_statuses,
+    }
+}
+
+/// Adds a finished machine's attempts and failover to the metrics.
+fn count_attempts(w: &Worker, m: &AttemptMachine<'_>, b: &Behavior, origin_time: Option<Duration>) {
+    let s = m.current();
+    // The origin answered: a status was decided without a final failure, and
+    // that answer is not itself a failover status already counted as a
+    // failure of this attempt (a last origin's 503 is delivered as it is).
+    let counted_as_failure = matches!(
+        m.failures().last(),
+        Some(f) if matches!(f.failure, Failure::Status(_)) && f.origin == s.origin && f.role == s.role
+    );
+    let answered_by = (m.attempts() > 0 && m.outcome().is_some() && m.final_failure().is_none() && !counted_as_failure)
+        .then_some((s.origin, s.role));
+    let group = match b.target {
+        Target::Group(g) => Some(g),
+        Target::Origin(_) => None,
+    };
+    w.metrics().forwarded(m.failures(), answered_by, group, origin_time);
+}

@@ -143,7 +143,8 @@ async fn handle(mut s: TcpStream, admin: Arc<Admin>) {
 }
 
 /// Removes the objects whose path (with its query) equals a listed path, or
-/// starts with one that ends in `*`; any host, any encoding variant. Listed
+/// starts with one that ends in `*`; any host, every variant
+/// ([`Store::remove_urls`]). Listed
 /// paths are normalised as request paths are (SPEC §3.1), since keys hold
 /// normalised paths: `/p/%7Euser` removes what `/p/~user` stored. Each key
 /// costs a few hash lookups however many paths are listed ([`Patterns`]),
@@ -154,18 +155,7 @@ pub fn invalidate(store: Option<&Store>, body: &[u8]) -> usize {
     if patterns.is_empty() {
         return 0;
     }
-    store.remove_where(|key| {
-        // key = host NUL target [NUL encoding]
-        let Some(start) = key.iter().position(|&b| b == 0).map(|i| i + 1) else {
-            return false;
-        };
-        let rest = &key[start..];
-        let target = match rest.iter().rposition(|&b| b == 0) {
-            Some(i) => &rest[..i],
-            None => rest,
-        };
-        patterns.matches(target)
-    })
+    store.remove_urls(|url| crate::cache::key::target(url).is_some_and(|t| patterns.matches(t)))
 }
 
 /// Invalidation paths: exact ones in a set, prefixes in a set with the
@@ -251,11 +241,13 @@ mod tests {
     use bytes::Bytes;
     use std::time::Instant;
 
+    /// Stores a `Vary: Accept-Encoding` variant for `enc`.
     fn put(s: &Store, host: &str, target: &str, enc: &str) {
         let mut k = Vec::new();
         crate::cache::key::build(&mut k, host.as_bytes(), target.as_bytes(), true);
-        k.push(0);
+        k.extend_from_slice(b"\0=");
         k.extend_from_slice(enc.as_bytes());
+        let vary = crate::cache::vary::Vary::parse(Some(b"Accept-Encoding")).unwrap();
         let head = Bytes::from_static(b"HTTP/1.1 200 OK\r\n");
         let obj = Object::simple(
             head,
@@ -264,7 +256,7 @@ mod tests {
             Instant::now(),
             Duration::from_secs(60),
         );
-        s.insert(&k, Arc::new(obj));
+        assert!(s.insert_with_vary(&k, &vary, Arc::new(obj)));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use super::freshness::{lifetime, Lifetime, Policy, ResponseFacts};
 use super::store::Object;
+use super::vary::Vary;
 use crate::http::response::{RespBody, ResponseHead};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -22,11 +23,13 @@ pub struct Asked {
 }
 
 /// A response the cache may store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted {
     pub life: Lifetime,
     /// The body's length.
     pub len: u64,
+    /// The request headers it varies on (RFC 9111 §4.1; empty: none).
+    pub vary: Vary,
 }
 
 /// Reads the facts the rules need off `head` (over `buf`) and hands them to
@@ -65,7 +68,8 @@ pub fn admit(
     let life = with_facts(buf, head, |facts| {
         lifetime(facts, asked.authorization, policy, None, now)
     })?;
-    Some(Admitted { life, len })
+    let vary = Vary::parse(head.header_list(buf, b"vary").as_deref())?;
+    Some(Admitted { life, len, vary })
 }
 
 /// The stored object after a 304 to its revalidation: the same stored bytes,
@@ -151,6 +155,28 @@ mod tests {
         let h = parsed(raw);
         let a = admit((raw, &h), Asked::default(), &POLICY, 1000, SystemTime::now());
         assert_eq!(a.map(|a| a.life.ttl), Some(Duration::from_secs(5)));
+    }
+
+    /// RFC 9110 §5.3: two Vary lines are one list; RFC 9111 §4.1: a `*`
+    /// member anywhere "always fails to match", so it is not stored.
+    #[test]
+    fn vary_lines_name_the_variants_and_a_star_prevents_storing() {
+        let raw = b"HTTP/1.1 200 OK\r\nVary: Origin\r\nVary: accept-language, origin\r\nContent-Length: 0\r\n\r\n";
+        let h = parsed(raw);
+        let a = admit((raw, &h), Asked::default(), &POLICY, 1000, SystemTime::now()).unwrap();
+        assert_eq!(a.vary, Vary::parse(Some(b"Accept-Language, Origin")).unwrap());
+        let raw = b"HTTP/1.1 200 OK\r\nVary: Origin\r\nVary: *\r\nContent-Length: 0\r\n\r\n";
+        let h = parsed(raw);
+        assert_eq!(
+            admit((raw, &h), Asked::default(), &POLICY, 1000, SystemTime::now()),
+            None
+        );
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let h = parsed(raw);
+        assert!(admit((raw, &h), Asked::default(), &POLICY, 1000, SystemTime::now())
+            .unwrap()
+            .vary
+            .is_empty());
     }
 
     #[test]

@@ -22,7 +22,9 @@
 //!   `min_ttl` > 0; then the object is cached for `min_ttl` (CloudFront).
 //! - A response with `Set-Cookie` is not cached; nor a response to a request
 //!   with `Authorization`, unless it says `public` or `s-maxage`.
-//! - `Vary` naming anything but `Accept-Encoding` prevents caching.
+//! - `Vary: *` prevents caching (RFC 9111 §4.1: it "always fails to
+//!   match"), as does a Vary of more than `vary::MAX_NAMES` names; other
+//!   Vary lists are stored as variants ([`super::vary`]).
 //! - A status with an `error_response` is cached for
 //!   `max(error_response.min_ttl, explicit freshness)`, where explicit
 //!   freshness is `s-maxage`, else `max-age`, else `Expires` − `Date`.
@@ -69,8 +71,6 @@ pub struct Lifetime {
     pub ttl: Duration,
     pub stale_while_revalidate: Duration,
     pub stale_if_error: Duration,
-    /// The response varies on Accept-Encoding (the key must include it).
-    pub vary_encoding: bool,
     /// How old the response was on arrival (RFC 9111 §4.2.3
     /// corrected_initial_age, without the response delay): counts against
     /// `ttl` and the stale windows.
@@ -201,7 +201,9 @@ pub fn lifetime(
     if r.set_cookie {
         return None;
     }
-    let vary_encoding = vary_encoding(r.vary)?;
+    if r.vary.is_some_and(|v| !super::vary::storable(v)) {
+        return None;
+    }
     // RFC 9213 §2.1: a cache using a valid targeted field "MUST ignore the
     // Cache-Control and Expires header fields in that response".
     let (cc, expires) = match r.cdn_cache_control.and_then(super::targeted::parse) {
@@ -221,7 +223,6 @@ pub fn lifetime(
         ttl,
         stale_while_revalidate: secs(cc.stale_while_revalidate.unwrap_or(0)),
         stale_if_error: secs(cc.stale_if_error.unwrap_or(0)),
-        vary_encoding,
         initial_age: initial_age(r.age, r.date, now),
     };
     // RFC 9111 §4.2.4: "A cache MUST NOT generate a stale response unless
@@ -254,20 +255,6 @@ pub fn initial_age(age: Option<&[u8]>, date: Option<&[u8]>, now: SystemTime) -> 
 fn age_value(v: &[u8]) -> Option<u64> {
     let first = v.split(|&b| b == b',').next().unwrap_or(v);
     delta_seconds(trim(first))
-}
-
-/// `Some(varies on Accept-Encoding)`, or `None` when the response varies on
-/// anything else (not stored).
-fn vary_encoding(vary: Option<&[u8]>) -> Option<bool> {
-    let mut encoding = false;
-    for t in vary.into_iter().flat_map(split_commas) {
-        if trim(t).eq_ignore_ascii_case(b"accept-encoding") {
-            encoding = true;
-        } else {
-            return None;
-        }
-    }
-    Some(encoding)
 }
 
 /// The origin's explicit freshness: `s-maxage`, else `max-age`, else
@@ -380,14 +367,14 @@ mod tests {
         let mut r = facts("max-age=60");
         r.set_cookie = true;
         assert_eq!(ttl_of(&r, &p), None);
+        // Any Vary but `*` is stored (as variants, `vary.rs`).
         let mut r = facts("max-age=60");
         r.vary = Some(b"User-Agent");
-        assert_eq!(ttl_of(&r, &p), None);
+        assert!(ttl_of(&r, &p).is_some());
         r.vary = Some(b"accept-encoding, Cookie");
+        assert!(ttl_of(&r, &p).is_some());
+        r.vary = Some(b"Accept-Encoding, *");
         assert_eq!(ttl_of(&r, &p), None);
-        r.vary = Some(b"Accept-Encoding");
-        let l = lifetime(&r, false, &p, None, SystemTime::now()).unwrap();
-        assert!(l.vary_encoding);
         let now = SystemTime::now();
         assert!(lifetime(&facts("max-age=60"), true, &p, None, now).is_none());
         assert!(lifetime(&facts("public, max-age=60"), true, &p, None, now).is_some());

@@ -1,14 +1,20 @@
-//! Cache keys: `host NUL path[?query]`, plus `NUL encoding` for responses
-//! that vary on Accept-Encoding.
+//! Cache keys. A URL's key is `host NUL path[?query]`; a variant of a
+//! response that varies (RFC 9111 §4.1) is keyed by its URL's key followed
+//! by the request's values of the headers it varies on
+//! ([`vary::append_values`](super::vary::append_values)). Neither host nor
+//! target holds a NUL (the parser refuses control bytes), so the URL part
+//! of any key ends at its second NUL ([`url_len`]).
 //!
 //! The host is lowercased (host names are case-insensitive) and a default
 //! port is kept as sent; the path is taken byte for byte (paths are
-//! case-sensitive). Accept-Encoding is normalised as CloudFront does, to
-//! the one coding the cache would store a variant for: `br` if accepted,
-//! else `gzip`, else `identity`, so `gzip, deflate, br` and `br;q=1, gzip`
-//! share a key.
+//! case-sensitive). Accept-Encoding is not part of a URL's key: a response
+//! that does not vary is one object whatever the viewer accepts (SPEC §4).
+//! It is normalised as CloudFront does, to the one coding the origin is
+//! sent and a `Vary: Accept-Encoding` variant is keyed by: `br` if
+//! accepted, else `gzip`, else `identity`, so `gzip, deflate, br` and
+//! `br;q=1, gzip` are one request.
 
-/// Appends the base key for a request to `out`.
+/// Appends the key of a request's URL to `out`.
 pub fn build(out: &mut Vec<u8>, host: &[u8], target: &[u8], include_query: bool) {
     out.extend(host.iter().map(u8::to_ascii_lowercase));
     out.push(0);
@@ -23,24 +29,27 @@ pub fn build(out: &mut Vec<u8>, host: &[u8], target: &[u8], include_query: bool)
     out.extend_from_slice(target);
 }
 
-/// Appends the encoding part for a response that varies on Accept-Encoding.
-pub fn add_encoding(out: &mut Vec<u8>, accept_encoding: Option<&[u8]>) {
-    out.push(0);
-    out.extend_from_slice(normalize_accept_encoding(accept_encoding));
+/// The length of the URL part of `key`: all of a URL's key, the part
+/// before the request values in a variant's key.
+pub fn url_len(key: &[u8]) -> usize {
+    let Some(first) = memchr::memchr(0, key) else {
+        return key.len();
+    };
+    memchr::memchr(0, &key[first + 1..]).map_or(key.len(), |i| first + 1 + i)
 }
 
-/// The normalised encoding a key ends in (what [`add_encoding`] appended).
-pub fn encoding(key: &[u8]) -> Option<&'static [u8]> {
-    let last = key.rsplit(|&b| b == 0).next()?;
-    [&b"br"[..], b"gzip", b"identity"].into_iter().find(|e| *e == last)
+/// The target (path and query) of a key, URL or variant.
+pub fn target(key: &[u8]) -> Option<&[u8]> {
+    let start = memchr::memchr(0, key)? + 1;
+    key.get(start..url_len(key))
 }
 
-/// `br`, `gzip` or `identity`: the best coding the viewer accepts.
-pub fn normalize_accept_encoding(v: Option<&[u8]>) -> &'static [u8] {
-    let Some(v) = v else { return b"identity" };
+/// `br`, `gzip` or `identity`: the best coding the viewer accepts, given
+/// every line of its Accept-Encoding (none: `identity`).
+pub fn normalize_accept_encoding<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> &'static [u8] {
     let mut br = false;
     let mut gzip = false;
-    for part in v.split(|&b| b == b',') {
+    for part in lines.into_iter().flat_map(|v| v.split(|&b| b == b',')) {
         let mut it = part.split(|&b| b == b';');
         let coding = it.next().unwrap_or(&[]).trim_ascii();
         // "q=0" means not acceptable.
@@ -104,10 +113,21 @@ mod tests {
         assert_eq!(n("GZIP, br;q=0"), b"gzip");
         assert_eq!(n("deflate"), b"identity");
         assert_eq!(n(""), b"identity");
-        assert_eq!(normalize_accept_encoding(None), b"identity");
-        let mut k = key("h", "/p", true);
-        add_encoding(&mut k, Some(b"gzip, br"));
-        assert_eq!(encoding(&k), Some(&b"br"[..]));
-        assert_eq!(encoding(&key("h", "/p", true)), None);
+        assert_eq!(normalize_accept_encoding(None::<&[u8]>), b"identity");
+        assert_eq!(normalize_accept_encoding([&b"deflate"[..], b"br"]), b"br", "every line");
+    }
+
+    #[test]
+    fn the_url_part_of_url_and_variant_keys() {
+        let url = key("h", "/p?q=1", true);
+        assert_eq!(url_len(&url), url.len());
+        assert_eq!(target(&url), Some(&b"/p?q=1"[..]));
+        let mut variant = url.clone();
+        variant.extend_from_slice(b"\0=a\0-");
+        assert_eq!(url_len(&variant), url.len());
+        assert_eq!(target(&variant), Some(&b"/p?q=1"[..]));
+        assert_eq!(url_len(b"no-nul"), 6);
+        assert_eq!(target(b"no-nul"), None);
+        assert_eq!(target(b"h\0"), Some(&b""[..]));
     }
 }

@@ -14,8 +14,10 @@
 //! - [`targeted`]: `CDN-Cache-Control` (RFC 9213), a Structured Fields
 //!   Dictionary read into the same directives as Cache-Control.
 //! - [`serve`]: a hit's answer: full, 304, 206 or 416.
-//! - [`key`]: cache keys (host, path, optional query, normalised
-//!   Accept-Encoding).
+//! - [`key`]: cache keys (host, path, optional query) and the normalised
+//!   Accept-Encoding.
+//! - [`vary`]: the variants of a response that varies (RFC 9111 §4.1): the
+//!   header names, and the request values that key a variant.
 //!
 //! The design note is `src/cache/README.md`.
 
@@ -27,3 +29,4 @@ pub mod lookup;
 pub mod serve;
 pub mod store;
 pub mod targeted;
+pub mod vary;

@@ -26,7 +26,24 @@
 //! them ([`Store::reserve`]); a response that finds no room streams through
 //! unrecorded, so stalled viewers of large misses cannot hold memory beyond
 //! that share.
+//!
+//! ## Variants (RFC 9111 §4.1)
+//! A URL's responses are stored under its key when they do not vary. When
+//! they do, each variant is an object under its own key (the URL's key and
+//! the request values, [`super::vary`]), and the shard keeps, beside the
+//! objects, a record for the URL: the header names its newest response
+//! varies on and its variants' slots, oldest first, at most
+//! [`MAX_VARIANTS`]. A URL has either an object or a record, never both.
+//! Shards are chosen by the URL part of a key, so a URL and all its
+//! variants share one lock: a lookup finds the record and the variant
+//! under one hold, and storing, replacing or removing a URL's variants is
+//! one critical section. A variant leaves its record when it leaves the
+//! store (evicted, replaced, removed); a record leaves with its last
+//! variant, so records cost at most their variants' number, and each is
+//! charged against the capacity ([`Variants::charge`]).
 
+use super::key;
+use super::vary::{Vary, MAX_VARIANTS};
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -41,6 +58,13 @@ pub const SCAN_BATCH: usize = 1024;
 /// (tables double, so up to half is empty), the ghost list, and allocator
 /// fragmentation as objects come and go.
 pub const OVERHEAD: u64 = 640;
+
+/// Bookkeeping charged per URL whose responses vary, on top of its key,
+/// its Vary names and its variants' slots: the map bucket (64 bytes, up
+/// to doubled by the table's growth slack) and the rounding of the
+/// record's three allocations; estimated from the sizes, as records are
+/// few beside the objects they index.
+pub const VARIANTS_OVERHEAD: u64 = 192;
 
 /// A stored response.
 #[derive(Debug)]
@@ -153,9 +177,29 @@ struct Entry {
     charge: u64,
 }
 
+/// What the shard keeps for a URL whose responses vary.
+struct Variants {
+    /// The header names the newest response varies on.
+    vary: Vary,
+    /// The variants' slots and generations, oldest first.
+    slots: Vec<(usize, u64)>,
+    charge: u64,
+}
+
+impl Variants {
+    /// What a record for `url` costs: the key (map), the names, a full
+    /// slot list and [`VARIANTS_OVERHEAD`].
+    fn charge(url: &[u8], vary: &Vary) -> u64 {
+        let round = |n: usize| (n as u64).div_ceil(16) * 16;
+        round(url.len()) + round(vary.len()) + 16 * MAX_VARIANTS as u64 + VARIANTS_OVERHEAD
+    }
+}
+
 #[derive(Default)]
 struct Shard {
     map: HashMap<Box<[u8]>, usize, ahash::RandomState>,
+    /// The records of URLs whose responses vary, by URL key.
+    variants: HashMap<Box<[u8]>, Variants, ahash::RandomState>,
     slots: slab::Slab<Entry>,
     small: VecDeque<(usize, u64)>,
     main: VecDeque<(usize, u64)>,
@@ -202,7 +246,83 @@ impl Shard {
         if e.queue == Queue::Small {
             self.small_bytes -= e.charge;
         }
+        self.forget_variant(&e.key, (idx, e.gen));
         e
+    }
+
+    /// A variant left the store: it leaves its URL's record, and the
+    /// record leaves with its last variant.
+    fn forget_variant(&mut self, key: &[u8], slot: (usize, u64)) {
+        let url = &key[..key::url_len(key)];
+        if url.len() == key.len() {
+            return;
+        }
+        let Some(v) = self.variants.get_mut(url) else { return };
+        v.slots.retain(|&s| s != slot);
+        if v.slots.is_empty() {
+            if let Some(v) = self.variants.remove(url) {
+                self.bytes -= v.charge;
+            }
+        }
+    }
+
+    /// Removes a URL's record and every variant in it; returns how many
+    /// variants.
+    fn drop_variants(&mut self, url: &[u8]) -> usize {
+        let Some(v) = self.variants.remove(url) else { return 0 };
+        self.bytes -= v.charge;
+        for &(idx, gen) in &v.slots {
+            if self.slots.get(idx).is_some_and(|e| e.gen == gen) {
+                self.remove_slot(idx);
+            }
+        }
+        v.slots.len()
+    }
+
+    /// Enters a new variant in its URL's record, making the record (and
+    /// charging it) when it is the first.
+    fn add_variant(&mut self, url: &[u8], vary: Vary, slot: (usize, u64), charge: u64) {
+        if let Some(v) = self.variants.get_mut(url) {
+            v.slots.push(slot);
+            return;
+        }
+        let mut slots = Vec::with_capacity(MAX_VARIANTS);
+        slots.push(slot);
+        self.bytes += charge;
+        self.variants.insert(url.into(), Variants { vary, slots, charge });
+    }
+
+    /// Makes room in `url`'s stored responses for one keyed `key` (the URL
+    /// itself, or a variant selected by `vary`): the newest response's Vary
+    /// wins, so a response that does not vary replaces every variant, and
+    /// a variant replaces an object that did not vary and the variants of
+    /// other names; past [`MAX_VARIANTS`] the oldest variant leaves.
+    fn make_way(&mut self, url: &[u8], key: &[u8], vary: Option<&Vary>) {
+        match vary {
+            None => {
+                self.drop_variants(url);
+            }
+            Some(vary) => {
+                if let Some(&idx) = self.map.get(url) {
+                    self.remove_slot(idx);
+                }
+                if self.variants.get(url).is_some_and(|v| v.vary != *vary) {
+                    self.drop_variants(url);
+                }
+            }
+        }
+        if let Some(&idx) = self.map.get(key) {
+            self.remove_slot(idx);
+        }
+        let oldest = self
+            .variants
+            .get(url)
+            .filter(|v| v.slots.len() >= MAX_VARIANTS)
+            .and_then(|v| v.slots.first().copied());
+        if let Some((idx, _)) = oldest {
+            self.remove_slot(idx);
+            self.evictions += 1;
+        }
     }
 
     /// Evicts one object (or moves one along); false when empty.
@@ -372,12 +492,37 @@ impl Store {
         self.shards.len()
     }
 
+    /// The shard of `key`'s URL: a URL and its variants share one.
     fn shard(&self, key: &[u8]) -> &Mutex<Shard> {
-        let h = self.hasher.hash_one(key);
+        let h = self.hasher.hash_one(&key[..key::url_len(key)]);
         &self.shards[(h as usize) & (self.shards.len() - 1)]
     }
 
-    /// The object stored under `key`, counting the access.
+    /// The object a request is answered from, counting the access: the
+    /// hit path, one lock hold, no allocation. `key` holds the request's
+    /// URL key ([`key::build`]); when the URL's stored responses vary,
+    /// `values` appends the request's values of the headers they vary on
+    /// ([`super::vary::append_values`]) and `key` is left holding that
+    /// variant's key, found or not: the key the request's fetch collapses
+    /// on and its response is looked for under.
+    pub fn lookup(&self, key: &mut Vec<u8>, values: impl FnOnce(&Vary, &mut Vec<u8>)) -> Option<Arc<Object>> {
+        let mut guard = self.shard(key).lock().ok()?;
+        let s = &mut *guard;
+        let idx = match s.map.get(key.as_slice()) {
+            Some(&idx) => idx,
+            None => {
+                let v = s.variants.get(key.as_slice())?;
+                values(&v.vary, key);
+                *s.map.get(key.as_slice())?
+            }
+        };
+        let e = s.slots.get_mut(idx)?;
+        e.freq = (e.freq + 1).min(3);
+        Some(e.obj.clone())
+    }
+
+    /// The object stored under exactly `key` (a URL's or a variant's),
+    /// counting the access.
     pub fn get(&self, key: &[u8]) -> Option<Arc<Object>> {
         let mut s = self.shard(key).lock().ok()?;
         let idx = *s.map.get(key)?;
@@ -386,22 +531,52 @@ impl Store {
         Some(e.obj.clone())
     }
 
-    /// Stores `obj` under `key`, replacing an older one. Returns false when
-    /// the object is too large to cache.
+    /// Stores `obj` under `key`, replacing an older one. A URL's key
+    /// stores a response that does not vary (its URL's variants go); a
+    /// variant's key replaces that variant of a URL whose responses still
+    /// vary (a revalidated or refreshed one), and is refused when the URL
+    /// has no variants any more. Returns false when the object is too
+    /// large to cache or refused.
     pub fn insert(&self, key: &[u8], obj: Arc<Object>) -> bool {
+        self.put(key, None, obj)
+    }
+
+    /// Stores a response selected by the request headers `vary` names
+    /// (empty: it does not vary, as [`Store::insert`]) under `key`: its
+    /// URL's key followed, when it varies, by the request's values of those
+    /// headers ([`super::vary::append_values`]). The newest response's Vary
+    /// wins: variants of other names, or an object that did not vary, are
+    /// replaced. At most [`MAX_VARIANTS`] per URL: the 17th replaces the
+    /// oldest (the newest is likelier to be asked for again than the
+    /// oldest; refusing would keep the first 16 forever).
+    pub fn insert_with_vary(&self, key: &[u8], vary: &Vary, obj: Arc<Object>) -> bool {
+        self.put(key, (!vary.is_empty()).then_some(vary), obj)
+    }
+
+    fn put(&self, key: &[u8], vary: Option<&Vary>, obj: Arc<Object>) -> bool {
         let charge = obj.charge(key);
-        let Ok(mut s) = self.shard(key).lock() else {
+        let Ok(mut guard) = self.shard(key).lock() else {
             return false;
         };
-        if obj.head.len() as u64 + obj.body.len() as u64 > self.max_object || charge > s.capacity {
+        let s = &mut *guard;
+        let url = &key[..key::url_len(key)];
+        // A variant's key without names: a variant of the URL's record.
+        let vary = match vary {
+            Some(v) if url.len() < key.len() => Some(v.clone()),
+            None if url.len() < key.len() => match s.variants.get(url) {
+                Some(v) => Some(v.vary.clone()),
+                None => return false,
+            },
+            _ => None,
+        };
+        let record = vary.as_ref().map_or(0, |v| Variants::charge(url, v));
+        if obj.head.len() as u64 + obj.body.len() as u64 > self.max_object || charge + record > s.capacity {
             return false;
         }
-        if let Some(&idx) = s.map.get(key) {
-            let old = s.remove_slot(idx);
-            drop(old);
-        }
-        while s.bytes + charge > s.capacity {
-            if !s.evict_one(&self.hasher) {
+        s.make_way(url, key, vary.as_ref());
+        loop {
+            let needed = charge + if s.variants.contains_key(url) { 0 } else { record };
+            if s.bytes + needed <= s.capacity || !s.evict_one(&self.hasher) {
                 break;
             }
         }
@@ -424,6 +599,9 @@ impl Store {
         });
         s.map.insert(k, idx);
         s.bytes += charge;
+        if let Some(vary) = vary {
+            s.add_variant(url, vary, (idx, gen), record);
+        }
         s.compact_queues();
         match queue {
             Queue::Small => {
@@ -433,6 +611,35 @@ impl Store {
             Queue::Main => s.main.push_back((idx, gen)),
         }
         true
+    }
+
+    /// Removes every stored response for one URL: the object stored for it
+    /// when its responses do not vary, or every variant (and the record of
+    /// what they vary on) when they do. `url` is the URL's key as
+    /// [`key::build`] makes it (host, path, and the query when the behavior
+    /// keys on it). One lock hold, a few hash lookups: this is what an
+    /// invalidation of a known URL calls (RFC 9111 §4.4: "invalidate" means
+    /// every stored response for the target URI). Returns how many objects
+    /// left.
+    pub fn remove_url(&self, url: &[u8]) -> usize {
+        let Ok(mut s) = self.shard(url).lock() else {
+            return 0;
+        };
+        let mut n = s.drop_variants(url);
+        if let Some(&idx) = s.map.get(url) {
+            s.remove_slot(idx);
+            n += 1;
+        }
+        n
+    }
+
+    /// Removes every stored response, all variants included, of each URL
+    /// for which `f` (given the URL's key, host NUL target) is true; the
+    /// scan behind the admin `/invalidate` (any host, exact paths and
+    /// prefixes), walked as [`Store::remove_where`] walks. Returns how many
+    /// objects left.
+    pub fn remove_urls(&self, mut f: impl FnMut(&[u8]) -> bool) -> usize {
+        self.remove_where(|k| f(&k[..key::url_len(k)]))
     }
 
     /// Removes `key`; true if it was there.
@@ -630,6 +837,144 @@ mod tests {
         }
         let sh = s.shard(b"same").lock().unwrap();
         assert!(sh.small.len() + sh.main.len() <= 2 * sh.slots.len() + 65);
+    }
+
+    fn vary(names: &str) -> Vary {
+        Vary::parse(Some(names.as_bytes())).unwrap()
+    }
+
+    /// A variant key: URL `url`, then one value per name.
+    fn variant(url: &str, values: &[&str]) -> Vec<u8> {
+        let mut k = url.as_bytes().to_vec();
+        for v in values {
+            k.push(0);
+            k.extend_from_slice(v.as_bytes());
+        }
+        k
+    }
+
+    /// Looks `url` up with `values` as the request's values.
+    fn lookup(s: &Store, url: &str, values: &[&str]) -> (Option<usize>, Vec<u8>) {
+        let mut k = url.as_bytes().to_vec();
+        let found = s.lookup(&mut k, |_, k| *k = variant(url, values));
+        (found.map(|o| o.body.len()), k)
+    }
+
+    #[test]
+    fn a_url_holds_an_object_or_variants() {
+        let s = Store::new(1 << 20, 1 << 16);
+        assert_eq!(
+            lookup(&s, "h\0/p", &["=a"]),
+            (None, b"h\0/p".to_vec()),
+            "nothing: the URL key"
+        );
+        assert!(s.insert(b"h\0/p", obj(1)));
+        assert_eq!(lookup(&s, "h\0/p", &["=a"]).0, Some(1), "no Vary: any values");
+        let v = vary("origin");
+        assert!(s.insert_with_vary(&variant("h\0/p", &["=a"]), &v, obj(2)));
+        assert!(s.insert_with_vary(&variant("h\0/p", &["=b"]), &v, obj(3)));
+        assert_eq!(s.stats().objects, 2, "the object that did not vary left");
+        assert_eq!(lookup(&s, "h\0/p", &["=a"]).0, Some(2));
+        assert_eq!(lookup(&s, "h\0/p", &["=b"]).0, Some(3));
+        assert_eq!(
+            lookup(&s, "h\0/p", &["-"]),
+            (None, variant("h\0/p", &["-"])),
+            "the variant's key"
+        );
+        // A revalidated variant is stored again under its key.
+        assert!(s.insert(&variant("h\0/p", &["=a"]), obj(4)));
+        assert_eq!(lookup(&s, "h\0/p", &["=a"]).0, Some(4));
+        // Without Vary again: one object, the variants gone.
+        assert!(s.insert_with_vary(b"h\0/p", &Vary::default(), obj(5)));
+        assert_eq!(s.stats().objects, 1);
+        assert!(!s.insert(&variant("h\0/p", &["=a"]), obj(6)), "no variants to replace");
+        assert_eq!(lookup(&s, "h\0/p", &["=a"]).0, Some(5));
+    }
+
+    #[test]
+    fn other_vary_names_replace_the_variants() {
+        let s = Store::new(1 << 20, 1 << 16);
+        assert!(s.insert_with_vary(&variant("h\0/u", &["=a"]), &vary("origin"), obj(1)));
+        assert!(s.insert_with_vary(&variant("h\0/u", &["=b"]), &vary("origin"), obj(2)));
+        assert!(s.insert_with_vary(&variant("h\0/u", &["-"]), &vary("x-tenant"), obj(3)));
+        assert_eq!(s.stats().objects, 1);
+        assert_eq!(lookup(&s, "h\0/u", &["-"]).0, Some(3));
+    }
+
+    #[test]
+    fn the_seventeenth_variant_replaces_the_oldest() {
+        let s = Store::new(1 << 20, 1 << 16);
+        let v = vary("x");
+        for i in 0..=MAX_VARIANTS {
+            assert!(s.insert_with_vary(&variant("h\0/u", &[&format!("={i}")]), &v, obj(i)));
+        }
+        assert_eq!(s.stats().objects, MAX_VARIANTS as u64);
+        assert_eq!(lookup(&s, "h\0/u", &["=0"]).0, None);
+        for i in 1..=MAX_VARIANTS {
+            assert_eq!(lookup(&s, "h\0/u", &[&format!("={i}")]).0, Some(i));
+        }
+        // Replacing a variant is not a new one.
+        assert!(s.insert_with_vary(&variant("h\0/u", &["=5"]), &v, obj(50)));
+        assert_eq!(lookup(&s, "h\0/u", &["=1"]).0, Some(1));
+    }
+
+    #[test]
+    fn records_are_charged_and_leave_with_their_last_variant() {
+        let s = Store::new(1 << 20, 1 << 16);
+        let v = vary("origin");
+        let (a, b) = (variant("h\0/p", &["=a"]), variant("h\0/p", &["=b"]));
+        s.insert_with_vary(&a, &v, obj(10));
+        let one = s.stats().bytes;
+        assert_eq!(one, obj(10).charge(&a) + Variants::charge(b"h\0/p", &v));
+        s.insert_with_vary(&b, &v, obj(10));
+        assert_eq!(s.stats().bytes, one + obj(10).charge(&b));
+        assert!(s.remove(&a) && s.remove(&b));
+        assert_eq!(s.stats().bytes, 0, "the record left with the last variant");
+        assert_eq!(lookup(&s, "h\0/p", &["=a"]), (None, b"h\0/p".to_vec()));
+    }
+
+    #[test]
+    fn eviction_of_variants_keeps_the_accounting() {
+        let cap = 256 * 1024;
+        let s = Store::new(cap, 16 * 1024);
+        let v = vary("x");
+        for i in 0..5000u32 {
+            let url = format!("h\0/u/{}", i % 700);
+            let k = variant(&url, &[&format!("={}", i % 23)]);
+            s.insert_with_vary(&k, &v, obj((i as usize * 7919) % 3000 + 1));
+            assert!(s.stats().bytes <= cap);
+        }
+        assert!(s.stats().evictions > 0);
+        let n = s.stats().objects;
+        assert_eq!(s.remove_urls(|_| true) as u64, n);
+        assert_eq!(
+            (s.stats().objects, s.stats().bytes),
+            (0, 0),
+            "records left with their variants"
+        );
+    }
+
+    #[test]
+    fn remove_url_and_remove_urls_take_every_variant() {
+        let s = Store::new(1 << 20, 1 << 16);
+        let v = vary("origin");
+        for url in ["h\0/a", "h\0/a/b", "g\0/a"] {
+            for o in ["=1", "=2", "-"] {
+                s.insert_with_vary(&variant(url, &[o]), &v, obj(1));
+            }
+        }
+        s.insert(b"h\0/plain", obj(1));
+        assert_eq!(s.remove_url(b"h\0/a"), 3);
+        assert_eq!(s.remove_url(b"h\0/a"), 0);
+        assert_eq!(s.remove_url(b"h\0/plain"), 1);
+        assert_eq!(
+            s.remove_urls(|url| super::key::target(url) == Some(b"/a")),
+            3,
+            "any host"
+        );
+        assert_eq!(s.stats().objects, 3);
+        assert_eq!(s.remove_urls(|url| url.starts_with(b"h\0/a/")), 3);
+        assert_eq!(s.stats().bytes, 0);
     }
 
     #[test]

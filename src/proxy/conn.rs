@@ -179,11 +179,12 @@ async fn look_up<'c>(
     received: Instant,
 ) -> Result<Request<'c>, Next> {
     // Cache lookup phase (`cache::lookup`): GET/HEAD without a body on a
-    // caching behavior.
-    let cache_key = cache_key(w, v, behavior);
+    // caching behavior. The key becomes the variant's when the URL's
+    // stored responses vary (RFC 9111 §4.1).
+    let mut cache_key = cache_key(w, v, behavior);
     let mut stale = None;
-    if let (Some(store), Some(k)) = (w.cache.as_ref(), cache_key.as_deref()) {
-        match lookup::decide(store.get(k), received, v.method() == b"GET") {
+    if let (Some(store), Some(k)) = (w.cache.as_ref(), cache_key.as_mut()) {
+        match lookup::decide(find(store, v, k), received, v.method() == b"GET") {
             Lookup::Fresh(obj) => {
                 v.put_key(cache_key.unwrap_or_default());
                 return Err(super::hit::serve(w, v, &obj, received).await);
@@ -199,22 +200,35 @@ async fn look_up<'c>(
             Lookup::Miss => {}
         }
     }
-    // The key holds the normalised Accept-Encoding: that is what the origin gets.
-    let accept_encoding = cache_key.as_deref().and_then(crate::cache::key::encoding);
+    // The origin gets the normalised Accept-Encoding (SPEC §4).
+    let accept_encoding = cache_key.as_ref().map(|_| {
+        let lines = crate::cache::vary::request_lines(v.buf(), v.head(), b"accept-encoding");
+        crate::cache::key::normalize_accept_encoding(lines)
+    });
     // Only a GET's response is stored (a HEAD's has no body).
-    let cache_key = cache_key.filter(|_| v.method() == b"GET");
+    let mut cache_key = cache_key.filter(|_| v.method() == b"GET");
     // Collapsing: one fetch per key at a time; followers wait, then look again.
     let mut leader = None;
-    if let (Some(store), Some(k)) = (store, cache_key.as_deref()) {
-        match store.flights.join(k) {
-            Join::Leader(g) => leader = Some(g),
-            Join::Follower(flight) => {
-                if let Some(obj) = follow(w, store, k, &flight, received).await {
-                    return Err(super::hit::serve(w, v, &obj, received).await);
+    if let (Some(store), Some(k)) = (store, cache_key.as_mut()) {
+        // Twice at most: a flight whose response varies may have been for
+        // other values; the request then joins its own variant's flight.
+        for _ in 0..2 {
+            let flight = match store.flights.join(k) {
+                Join::Leader(g) => {
+                    leader = Some(g);
+                    break;
                 }
-                // The leader's response was not storable: fetch on our own.
+                Join::Pass => break,
+                Join::Follower(flight) => flight,
+            };
+            let before = k.clone();
+            if let Some(obj) = follow(w, store, v, k, &flight, received).await {
+                return Err(super::hit::serve(w, v, &obj, received).await);
             }
-            Join::Pass => {}
+            if *k == before {
+                // The leader's response was not storable: fetch on our own.
+                break;
+            }
         }
     }
     Ok(Request {
@@ -253,7 +267,7 @@ fn record_forwarded(
     });
 }
 
-/// The cache key for this request, when it may use the cache
+/// The URL's cache key for this request, when it may use the cache
 /// ([`lookup::cacheable`]). The key buffer is the connection's, reused
 /// request after request.
 fn cache_key(w: &Worker, v: &mut Viewer, behavior: &crate::config::Behavior) -> Option<Vec<u8>> {
@@ -262,8 +276,20 @@ fn cache_key(w: &Worker, v: &mut Viewer, behavior: &crate::config::Behavior) -> 
     let mut k = v.take_key();
     k.clear();
     crate::cache::key::build(&mut k, v.host(), v.target(), behavior.cache_query_string);
-    crate::cache::key::add_encoding(&mut k, v.header(b"accept-encoding"));
     Some(k)
+}
+
+/// The object the request in `v` is answered from, looked up from its
+/// URL's key `k`, which becomes the variant's key when the URL's stored
+/// responses vary ([`Store::lookup`](crate::cache::store::Store::lookup)).
+fn find(
+    store: &crate::cache::store::Store,
+    v: &Viewer,
+    k: &mut Vec<u8>,
+) -> Option<std::sync::Arc<crate::cache::store::Object>> {
+    store.lookup(k, |vary, k| {
+        crate::cache::vary::append_values(k, vary, v.buf(), v.head())
+    })
 }
 
 /// stale-while-revalidate: one background refresh behind the stale answer.
@@ -292,15 +318,20 @@ fn spawn_refresh(
 }
 
 /// Waits (woken, never polling) for the flight fetching `key`, then looks
-/// again: the object, if the leader stored it fresh.
+/// again from the URL's key, as the request in `v` selects now (the
+/// leader's response may vary, on other values or other headers): the
+/// object, if the leader stored it fresh. `key` is left holding the key
+/// looked under.
 async fn follow(
     w: &Worker,
     store: &crate::cache::store::Store,
-    key: &[u8],
+    v: &Viewer,
+    key: &mut Vec<u8>,
     flight: &crate::cache::collapse::Flight,
     received: Instant,
 ) -> Option<std::sync::Arc<crate::cache::store::Object>> {
     let give_up = received + w.cfg.server.client_idle_timeout;
     let _ = monoio::time::timeout_at(give_up.into(), flight.wait()).await;
-    store.get(key).filter(|o| o.is_fresh(Instant::now()))
+    key.truncate(crate::cache::key::url_len(key));
+    find(store, v, key).filter(|o| o.is_fresh(Instant::now()))
 }

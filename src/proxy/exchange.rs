@@ -85,7 +85,8 @@ pub(super) enum Decision {
 /// How the head is rewritten for the origin, beyond what every request
 /// gets.
 pub(super) struct Rewrite<'a> {
-    /// The normalised Accept-Encoding the cache key holds (SPEC §4).
+    /// The normalised Accept-Encoding (SPEC §4): what a variant that
+    /// varies on it is keyed by.
     pub accept_encoding: Option<&'static [u8]>,
     /// Revalidate: send this stored object's validators.
     pub validators: Option<&'a Object>,

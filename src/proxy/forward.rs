@@ -40,13 +40,16 @@ pub struct Request<'a> {
     pub behavior: &'a crate::config::Behavior,
     pub received: Instant,
     /// The cache key, when the response may be stored (a GET without a body
-    /// on a caching behavior, with a cache configured).
+    /// on a caching behavior, with a cache configured): the URL's key, or
+    /// the variant's the request selects when the URL's stored responses
+    /// vary. A response is stored under its URL and its own Vary's values
+    /// (`record::Capture`).
     pub cache_key: Option<Vec<u8>>,
     /// A stale stored object for this key: revalidated with the origin, and
     /// served if the origin group fails within its stale-if-error window.
     pub stale: Option<Arc<Object>>,
-    /// The normalised Accept-Encoding the cache key holds (SPEC §4), sent
-    /// instead of the viewer's (GET and HEAD on a caching behavior).
+    /// The normalised Accept-Encoding (SPEC §4), sent instead of the
+    /// viewer's (GET and HEAD on a caching behavior).
     pub accept_encoding: Option<&'static [u8]>,
     /// This request leads its key's collapsed flight: other requests for
     /// the key wait for it. Dropped (so they are released, the key marked
@@ -174,7 +177,12 @@ async fn respond(
         head_request: up.v.is_head_request(),
         authorization: up.v.header(b"authorization").is_some(),
     };
-    if let Some(cap) = req.cache_key.as_deref().and_then(|k| Capture::start(ex, k, asked)) {
+    let request = (up.v.buf(), up.v.head());
+    if let Some(cap) = req
+        .cache_key
+        .as_deref()
+        .and_then(|k| Capture::start(ex, k, request, asked))
+    {
         return record_and_answer(ex, up.v, req, report, (conn, cap)).await;
     }
     // Not storable: the waiters fetch on their own now, instead of after

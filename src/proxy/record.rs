@@ -17,8 +17,10 @@ use super::{Next, Worker};
 use crate::cache::admission::{self, Asked};
 use crate::cache::collapse::LeaderGuard;
 use crate::cache::freshness::{Lifetime, Policy};
-use crate::cache::store::Object;
+use crate::cache::store::{Object, Store};
+use crate::cache::vary::{self, Vary};
 use crate::config::Behavior;
+use crate::http::parse::RequestHead;
 use crate::http::write::{write_stored_head, AttemptCtx, HitLabel, ResponseRewrite, ViewerFraming};
 use crate::net;
 use crate::origin::pool::OriginConn;
@@ -39,7 +41,10 @@ pub(super) fn policy(b: &Behavior) -> Policy {
 /// cache's capacity, its lifetime decided at the head.
 pub(super) struct Capture {
     _room: crate::cache::store::Reservation,
+    /// The key it is stored under: its URL's, and the request's values of
+    /// the headers it varies on.
     key: Vec<u8>,
+    vary: Vary,
     life: Lifetime,
     head: Vec<u8>,
     body: bytes::BytesMut,
@@ -48,9 +53,17 @@ pub(super) struct Capture {
 
 impl Capture {
     /// Decides at the head the exchange holds whether the response may be
-    /// stored under `key` ([`admission::admit`]) and there is room within
-    /// the recording share; `Some` starts recording it.
-    pub(super) fn start(ex: &Exchange<'_>, key: &[u8], asked: Asked) -> Option<Capture> {
+    /// stored ([`admission::admit`]) and there is room within the recording
+    /// share; `Some` starts recording it. `key` is the request's cache key
+    /// (its URL's, or a variant's); the response is stored under its URL
+    /// and, when it varies, the values `request` (buffer and head) has for
+    /// the headers its own Vary names (RFC 9111 §4.1).
+    pub(super) fn start(
+        ex: &Exchange<'_>,
+        key: &[u8],
+        (buf, request): (&[u8], &RequestHead),
+        asked: Asked,
+    ) -> Option<Capture> {
         let w = ex.w;
         let admitted = admission::admit(
             (&ex.buf, &ex.head),
@@ -59,11 +72,14 @@ impl Capture {
             w.cfg.cache.max_object_size,
             SystemTime::now(),
         )?;
+        let mut key = key[..crate::cache::key::url_len(key)].to_vec();
+        vary::append_values(&mut key, &admitted.vary, buf, request);
         let charge = admitted.len + ex.head.head_len as u64 + key.len() as u64;
         let room = w.cache.as_ref()?.reserve(charge)?;
         Some(Capture {
             _room: room,
-            key: key.to_vec(),
+            key,
+            vary: admitted.vary,
             life: admitted.life,
             head: Vec::with_capacity(ex.head.head_len + 64),
             body: bytes::BytesMut::with_capacity(admitted.len as usize),
@@ -72,12 +88,20 @@ impl Capture {
     }
 }
 
-/// A recorded response: its key, the object (not yet stored), and whether
-/// the connection may be reused.
+/// A recorded response: its key and what it varies on, the object (not
+/// yet stored), and whether the connection may be reused.
 pub(super) struct Recording {
     pub key: Vec<u8>,
+    pub vary: Vary,
     pub obj: Arc<Object>,
     pub reuse: Reuse,
+}
+
+impl Recording {
+    /// Stores the object under its key; false when the store refused it.
+    pub(super) fn store_in(&self, store: &Store) -> bool {
+        store.insert_with_vary(&self.key, &self.vary, self.obj.clone())
+    }
 }
 
 /// Records the whole response the exchange holds into an object: the
@@ -104,6 +128,7 @@ pub(super) async fn record(
     });
     Some(Recording {
         key: cap.key,
+        vary: cap.vary,
         obj,
         reuse: reader.verdict(),
     })
@@ -137,7 +162,7 @@ pub(super) async fn record_then_serve(
     let Some(r) = record(ex, &mut c, cap, received).await else {
         return Recorded::Failed;
     };
-    let stored = ex.w.cache.as_ref().is_some_and(|s| s.insert(&r.key, r.obj.clone()));
+    let stored = ex.w.cache.as_ref().is_some_and(|s| r.store_in(s));
     // The waiters find the object now, whatever this viewer does next.
     if let Some(mut g) = leader.take() {
         if stored {

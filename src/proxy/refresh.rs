@@ -28,6 +28,8 @@ use std::time::{Instant, SystemTime};
 /// What the background fetch needs from the viewer's request.
 pub struct RefreshJob {
     pub store: Arc<Store>,
+    /// The key the stale object was found under (its URL's or its
+    /// variant's): the flight's key.
     pub key: Vec<u8>,
     pub behavior: usize,
     /// The viewer's request head (a GET without a body), so the refresh
@@ -109,25 +111,32 @@ async fn run(w: &Rc<Worker>, job: &RefreshJob) -> bool {
     if !matches!(parse_request(&job.head, usize::MAX, &mut out.head), Ok(Some(_))) {
         return false;
     }
+    let lines = crate::cache::vary::request_lines(&job.head, &out.head, b"accept-encoding");
     let rewrite = Rewrite {
-        // The key ends in the normalised encoding this variant was stored for.
-        accept_encoding: crate::cache::key::encoding(&job.key),
+        // What a miss sends: the viewer's Accept-Encoding, normalised.
+        accept_encoding: Some(crate::cache::key::normalize_accept_encoding(lines)),
         validators: Some(&job.stale),
         drop_conditionals: true,
         framing: RequestFraming::None,
     };
     let mut ex = Exchange::new(w, b, (b"GET", true), rewrite, Default::default());
     let stored = match ex.run(&mut out).await {
-        Decision::Deliver { status, conn } => store_result(&mut ex, job, status, conn).await,
+        Decision::Deliver { status, conn } => store_result(&mut ex, job, &out.head, (status, conn)).await,
         Decision::Answer { .. } | Decision::Stopped(_) => false,
     };
     ex.end();
     stored
 }
 
-/// Stores what the origin answered: a 304 refreshes the stale object; a new
-/// representation is recorded as a miss's is, if it may be stored.
-async fn store_result(ex: &mut Exchange<'_>, job: &RefreshJob, status: u16, mut c: OriginConn) -> bool {
+/// Stores what the origin answered to the request `head` (the job's): a
+/// 304 refreshes the stale object; a new representation is recorded as a
+/// miss's is, if it may be stored (under its own Vary's key).
+async fn store_result(
+    ex: &mut Exchange<'_>,
+    job: &RefreshJob,
+    head: &RequestHead,
+    (status, mut c): (u16, OriginConn),
+) -> bool {
     let now = Instant::now();
     if status == 304 {
         let policy = super::record::policy(ex.behavior);
@@ -137,7 +146,7 @@ async fn store_result(ex: &mut Exchange<'_>, job: &RefreshJob, status: u16, mut 
         }
         return job.store.insert(&job.key, Arc::new(obj));
     }
-    let Some(cap) = super::record::Capture::start(ex, &job.key, Asked::default()) else {
+    let Some(cap) = super::record::Capture::start(ex, &job.key, (&job.head, head), Asked::default()) else {
         return false;
     };
     match record(ex, &mut c, cap, now).await {
@@ -145,7 +154,7 @@ async fn store_result(ex: &mut Exchange<'_>, job: &RefreshJob, status: u16, mut 
             if r.reuse == Reuse::Reusable {
                 ex.pool(c);
             }
-            job.store.insert(&r.key, r.obj)
+            r.store_in(&job.store)
         }
         None => false,
     }

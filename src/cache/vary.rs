@@ -1,0 +1,240 @@
+//! Vary (RFC 9111 §4.1), pure: which request headers a stored response
+//! varies on, and the part of a variant's key made of a request's values
+//! of those headers (SPEC §4).
+//!
+//! A response with `Vary` is stored as one variant per set of request
+//! values: its key is the URL's key ([`key::build`](super::key::build))
+//! followed, for each header name in sorted order, by `NUL` and either `-`
+//! (the request has no such header) or `=` and the normalised value.
+//! Request values never hold a NUL (the parser refuses control bytes), so
+//! the URL part of any key ends at its second NUL
+//! ([`key::url_len`](super::key::url_len)).
+//!
+//! Values match when §4.1 says they do, as far as it can be done without
+//! knowing each header's grammar: every line of the header as one list
+//! ("combining multiple header field lines with the same field name"),
+//! members split at commas outside quoted strings and trimmed of
+//! whitespace, empty members dropped ("adding or removing whitespace,
+//! where allowed"); `Accept` and `Accept-*` values lowercased (their
+//! tokens are case-insensitive: "case-normalization, where values are
+//! defined to be case-insensitive"); `Accept-Encoding` reduced to the one
+//! coding the origin is sent, `br`, `gzip` or `identity`
+//! ([`normalize_accept_encoding`](super::key::normalize_accept_encoding)).
+
+use super::key::normalize_accept_encoding;
+use crate::http::parse::RequestHead;
+
+/// At most this many variants of one URL are stored (SPEC §4); the 17th
+/// replaces the oldest.
+pub const MAX_VARIANTS: usize = 16;
+
+/// A response that varies on more request headers than this is not
+/// stored: every lookup of its URL would read them all.
+pub const MAX_NAMES: usize = 16;
+
+/// The request header names a stored response varies on: lowercased,
+/// sorted, each once, joined by commas. Empty: it does not vary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vary {
+    names: Box<[u8]>,
+}
+
+impl Vary {
+    /// The names a response's `Vary` (every line as one list) selects on.
+    /// `None` when the response may not be stored: a member `*` (§4.1: it
+    /// "always fails to match") or more than [`MAX_NAMES`] names.
+    pub fn parse(list: Option<&[u8]>) -> Option<Vary> {
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for member in list.unwrap_or_default().split(|&b| b == b',') {
+            let name = member.trim_ascii();
+            if name == b"*" {
+                return None;
+            }
+            if !name.is_empty() {
+                names.push(name.to_ascii_lowercase());
+            }
+        }
+        names.sort_unstable();
+        names.dedup();
+        if names.len() > MAX_NAMES {
+            return None;
+        }
+        Some(Vary {
+            names: names.join(&b","[..]).into_boxed_slice(),
+        })
+    }
+
+    /// The response does not vary.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &[u8]> {
+        self.names.split(|&b| b == b',').filter(|n| !n.is_empty())
+    }
+
+    /// Bytes held, for the cache's accounting.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+}
+
+/// Whether a response's `Vary` list allows storing it ([`Vary::parse`]
+/// gives `Some`).
+pub fn storable(list: &[u8]) -> bool {
+    Vary::parse(Some(list)).is_some()
+}
+
+/// Every line of request header `name` (any case) in `head` over `buf`.
+pub fn request_lines<'a>(buf: &'a [u8], head: &'a RequestHead, name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+    head.headers
+        .iter()
+        .filter(move |h| h.name.of(buf).eq_ignore_ascii_case(name))
+        .map(move |h| h.value.of(buf))
+}
+
+/// Appends to `out` (a URL's key) the request's values of the headers
+/// `vary` names, making the key of the variant the request selects.
+/// Allocates nothing beyond `out`'s growth.
+pub fn append_values(out: &mut Vec<u8>, vary: &Vary, buf: &[u8], head: &RequestHead) {
+    for name in vary.names() {
+        out.push(0);
+        if name == b"accept-encoding" {
+            // No header means identity (SPEC §4): absent and `identity`
+            // are one variant, as they are one request to the origin.
+            out.push(b'=');
+            out.extend_from_slice(normalize_accept_encoding(request_lines(buf, head, name)));
+            continue;
+        }
+        let mut lines = request_lines(buf, head, name).peekable();
+        if lines.peek().is_none() {
+            // §4.1: "If ... a header field is absent from a request, it can
+            // only match another request if it is also absent there."
+            out.push(b'-');
+            continue;
+        }
+        out.push(b'=');
+        let lowercase = name == b"accept" || name.starts_with(b"accept-");
+        let mut first = true;
+        for line in lines {
+            for_each_member(line, |m| {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                if lowercase {
+                    out.extend(m.iter().map(u8::to_ascii_lowercase));
+                } else {
+                    out.extend_from_slice(m);
+                }
+            });
+        }
+    }
+}
+
+/// Calls `f` with each non-empty member of the list `v`, trimmed: split
+/// at commas outside quoted strings (RFC 9110 §5.6.1, §5.6.4).
+fn for_each_member(v: &[u8], mut f: impl FnMut(&[u8])) {
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    let mut emit = |m: &[u8]| {
+        let m = m.trim_ascii();
+        if !m.is_empty() {
+            f(m);
+        }
+    };
+    for (i, &b) in v.iter().enumerate() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match b {
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
+                emit(&v[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    emit(&v[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::parse::parse_request;
+
+    fn vary(v: &str) -> Option<Vary> {
+        Vary::parse(Some(v.as_bytes()))
+    }
+
+    fn names(v: &Vary) -> Vec<String> {
+        v.names().map(|n| String::from_utf8_lossy(n).into_owned()).collect()
+    }
+
+    /// The key part `vary` makes of a request with header lines `lines`.
+    fn values(vary: &Vary, lines: &str) -> Vec<u8> {
+        let raw = format!("GET / HTTP/1.1\r\nHost: h\r\n{lines}\r\n");
+        let mut head = RequestHead::default();
+        assert!(matches!(parse_request(raw.as_bytes(), 8192, &mut head), Ok(Some(_))));
+        let mut out = Vec::new();
+        append_values(&mut out, vary, raw.as_bytes(), &head);
+        out
+    }
+
+    #[test]
+    fn names_are_lowercased_sorted_and_deduplicated() {
+        let v = vary(" Origin,accept-language , ORIGIN,,X-Tenant").unwrap();
+        assert_eq!(names(&v), ["accept-language", "origin", "x-tenant"]);
+        assert_eq!(v, vary("x-tenant, Accept-Language, origin").unwrap());
+        assert!(Vary::parse(None).unwrap().is_empty());
+        assert!(vary(" , ").unwrap().is_empty());
+        assert_eq!(Vary::parse(None).unwrap().names().count(), 0);
+    }
+
+    #[test]
+    fn star_and_too_many_names_are_not_stored() {
+        assert!(vary("Origin, *").is_none());
+        assert!(!storable(b"Origin, *"));
+        let many: Vec<String> = (0..=MAX_NAMES).map(|i| format!("h{i}")).collect();
+        assert!(vary(&many.join(",")).is_none());
+        assert!(!storable(many.join(",").as_bytes()));
+        assert!(vary(&many[..MAX_NAMES].join(",")).is_some());
+        assert!(storable(many[..MAX_NAMES].join(",").as_bytes()));
+        // Duplicates count once.
+        let dup = format!("{}, h0", many[..MAX_NAMES].join(","));
+        assert!(storable(dup.as_bytes()) && vary(&dup).is_some());
+    }
+
+    #[test]
+    fn values_trimmed_joined_and_absent_told_from_empty() {
+        let v = vary("X-Tenant, Origin").unwrap();
+        assert_eq!(values(&v, "Origin: a\r\nX-Tenant: b\r\n"), b"\0=a\0=b");
+        assert_eq!(values(&v, "x-tenant:  b , c \r\n"), b"\0-\0=b,c");
+        assert_eq!(values(&v, "X-Tenant: b\r\nX-Tenant: ,c\r\n"), b"\0-\0=b,c");
+        assert_eq!(values(&v, "X-Tenant:\r\n"), b"\0-\0=");
+        assert_eq!(values(&v, "X-Tenant: B\r\n"), b"\0-\0=B", "case kept");
+        // Commas inside quoted strings are not list separators.
+        assert_eq!(values(&v, "X-Tenant: \"a, \\\"b\" ,c\r\n"), b"\0-\0=\"a, \\\"b\",c");
+    }
+
+    #[test]
+    fn accept_values_lowercased_and_encoding_normalised() {
+        let v = vary("Accept-Language, Accept, Accept-Encoding").unwrap();
+        assert_eq!(
+            values(
+                &v,
+                "Accept: Text/HTML\r\nAccept-Language: EN-us, Fr\r\nAccept-Encoding: GZIP, br\r\n"
+            ),
+            b"\0=text/html\0=br\0=en-us,fr"
+        );
+        assert_eq!(values(&v, ""), b"\0-\0=identity\0-");
+        assert_eq!(
+            values(&v, "Accept-Encoding: identity\r\n"),
+            values(&v, ""),
+            "no Accept-Encoding means identity"
+        );
+    }
+}

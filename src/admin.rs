@@ -245,7 +245,7 @@ mod tests {
     fn put(s: &Store, host: &str, target: &str, enc: &str) {
         let mut k = Vec::new();
         crate::cache::key::build(&mut k, host.as_bytes(), target.as_bytes(), true);
-        k.extend_from_slice(b"\0=");
+        k.extend_from_slice(b"\0accept-encoding\0=");
         k.extend_from_slice(enc.as_bytes());
         let vary = crate::cache::vary::Vary::parse(Some(b"Accept-Encoding")).unwrap();
         let head = Bytes::from_static(b"HTTP/1.1 200 OK\r\n");

@@ -23,8 +23,9 @@
 //! - A response with `Set-Cookie` is not cached; nor a response to a request
 //!   with `Authorization`, unless it says `public` or `s-maxage`.
 //! - `Vary: *` prevents caching (RFC 9111 §4.1: it "always fails to
-//!   match"), as does a Vary of more than `vary::MAX_NAMES` names; other
-//!   Vary lists are stored as variants ([`super::vary`]).
+//!   match"), as does a Vary of more than `vary::MAX_NAMES` names or with
+//!   a member that is not a field name; other Vary lists are stored as
+//!   variants ([`super::vary`]).
 //! - A status with an `error_response` is cached for
 //!   `max(error_response.min_ttl, explicit freshness)`, where explicit
 //!   freshness is `s-maxage`, else `max-age`, else `Expires` − `Date`.

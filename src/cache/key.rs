@@ -1,9 +1,9 @@
 //! Cache keys. A URL's key is `host NUL path[?query]`; a variant of a
 //! response that varies (RFC 9111 §4.1) is keyed by its URL's key followed
-//! by the request's values of the headers it varies on
-//! ([`vary::append_values`](super::vary::append_values)). Neither host nor
-//! target holds a NUL (the parser refuses control bytes), so the URL part
-//! of any key ends at its second NUL ([`url_len`]).
+//! by the names of the headers it varies on and the request's values of
+//! them ([`vary::append_values`](super::vary::append_values)). Neither
+//! host nor target holds a NUL (the parser refuses control bytes), so the
+//! URL part of any key ends at its second NUL ([`url_len`]).
 //!
 //! The host is lowercased (host names are case-insensitive) and a default
 //! port is kept as sent; the path is taken byte for byte (paths are

@@ -43,7 +43,7 @@
 //! charged against the capacity ([`Variants::charge`]).
 
 use super::key;
-use super::vary::{Vary, MAX_VARIANTS};
+use super::vary::{self, Vary, MAX_VARIANTS};
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -534,9 +534,9 @@ impl Store {
     /// Stores `obj` under `key`, replacing an older one. A URL's key
     /// stores a response that does not vary (its URL's variants go); a
     /// variant's key replaces that variant of a URL whose responses still
-    /// vary (a revalidated or refreshed one), and is refused when the URL
-    /// has no variants any more. Returns false when the object is too
-    /// large to cache or refused.
+    /// vary on the names the key holds (a revalidated or refreshed one),
+    /// and is refused when the URL has no variants or other names now.
+    /// Returns false when the object is too large to cache or refused.
     pub fn insert(&self, key: &[u8], obj: Arc<Object>) -> bool {
         self.put(key, None, obj)
     }
@@ -560,12 +560,14 @@ impl Store {
         };
         let s = &mut *guard;
         let url = &key[..key::url_len(key)];
-        // A variant's key without names: a variant of the URL's record.
+        // A variant's key without names: a variant of the URL's record,
+        // made from the names the record holds (else the URL's Vary changed
+        // since the key was made, and the response may not select it).
         let vary = match vary {
             Some(v) if url.len() < key.len() => Some(v.clone()),
             None if url.len() < key.len() => match s.variants.get(url) {
-                Some(v) => Some(v.vary.clone()),
-                None => return false,
+                Some(v) if vary::key_names(key) == Some(v.vary.as_bytes()) => Some(v.vary.clone()),
+                _ => return false,
             },
             _ => None,
         };
@@ -843,9 +845,12 @@ mod tests {
         Vary::parse(Some(names.as_bytes())).unwrap()
     }
 
-    /// A variant key: URL `url`, then one value per name.
-    fn variant(url: &str, values: &[&str]) -> Vec<u8> {
+    /// A variant key: URL `url`, the names `names`, then one value per
+    /// name, as `vary::append_values` makes them.
+    fn variant(url: &str, names: &str, values: &[&str]) -> Vec<u8> {
         let mut k = url.as_bytes().to_vec();
+        k.push(0);
+        k.extend_from_slice(vary(names).as_bytes());
         for v in values {
             k.push(0);
             k.extend_from_slice(v.as_bytes());
@@ -856,7 +861,9 @@ mod tests {
     /// Looks `url` up with `values` as the request's values.
     fn lookup(s: &Store, url: &str, values: &[&str]) -> (Option<usize>, Vec<u8>) {
         let mut k = url.as_bytes().to_vec();
-        let found = s.lookup(&mut k, |_, k| *k = variant(url, values));
+        let found = s.lookup(&mut k, |v, k| {
+            *k = variant(url, std::str::from_utf8(v.as_bytes()).unwrap(), values)
+        });
         (found.map(|o| o.body.len()), k)
     }
 
@@ -871,34 +878,42 @@ mod tests {
         assert!(s.insert(b"h\0/p", obj(1)));
         assert_eq!(lookup(&s, "h\0/p", &["=a"]).0, Some(1), "no Vary: any values");
         let v = vary("origin");
-        assert!(s.insert_with_vary(&variant("h\0/p", &["=a"]), &v, obj(2)));
-        assert!(s.insert_with_vary(&variant("h\0/p", &["=b"]), &v, obj(3)));
+        assert!(s.insert_with_vary(&variant("h\0/p", "origin", &["=a"]), &v, obj(2)));
+        assert!(s.insert_with_vary(&variant("h\0/p", "origin", &["=b"]), &v, obj(3)));
         assert_eq!(s.stats().objects, 2, "the object that did not vary left");
         assert_eq!(lookup(&s, "h\0/p", &["=a"]).0, Some(2));
         assert_eq!(lookup(&s, "h\0/p", &["=b"]).0, Some(3));
         assert_eq!(
             lookup(&s, "h\0/p", &["-"]),
-            (None, variant("h\0/p", &["-"])),
+            (None, variant("h\0/p", "origin", &["-"])),
             "the variant's key"
         );
         // A revalidated variant is stored again under its key.
-        assert!(s.insert(&variant("h\0/p", &["=a"]), obj(4)));
+        assert!(s.insert(&variant("h\0/p", "origin", &["=a"]), obj(4)));
         assert_eq!(lookup(&s, "h\0/p", &["=a"]).0, Some(4));
         // Without Vary again: one object, the variants gone.
         assert!(s.insert_with_vary(b"h\0/p", &Vary::default(), obj(5)));
         assert_eq!(s.stats().objects, 1);
-        assert!(!s.insert(&variant("h\0/p", &["=a"]), obj(6)), "no variants to replace");
+        assert!(
+            !s.insert(&variant("h\0/p", "origin", &["=a"]), obj(6)),
+            "no variants to replace"
+        );
         assert_eq!(lookup(&s, "h\0/p", &["=a"]).0, Some(5));
     }
 
     #[test]
     fn other_vary_names_replace_the_variants() {
         let s = Store::new(1 << 20, 1 << 16);
-        assert!(s.insert_with_vary(&variant("h\0/u", &["=a"]), &vary("origin"), obj(1)));
-        assert!(s.insert_with_vary(&variant("h\0/u", &["=b"]), &vary("origin"), obj(2)));
-        assert!(s.insert_with_vary(&variant("h\0/u", &["-"]), &vary("x-tenant"), obj(3)));
+        assert!(s.insert_with_vary(&variant("h\0/u", "origin", &["=a"]), &vary("origin"), obj(1)));
+        assert!(s.insert_with_vary(&variant("h\0/u", "origin", &["=b"]), &vary("origin"), obj(2)));
+        assert!(s.insert_with_vary(&variant("h\0/u", "x-tenant", &["-"]), &vary("x-tenant"), obj(3)));
         assert_eq!(s.stats().objects, 1);
         assert_eq!(lookup(&s, "h\0/u", &["-"]).0, Some(3));
+        // A revalidation of a variant keyed by the old names is refused:
+        // its key may not mean the same request any more.
+        assert!(!s.insert(&variant("h\0/u", "origin", &["=a"]), obj(4)));
+        assert!(s.insert(&variant("h\0/u", "x-tenant", &["-"]), obj(5)));
+        assert_eq!(s.stats().objects, 1);
     }
 
     #[test]
@@ -906,7 +921,7 @@ mod tests {
         let s = Store::new(1 << 20, 1 << 16);
         let v = vary("x");
         for i in 0..=MAX_VARIANTS {
-            assert!(s.insert_with_vary(&variant("h\0/u", &[&format!("={i}")]), &v, obj(i)));
+            assert!(s.insert_with_vary(&variant("h\0/u", "x", &[&format!("={i}")]), &v, obj(i)));
         }
         assert_eq!(s.stats().objects, MAX_VARIANTS as u64);
         assert_eq!(lookup(&s, "h\0/u", &["=0"]).0, None);
@@ -914,7 +929,7 @@ mod tests {
             assert_eq!(lookup(&s, "h\0/u", &[&format!("={i}")]).0, Some(i));
         }
         // Replacing a variant is not a new one.
-        assert!(s.insert_with_vary(&variant("h\0/u", &["=5"]), &v, obj(50)));
+        assert!(s.insert_with_vary(&variant("h\0/u", "x", &["=5"]), &v, obj(50)));
         assert_eq!(lookup(&s, "h\0/u", &["=1"]).0, Some(1));
     }
 
@@ -922,7 +937,7 @@ mod tests {
     fn records_are_charged_and_leave_with_their_last_variant() {
         let s = Store::new(1 << 20, 1 << 16);
         let v = vary("origin");
-        let (a, b) = (variant("h\0/p", &["=a"]), variant("h\0/p", &["=b"]));
+        let (a, b) = (variant("h\0/p", "origin", &["=a"]), variant("h\0/p", "origin", &["=b"]));
         s.insert_with_vary(&a, &v, obj(10));
         let one = s.stats().bytes;
         assert_eq!(one, obj(10).charge(&a) + Variants::charge(b"h\0/p", &v));
@@ -940,7 +955,7 @@ mod tests {
         let v = vary("x");
         for i in 0..5000u32 {
             let url = format!("h\0/u/{}", i % 700);
-            let k = variant(&url, &[&format!("={}", i % 23)]);
+            let k = variant(&url, "x", &[&format!("={}", i % 23)]);
             s.insert_with_vary(&k, &v, obj((i as usize * 7919) % 3000 + 1));
             assert!(s.stats().bytes <= cap);
         }
@@ -960,7 +975,7 @@ mod tests {
         let v = vary("origin");
         for url in ["h\0/a", "h\0/a/b", "g\0/a"] {
             for o in ["=1", "=2", "-"] {
-                s.insert_with_vary(&variant(url, &[o]), &v, obj(1));
+                s.insert_with_vary(&variant(url, "origin", &[o]), &v, obj(1));
             }
         }
         s.insert(b"h\0/plain", obj(1));

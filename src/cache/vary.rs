@@ -3,12 +3,14 @@
 //! of those headers (SPEC §4).
 //!
 //! A response with `Vary` is stored as one variant per set of request
-//! values: its key is the URL's key ([`key::build`](super::key::build))
-//! followed, for each header name in sorted order, by `NUL` and either `-`
-//! (the request has no such header) or `=` and the normalised value.
-//! Request values never hold a NUL (the parser refuses control bytes), so
-//! the URL part of any key ends at its second NUL
-//! ([`key::url_len`](super::key::url_len)).
+//! values: its key is the URL's key ([`key::build`](super::key::build)),
+//! `NUL` and the names (so a key says which headers it was made from, and
+//! keys made from other names never meet), then for each name in order
+//! `NUL` and either `-` (the request has no such header) or `=` and the
+//! normalised value. Names are tokens and request values never hold a NUL
+//! (the parser refuses control bytes), so the URL part of any key ends at
+//! its second NUL ([`key::url_len`](super::key::url_len)) and the names at
+//! its third ([`key_names`]).
 //!
 //! Values match when §4.1 says they do, as far as it can be done without
 //! knowing each header's grammar: every line of the header as one list
@@ -42,12 +44,13 @@ pub struct Vary {
 impl Vary {
     /// The names a response's `Vary` (every line as one list) selects on.
     /// `None` when the response may not be stored: a member `*` (§4.1: it
-    /// "always fails to match") or more than [`MAX_NAMES`] names.
+    /// "always fails to match"), one that is not a field name (RFC 9110
+    /// §5.1: a token), or more than [`MAX_NAMES`] names.
     pub fn parse(list: Option<&[u8]>) -> Option<Vary> {
         let mut names: Vec<Vec<u8>> = Vec::new();
         for member in list.unwrap_or_default().split(|&b| b == b',') {
             let name = member.trim_ascii();
-            if name == b"*" {
+            if name == b"*" || !name.iter().all(|&b| is_tchar(b)) {
                 return None;
             }
             if !name.is_empty() {
@@ -78,6 +81,23 @@ impl Vary {
     pub fn len(&self) -> usize {
         self.names.len()
     }
+
+    /// The names as a variant's key holds them ([`key_names`]).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.names
+    }
+}
+
+/// RFC 9110 §5.6.2 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// The names part of a variant's key (what [`append_values`] wrote after
+/// the URL); `None` for a URL's key.
+pub fn key_names(key: &[u8]) -> Option<&[u8]> {
+    let rest = key.get(super::key::url_len(key) + 1..)?;
+    Some(&rest[..memchr::memchr(0, rest).unwrap_or(rest.len())])
 }
 
 /// Whether a response's `Vary` list allows storing it ([`Vary::parse`]
@@ -94,10 +114,16 @@ pub fn request_lines<'a>(buf: &'a [u8], head: &'a RequestHead, name: &'a [u8]) -
         .map(move |h| h.value.of(buf))
 }
 
-/// Appends to `out` (a URL's key) the request's values of the headers
-/// `vary` names, making the key of the variant the request selects.
-/// Allocates nothing beyond `out`'s growth.
+/// Appends to `out` (a URL's key) the names `vary` holds and the request's
+/// values of those headers, making the key of the variant the request
+/// selects; nothing when `vary` is empty. Allocates nothing beyond `out`'s
+/// growth.
 pub fn append_values(out: &mut Vec<u8>, vary: &Vary, buf: &[u8], head: &RequestHead) {
+    if vary.is_empty() {
+        return;
+    }
+    out.push(0);
+    out.extend_from_slice(&vary.names);
     for name in vary.names() {
         out.push(0);
         if name == b"accept-encoding" {
@@ -181,7 +207,8 @@ mod tests {
         assert!(matches!(parse_request(raw.as_bytes(), 8192, &mut head), Ok(Some(_))));
         let mut out = Vec::new();
         append_values(&mut out, vary, raw.as_bytes(), &head);
-        out
+        let names = [&[0][..], vary.as_bytes()].concat();
+        out.strip_prefix(&names[..]).expect("the names first").to_vec()
     }
 
     #[test]
@@ -191,6 +218,8 @@ mod tests {
         assert_eq!(v, vary("x-tenant, Accept-Language, origin").unwrap());
         assert!(Vary::parse(None).unwrap().is_empty());
         assert!(vary(" , ").unwrap().is_empty());
+        assert!(vary("Origin, X Tenant").is_none(), "not a token");
+        assert!(vary("Origin, \"x\"").is_none(), "not a token");
         assert_eq!(Vary::parse(None).unwrap().names().count(), 0);
     }
 
@@ -206,6 +235,22 @@ mod tests {
         // Duplicates count once.
         let dup = format!("{}, h0", many[..MAX_NAMES].join(","));
         assert!(storable(dup.as_bytes()) && vary(&dup).is_some());
+    }
+
+    #[test]
+    fn a_variant_key_holds_the_url_the_names_and_the_values() {
+        let raw = "GET / HTTP/1.1\r\nHost: h\r\nOrigin: o\r\n\r\n";
+        let mut head = RequestHead::default();
+        assert!(matches!(parse_request(raw.as_bytes(), 8192, &mut head), Ok(Some(_))));
+        let mut key = b"h\0/p".to_vec();
+        append_values(&mut key, &vary("Origin, X-Tenant").unwrap(), raw.as_bytes(), &head);
+        assert_eq!(key, b"h\0/p\0origin,x-tenant\0=o\0-");
+        assert_eq!(key_names(&key), Some(&b"origin,x-tenant"[..]));
+        assert_eq!(super::super::key::url_len(&key), 4);
+        assert_eq!(key_names(b"h\0/p"), None);
+        let mut url = b"h\0/p".to_vec();
+        append_values(&mut url, &Vary::default(), raw.as_bytes(), &head);
+        assert_eq!(url, b"h\0/p", "no Vary: the URL's key");
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //!
 //! The rules themselves live in [`freshness`](super::freshness); this file
 //! reads them off a parsed response head (repeated header lines as one list,
-//! RFC 9110 §5.3) and adds what only the whole response tells: the body must
-//! have a length the cache can check (so a cut body is never stored), within
-//! `max_object_size`.
+//! RFC 9110 §5.3) and adds what the framing tells: a Content-Length within
+//! `max_object_size`, or no length yet (chunked, or delimited by close: RFC
+//! 9112 §6.3), which the recording checks against that limit as the body
+//! comes, storing it only once complete (RFC 9112 §8; SPEC §4).
 
 use super::freshness::{lifetime, Lifetime, Policy, ResponseFacts};
 use super::store::Object;
@@ -25,8 +26,10 @@ pub struct Asked {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Admitted {
     pub life: Lifetime,
-    /// The body's length.
-    pub len: u64,
+    /// The body's length when the head says it (a Content-Length, or no
+    /// body); `None` for a chunked or close-delimited body, whose length is
+    /// known only once it is complete.
+    pub len: Option<u64>,
 }
 
 /// Reads the facts the rules need off `head` (over `buf`) and hands them to
@@ -58,8 +61,9 @@ pub fn admit(
     now: SystemTime,
 ) -> Option<Admitted> {
     let len = match head.body() {
-        RespBody::Length(n) if n <= max_object_size => n,
-        RespBody::None if !asked.head_request => 0,
+        RespBody::Length(n) if n <= max_object_size => Some(n),
+        RespBody::None if !asked.head_request => Some(0),
+        RespBody::Chunked | RespBody::Close if !asked.head_request => None,
         _ => return None,
     };
     let life = with_facts(buf, head, |facts| {
@@ -122,14 +126,18 @@ mod tests {
         max_ttl: Duration::from_secs(86_400),
     };
 
+    /// Chunked and close-delimited bodies are admitted without a length:
+    /// the recording learns it at their end (SPEC §4).
     #[test]
-    fn a_body_without_a_length_is_not_admitted() {
-        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
-        let h = parsed(raw);
-        assert_eq!(
-            admit((raw, &h), Asked::default(), &POLICY, 1 << 20, SystemTime::now()),
-            None
-        );
+    fn a_body_without_a_length_is_admitted_with_its_length_unknown() {
+        for raw in [
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\n\r\n",
+        ] {
+            let h = parsed(raw);
+            let a = admit((raw, &h), Asked::default(), &POLICY, 1 << 20, SystemTime::now());
+            assert_eq!(a.map(|a| a.len), Some(None), "{}", String::from_utf8_lossy(raw));
+        }
     }
 
     #[test]
@@ -141,7 +149,10 @@ mod tests {
             None
         );
         let ok = admit((raw, &h), Asked::default(), &POLICY, 2000, SystemTime::now());
-        assert_eq!(ok.map(|a| (a.len, a.life.ttl)), Some((2000, Duration::from_secs(60))));
+        assert_eq!(
+            ok.map(|a| (a.len, a.life.ttl)),
+            Some((Some(2000), Duration::from_secs(60)))
+        );
     }
 
     #[test]

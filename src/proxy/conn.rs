@@ -77,6 +77,8 @@ pub async fn serve(
     // TLS: tell the viewer the close is deliberate (nothing was cut short).
     if clean_end {
         v.close_notify(CLOSE_NOTIFY_WITHIN).await;
+    } else {
+        v.reset_on_close();
     }
     drop(guard);
 }

@@ -12,12 +12,14 @@
 //!    - a 5xx with a stale object within its stale-if-error window serves
 //!      the stale object;
 //!    - a storable response is recorded whole, stored, its waiters released,
-//!      and answered from the store ([`record`](super::record));
+//!      and answered from the store ([`record`](super::record)); one whose
+//!      length was unknown (chunked, close-delimited) and outgrew its room
+//!      streams on instead;
 //!    - any other response streams to the viewer ([`deliver`](super::deliver));
 //!    - no response at all: stale-if-error again, else the `error_response`
 //!      page, 502 or 504 ([`answers`](super::answers)).
 
-use super::deliver::deliver;
+use super::deliver::{deliver, Delivered};
 use super::exchange::{Decision, Exchange, Rewrite, Stop};
 use super::record::{record_then_serve, Capture, Recorded};
 use super::upload::Upload;
@@ -175,12 +177,18 @@ async fn respond(
         authorization: up.v.header(b"authorization").is_some(),
     };
     if let Some(cap) = req.cache_key.as_deref().and_then(|k| Capture::start(ex, k, asked)) {
-        return record_and_answer(ex, up.v, req, report, (conn, cap)).await;
+        return record_and_answer(ex, up.v, req, report, (conn, cap, keep)).await;
     }
     // Not storable: the waiters fetch on their own now, instead of after
     // this viewer's whole body.
     req.leader = None;
     let d = deliver(ex, up.v, conn, keep).await;
+    streamed(ex, report, status, d)
+}
+
+/// Answers for a response streamed to the viewer: the origin connection
+/// pooled if it may be, the viewer's aborted if the body was cut short.
+fn streamed(ex: &mut Exchange<'_>, report: &mut Report, status: u16, d: Delivered) -> Next {
     if let Some(c) = d.conn {
         ex.pool(c);
     }
@@ -196,9 +204,9 @@ async fn record_and_answer(
     v: &mut Viewer,
     req: &mut Request<'_>,
     report: &mut Report,
-    (conn, cap): (OriginConn, Capture),
+    (conn, cap, keep): (OriginConn, Capture, bool),
 ) -> Next {
-    match record_then_serve(ex, v, conn, cap, (&mut req.leader, req.received)).await {
+    match record_then_serve(ex, v, conn, cap, (&mut req.leader, req.received, keep)).await {
         Recorded::Served {
             next,
             status,
@@ -212,6 +220,10 @@ async fn record_and_answer(
             }
             ex.body_ended(Event::BodyDone);
             report.answered((next, status, bytes), None)
+        }
+        Recorded::Streamed(d) => {
+            let status = ex.head.status;
+            streamed(ex, report, status, d)
         }
         Recorded::Failed => {
             // Nothing went to the viewer yet: it gets a 502.

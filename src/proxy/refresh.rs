@@ -141,12 +141,13 @@ async fn store_result(ex: &mut Exchange<'_>, job: &RefreshJob, status: u16, mut 
         return false;
     };
     match record(ex, &mut c, cap, now).await {
-        Some(r) => {
+        Ok(r) => {
             if r.reuse == Reuse::Reusable {
                 ex.pool(c);
             }
             job.store.insert(&r.key, r.obj)
         }
-        None => false,
+        // Failed, or too large to store after all: the stale object stays.
+        Err(_) => false,
     }
 }

@@ -17,6 +17,7 @@
 //! on: what ringfront forwards is framed again (`http::frame`).
 
 use std::ops::Range;
+use super::token::is_tchar;
 
 /// Why a chunked body is rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,10 +53,6 @@ enum ExtPart {
     AfterValue,
 }
 
-/// RFC 9110 §5.6.2 tchar.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
 
 impl ExtPart {
     /// The part after byte `b`; `None` when `b` breaks the grammar. CR is

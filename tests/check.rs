@@ -111,7 +111,12 @@ fn every_error_listed() {
 
 #[test]
 fn allowed_methods_must_be_tokens() {
-    let with = |m: &str| GOOD.replace("[[behavior]]\n", &format!("[[behavior]]\nallowed_methods = [\"GET\", \"HEAD\", {m}]\n"));
+    let with = |m: &str| {
+        GOOD.replace(
+            "[[behavior]]\n",
+            &format!("[[behavior]]\nallowed_methods = [\"GET\", \"HEAD\", {m}]\n"),
+        )
+    };
     assert_eq!(check(&with("\"M-SEARCH\"")).0, 0);
     let line = one_error(&with("\"GE T\""), "behavior[0].allowed_methods");
     assert!(line.contains("token"), "{line}");

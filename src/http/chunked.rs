@@ -16,8 +16,8 @@
 //! extensions and the trailer section are bounded. Neither is ever passed
 //! on: what ringfront forwards is framed again (`http::frame`).
 
-use std::ops::Range;
 use super::token::is_tchar;
+use std::ops::Range;
 
 /// Why a chunked body is rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +52,6 @@ enum ExtPart {
     /// After a value: whitespace, then `;` or CR.
     AfterValue,
 }
-
 
 impl ExtPart {
     /// The part after byte `b`; `None` when `b` breaks the grammar. CR is

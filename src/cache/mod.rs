@@ -13,6 +13,8 @@
 //!   rules), as pure functions of the response, the request and the behavior.
 //! - [`targeted`]: `CDN-Cache-Control` (RFC 9213), a Structured Fields
 //!   Dictionary read into the same directives as Cache-Control.
+//! - [`invalidation`]: which responses to unsafe methods invalidate what
+//!   (RFC 9111 §4.4).
 //! - [`serve`]: a hit's answer: full, 304, 206 or 416.
 //! - [`key`]: cache keys (host, path, optional query, normalised
 //!   Accept-Encoding).
@@ -22,6 +24,7 @@
 pub mod admission;
 pub mod collapse;
 pub mod freshness;
+pub mod invalidation;
 pub mod key;
 pub mod lookup;
 pub mod serve;

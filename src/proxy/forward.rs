@@ -6,7 +6,8 @@
 //! 2. [`Exchange::run`] drives the attempt machine: connect or take a pooled
 //!    connection, write the head (and body), read the response head; retries
 //!    and failover happen there, and it returns the machine's decision.
-//! 3. The decision is answered here:
+//! 3. The decision is answered here (a success to an unsafe method first
+//!    invalidates what it changed, [`invalidate`](super::invalidate)):
 //!    - a 304 to our revalidation refreshes the stored object, and the viewer
 //!      is answered from it ([`answer_revalidated`]);
 //!    - a 5xx with a stale object within its stale-if-error window serves
@@ -151,6 +152,7 @@ async fn respond(
     (status, conn): (u16, OriginConn),
 ) -> Next {
     let now = Instant::now();
+    super::invalidate::after_response(ex.w, up.v, &ex.buf, &ex.head);
     // 304 to our revalidation: the stored object is fresh again.
     if let (Some(old), 304) = (ex.validators(), status) {
         let r = answer_revalidated(ex, up.v, req, old, conn).await;

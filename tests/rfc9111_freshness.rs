@@ -169,3 +169,23 @@ fn must_revalidate_forbids_serving_stale() {
     let (_, second, _) = twice(&mut p.client(), &o, "/strict");
     assert_eq!(common::rfc::origin_requests(&o, "/strict"), 2, "{:?}", second.headers);
 }
+
+/// RFC 9110 §5.6.7: "A recipient that parses a timestamp value in an HTTP
+/// header field MUST accept all three HTTP-date formats"; an asctime
+/// Expires, and names in the wrong case, still give freshness. A date of
+/// another shape (`UTC`) is invalid, and RFC 9111 §5.3: "A cache recipient
+/// MUST interpret invalid date formats ... as representing a time in the
+/// past (i.e., 'already expired')".
+#[test]
+fn expires_in_every_http_date_format() {
+    let o = origin(&[
+        ("/asctime", "Expires: Thu Aug  8 02:01:18 2050\r\n".into()),
+        ("/case", "Expires: THU, 18 AUG 2050 02:01:18 gmt\r\n".into()),
+        ("/utc", "Expires: Thu, 18 Aug 2050 02:01:18 UTC\r\n".into()),
+    ]);
+    let p = proxy(&o);
+    let mut c = p.client();
+    assert!(twice(&mut c, &o, "/asctime").2, "asctime-date");
+    assert!(twice(&mut c, &o, "/case").2, "names in another case");
+    assert!(!twice(&mut c, &o, "/utc").2, "UTC is not GMT");
+}

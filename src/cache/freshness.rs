@@ -192,10 +192,10 @@ fn unquote(v: &[u8]) -> &[u8] {
     }
 }
 
-fn http_date(v: &[u8]) -> Option<SystemTime> {
-    std::str::from_utf8(v)
-        .ok()
-        .and_then(|s| httpdate::parse_http_date(s.trim()).ok())
+/// An HTTP-date in any of its formats ([`crate::http::date`]); `now`
+/// resolves two-digit years.
+fn http_date(v: &[u8], now: SystemTime) -> Option<SystemTime> {
+    crate::http::date::parse(v, now)
 }
 
 /// Statuses a cache may store without explicit freshness (RFC 9110 §15.1).
@@ -267,7 +267,7 @@ pub fn lifetime(
 pub fn initial_age(age: Option<&[u8]>, date: Option<&[u8]>, now: SystemTime) -> Duration {
     let age_value = age.and_then(age_value).unwrap_or(0);
     let apparent = date
-        .and_then(http_date)
+        .and_then(|d| http_date(d, now))
         .and_then(|d| now.duration_since(d).ok())
         .map_or(0, |d| d.as_secs());
     Duration::from_secs(age_value.max(apparent).min(MAX_DELTA_SECONDS))
@@ -306,10 +306,10 @@ fn explicit_ttl(cc: &CacheControl, expires: Option<&[u8]>, date: Option<&[u8]>, 
         return Some(Duration::from_secs(s.min(MAX_DELTA_SECONDS)));
     }
     // An invalid Expires (such as "0") means already expired.
-    let Some(exp) = http_date(expires?) else {
+    let Some(exp) = http_date(expires?, now) else {
         return Some(Duration::ZERO);
     };
-    let base = date.and_then(http_date).unwrap_or(now);
+    let base = date.and_then(|d| http_date(d, now)).unwrap_or(now);
     let ttl = exp.duration_since(base).unwrap_or(Duration::ZERO);
     Some(ttl.min(Duration::from_secs(MAX_DELTA_SECONDS)))
 }

@@ -44,6 +44,7 @@ pub mod hooks;
 pub mod park;
 mod record;
 pub mod refresh;
+mod revalidated;
 mod upload;
 pub mod viewer;
 

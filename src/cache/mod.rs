@@ -16,6 +16,9 @@
 //! - [`invalidation`]: which responses to unsafe methods invalidate what
 //!   (RFC 9111 §4.4).
 //! - [`serve`]: a hit's answer: full, 304, 206 or 416.
+//! - [`update`]: a stored response updated from a 304 or a HEAD's 200
+//!   (RFC 9111 §3.2, §4.3.4, §4.3.5): which may update it, and the merged
+//!   head. Pure.
 //! - [`key`]: cache keys (host, path, optional query, normalised
 //!   Accept-Encoding).
 //!
@@ -30,3 +33,4 @@ pub mod lookup;
 pub mod serve;
 pub mod store;
 pub mod targeted;
+pub mod update;

@@ -350,8 +350,9 @@ pub fn write_interim_head(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, via: 
 pub enum HitLabel {
     /// Fresh in the cache.
     Hit,
-    /// Stale, revalidated with the origin (304).
-    RefreshHit,
+    /// Stale, revalidated with the origin, which answered this status (a
+    /// 304, or a HEAD's 200) and updated it.
+    RefreshHit(u16),
     /// Stale, served because the origin group failed with this status.
     StaleOnError(u16),
     /// Fetched just now, stored, and answered from the store (a miss). Its
@@ -380,7 +381,7 @@ pub fn write_hit_lines(
     }
     out.extend_from_slice(match label {
         HitLabel::Hit | HitLabel::StaleOnError(_) => &b"X-Cache: Hit from "[..],
-        HitLabel::RefreshHit => b"X-Cache: RefreshHit from ",
+        HitLabel::RefreshHit(_) => b"X-Cache: RefreshHit from ",
         HitLabel::Stored => b"X-Cache: Miss from ",
     });
     out.extend_from_slice(via.as_bytes());
@@ -391,8 +392,10 @@ pub fn write_hit_lines(
             out.extend_from_slice(b"; hit; ttl=");
             out.extend_from_slice(n.format(ttl_left).as_bytes());
         }
-        HitLabel::RefreshHit => {
-            out.extend_from_slice(b"; fwd=stale; fwd-status=304; ttl=");
+        HitLabel::RefreshHit(st) => {
+            out.extend_from_slice(b"; fwd=stale; fwd-status=");
+            out.extend_from_slice(n.format(st).as_bytes());
+            out.extend_from_slice(b"; ttl=");
             out.extend_from_slice(n.format(ttl_left).as_bytes());
         }
         HitLabel::Stored => out.extend_from_slice(b"; fwd=miss; stored"),

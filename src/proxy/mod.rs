@@ -46,6 +46,7 @@ mod invalidate;
 pub mod park;
 mod record;
 pub mod refresh;
+mod revalidated;
 mod upload;
 pub mod viewer;
 

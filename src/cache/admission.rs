@@ -1,5 +1,6 @@
 //! Cache admission, pure: may this origin response be stored, for how long,
-//! and what a `304 Not Modified` makes of the stored object (SPEC §4).
+//! and what a `304 Not Modified` or a HEAD's 200 makes of the stored object
+//! (SPEC §4).
 //!
 //! The rules themselves live in [`freshness`](super::freshness); this file
 //! reads them off a parsed response head (repeated header lines as one list,
@@ -10,6 +11,7 @@
 
 use super::freshness::{lifetime, Lifetime, Policy, ResponseFacts};
 use super::store::Object;
+use super::update;
 use crate::http::response::{RespBody, ResponseHead};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -72,40 +74,62 @@ pub fn admit(
     Some(Admitted { life, len })
 }
 
-/// The stored object after a 304 to its revalidation: the same stored bytes,
-/// a new age, and the freshness the 304 gives (else the old lifetime).
-/// `policy`'s `default_ttl` is ignored: the old TTL stands in for it.
+/// A stored object updated by a 304 or a HEAD's 200 ([`refreshed`]).
+#[derive(Debug)]
+pub struct Refreshed {
+    pub obj: Object,
+    /// The updated response may be stored; else it answers the request at
+    /// hand only, and the stored one is dropped.
+    pub storable: bool,
+}
+
+/// The stored object `old` updated by a 304 to its revalidation, or a
+/// HEAD's 200 (`head` over `buf`; RFC 9111 §3.2, §4.3.4, §4.3.5): the
+/// merged head ([`update::merge`]; `kept`: names the behavior's header
+/// actions own), the same body `Bytes`, validators and freshness read from
+/// the merged head as a miss's are from the origin's (its Date, the newer
+/// response's Age), counted from `now`.
 pub fn refreshed(
     old: &Object,
     (buf, head): (&[u8], &ResponseHead),
     policy: &Policy,
-    now: Instant,
-    wall: SystemTime,
-) -> Object {
-    let policy = Policy {
-        default_ttl: old.ttl,
-        ..*policy
-    };
-    let life = with_facts(buf, head, |facts| {
+    kept: impl Fn(&[u8]) -> bool,
+    (now, wall): (Instant, SystemTime),
+) -> Refreshed {
+    let mut merged = Vec::with_capacity(old.head.len() + head.head_len + 40);
+    let received = httpdate::fmt_http_date(wall);
+    update::merge(&old.head, (buf, head), kept, received.as_bytes(), &mut merged);
+    let fields = update::index(&merged, old.status);
+    let age = head.header_list(buf, b"age");
+    let life = with_facts(&merged, &fields, |facts| {
         let facts = ResponseFacts {
-            status: old.status,
             vary: None,
             set_cookie: false,
+            age: age.as_deref(),
             ..*facts
         };
-        lifetime(&facts, false, &policy, None, wall)
+        lifetime(&facts, false, policy, None, wall)
     });
-    Object {
-        head: old.head.clone(),
-        body: old.body.clone(),
-        status: old.status,
-        stored: now,
+    let validator = |name: &[u8]| fields.header(&merged, name).map(bytes::Bytes::copy_from_slice);
+    let (etag, last_modified) = (validator(b"etag"), validator(b"last-modified"));
+    let bounded = update::bounded(&merged, &fields);
+    let obj = Object {
+        stale_while_revalidate: life.map_or(Duration::ZERO, |l| l.stale_while_revalidate),
+        stale_if_error: life.map_or(Duration::ZERO, |l| l.stale_if_error),
         initial_age: life.map_or(Duration::ZERO, |l| l.initial_age),
-        ttl: life.map_or(old.ttl, |l| l.ttl),
-        stale_while_revalidate: life.map_or(old.stale_while_revalidate, |l| l.stale_while_revalidate),
-        stale_if_error: life.map_or(old.stale_if_error, |l| l.stale_if_error),
-        etag: old.etag.clone(),
-        last_modified: old.last_modified.clone(),
+        etag,
+        last_modified,
+        ..Object::simple(
+            bytes::Bytes::from(merged.into_boxed_slice()),
+            old.body.clone(),
+            old.status,
+            now,
+            life.map_or(Duration::ZERO, |l| l.ttl),
+        )
+    };
+    Refreshed {
+        obj,
+        storable: life.is_some() && bounded,
     }
 }
 
@@ -164,23 +188,62 @@ mod tests {
         assert_eq!(a.map(|a| a.life.ttl), Some(Duration::from_secs(5)));
     }
 
+    /// RFC 9111 §3.2, §4.3.4: the merged head decides the freshness: the
+    /// 304's Cache-Control replaces the stored one, a 304 without it leaves
+    /// the stored one in force, and the 304's Age counts.
     #[test]
     fn a_304_gives_the_stored_object_its_new_freshness() {
         let now = Instant::now();
         let old = Object::simple(
-            bytes::Bytes::from_static(b"HTTP/1.1 200 OK\r\n"),
+            bytes::Bytes::from_static(b"HTTP/1.1 200 OK\r\nCache-Control: max-age=10\r\nContent-Length: 1\r\n"),
             bytes::Bytes::from_static(b"x"),
             200,
             now,
             Duration::from_secs(10),
         );
-        let raw = b"HTTP/1.1 304 Not Modified\r\nCache-Control: max-age=99\r\n\r\n";
+        let update = |raw: &[u8]| {
+            let h = parsed(raw);
+            refreshed(&old, (raw, &h), &POLICY, |_| false, (now, SystemTime::now()))
+        };
+        let new = update(b"HTTP/1.1 304 Not Modified\r\nCache-Control: max-age=99\r\nAge: 9\r\n\r\n");
+        let o = &new.obj;
+        assert!(new.storable);
+        assert_eq!(
+            (o.ttl, o.initial_age, o.status),
+            (Duration::from_secs(99), Duration::from_secs(9), 200)
+        );
+        assert!(o
+            .head
+            .starts_with(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nCache-Control: max-age=99\r\nDate: "));
+        assert_eq!(o.body.as_ptr(), old.body.as_ptr(), "the body is shared, not copied");
+        let kept = update(b"HTTP/1.1 304 Not Modified\r\nETag: \"e\"\r\n\r\n");
+        assert_eq!(kept.obj.ttl, Duration::from_secs(10));
+        assert_eq!(kept.obj.etag.as_deref(), Some(&b"\"e\""[..]));
+        let gone = update(b"HTTP/1.1 304 Not Modified\r\nCache-Control: no-store\r\n\r\n");
+        assert!(!gone.storable);
+    }
+
+    /// An origin adding new fields on every 304 cannot grow the stored head
+    /// without end: past twice an origin head's lines, the update is not
+    /// stored.
+    #[test]
+    fn a_304_cannot_grow_the_stored_head_without_end() {
+        let now = Instant::now();
+        let lines: String = (0..200).map(|i| format!("X-Old-{i}: v\r\n")).collect();
+        let old = Object::simple(
+            bytes::Bytes::from(format!("HTTP/1.1 200 OK\r\nCache-Control: max-age=10\r\n{lines}")),
+            bytes::Bytes::new(),
+            200,
+            now,
+            Duration::from_secs(10),
+        );
+        let new: String = (0..100).map(|i| format!("X-New-{i}: v\r\n")).collect();
+        let raw = format!("HTTP/1.1 304 Not Modified\r\n{new}\r\n");
+        let h = parsed(raw.as_bytes());
+        let r = refreshed(&old, (raw.as_bytes(), &h), &POLICY, |_| false, (now, SystemTime::now()));
+        assert!(!r.storable);
+        let raw = b"HTTP/1.1 304 Not Modified\r\nX-New: v\r\n\r\n";
         let h = parsed(raw);
-        let new = refreshed(&old, (raw, &h), &POLICY, now, SystemTime::now());
-        assert_eq!((new.ttl, new.status), (Duration::from_secs(99), 200));
-        let raw = b"HTTP/1.1 304 Not Modified\r\n\r\n";
-        let h = parsed(raw);
-        let kept = refreshed(&old, (raw, &h), &POLICY, now, SystemTime::now());
-        assert_eq!(kept.ttl, Duration::from_secs(10));
+        assert!(refreshed(&old, (raw, &h), &POLICY, |_| false, (now, SystemTime::now())).storable);
     }
 }

@@ -13,7 +13,12 @@
 //!   rules), as pure functions of the response, the request and the behavior.
 //! - [`targeted`]: `CDN-Cache-Control` (RFC 9213), a Structured Fields
 //!   Dictionary read into the same directives as Cache-Control.
+//! - [`invalidation`]: which responses to unsafe methods invalidate what
+//!   (RFC 9111 §4.4).
 //! - [`serve`]: a hit's answer: full, 304, 206 or 416.
+//! - [`update`]: a stored response updated from a 304 or a HEAD's 200
+//!   (RFC 9111 §3.2, §4.3.4, §4.3.5): which may update it, and the merged
+//!   head. Pure.
 //! - [`key`]: cache keys (host, path, optional query, normalised
 //!   Accept-Encoding).
 //!
@@ -22,8 +27,10 @@
 pub mod admission;
 pub mod collapse;
 pub mod freshness;
+pub mod invalidation;
 pub mod key;
 pub mod lookup;
 pub mod serve;
 pub mod store;
 pub mod targeted;
+pub mod update;

@@ -203,8 +203,13 @@ async fn look_up<'c>(
     }
     // The key holds the normalised Accept-Encoding: that is what the origin gets.
     let accept_encoding = cache_key.as_deref().and_then(crate::cache::key::encoding);
-    // Only a GET's response is stored (a HEAD's has no body).
-    let cache_key = cache_key.filter(|_| v.method() == b"GET");
+    // Only a GET's response is stored (a HEAD's has no body); a HEAD's
+    // updates the stored GET (RFC 9111 §4.3.5).
+    let (cache_key, head_key) = if v.method() == b"GET" {
+        (cache_key, None)
+    } else {
+        (None, cache_key)
+    };
     // Collapsing: one fetch per key at a time; followers wait, then look again.
     let mut leader = None;
     if let (Some(store), Some(k)) = (store, cache_key.as_deref()) {
@@ -223,6 +228,7 @@ async fn look_up<'c>(
         behavior,
         received,
         cache_key,
+        head_key,
         stale,
         accept_encoding,
         leader,

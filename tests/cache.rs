@@ -520,7 +520,7 @@ fn an_uncacheable_response_releases_its_waiters_at_the_head() {
             Reply {
                 now: head.to_vec(),
                 later: Some(b"4\r\nrest\r\n0\r\n\r\n".to_vec()),
-                close: false,
+                ..Default::default()
             }
         } else {
             let mut all = head.to_vec();

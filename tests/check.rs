@@ -108,3 +108,17 @@ fn every_error_listed() {
     assert_eq!(code, 2);
     assert_eq!(err.lines().count(), 2, "{err}");
 }
+
+#[test]
+fn allowed_methods_must_be_tokens() {
+    let with = |m: &str| {
+        GOOD.replace(
+            "[[behavior]]\n",
+            &format!("[[behavior]]\nallowed_methods = [\"GET\", \"HEAD\", {m}]\n"),
+        )
+    };
+    assert_eq!(check(&with("\"M-SEARCH\"")).0, 0);
+    let line = one_error(&with("\"GE T\""), "behavior[0].allowed_methods");
+    assert!(line.contains("token"), "{line}");
+    one_error(&with("\"\""), "behavior[0].allowed_methods");
+}

@@ -20,7 +20,7 @@ fn poisoning_origin(first: &[u8]) -> ScriptedOrigin {
             Reply {
                 now: first.clone(),
                 later: Some(POISON.to_vec()),
-                close: false,
+                ..Default::default()
             }
         }
     })
@@ -80,8 +80,8 @@ fn raw_answer(response: &[u8], path: &str) -> String {
     let response = response.to_vec();
     let o = ScriptedOrigin::start(move |_| Reply {
         now: response.clone(),
-        later: None,
         close: true,
+        ..Default::default()
     });
     let p = Proxy::start(&config(&[("o", o.addr)], "o", ""));
     let mut s = std::net::TcpStream::connect(p.addr).unwrap();

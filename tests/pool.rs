@@ -84,9 +84,8 @@ fn a_post_is_never_replayed_on_a_fresh_connection() {
             // Read, then close without answering (as a keep-alive
             // connection the origin timed out would).
             Reply {
-                now: Vec::new(),
-                later: None,
                 close: true,
+                ..Default::default()
             }
         } else {
             Reply::now(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")

@@ -346,7 +346,7 @@ fn waiting_requests_of_another_variant_do_not_get_the_leaders_response() {
             return Reply {
                 now: reply[..at].to_vec(),
                 later: Some(reply[at..].to_vec()),
-                close: false,
+                ..Default::default()
             };
         }
         Reply::now(&reply)

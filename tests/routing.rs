@@ -40,3 +40,25 @@ fn curl_through_the_proxy() {
     assert!(out.contains("X-Cache: Miss from ringfront"));
     assert!(out.ends_with("ok o\n"));
 }
+
+/// RFC 9110 §9.1: "method = token"; any registered or extension method
+/// (the SSDP `M-SEARCH`, WebDAV's `PROPFIND`) may be allowed by name, and is
+/// forwarded as written (methods are case-sensitive).
+#[test]
+fn any_token_method_may_be_allowed() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let extra = "\n[[behavior]]\npath = \"/dav/*\"\ntarget = \"o\"\nallowed_methods = [\"GET\", \"HEAD\", \"M-SEARCH\", \"PROPFIND\"]\n";
+    let p = Proxy::start(&config(&[("o", o.addr())], "o", extra));
+    let mut c = p.client();
+    c.send(b"M-SEARCH /dav/x HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.read_response(false).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-origin"), Some("o"));
+    c.send(b"PROPFIND /dav/x HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(c.read_response(false).unwrap().status, 200);
+    // Not listed: 403, and methods are case-sensitive.
+    c.send(b"propfind /dav/x HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(c.read_response(false).unwrap().status, 403);
+    c.send(b"MKCOL /dav/x HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(c.read_response(false).unwrap().status, 403);
+}

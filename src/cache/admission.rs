@@ -1,14 +1,17 @@
 //! Cache admission, pure: may this origin response be stored, for how long,
-//! and what a `304 Not Modified` makes of the stored object (SPEC §4).
+//! and what a `304 Not Modified` or a HEAD's 200 makes of the stored object
+//! (SPEC §4).
 //!
 //! The rules themselves live in [`freshness`](super::freshness); this file
 //! reads them off a parsed response head (repeated header lines as one list,
-//! RFC 9110 §5.3) and adds what only the whole response tells: the body must
-//! have a length the cache can check (so a cut body is never stored), within
-//! `max_object_size`.
+//! RFC 9110 §5.3) and adds what the framing tells: a Content-Length within
+//! `max_object_size`, or no length yet (chunked, or delimited by close: RFC
+//! 9112 §6.3), which the recording checks against that limit as the body
+//! comes, storing it only once complete (RFC 9112 §8; SPEC §4).
 
 use super::freshness::{lifetime, Lifetime, Policy, ResponseFacts};
 use super::store::Object;
+use super::update;
 use super::vary::Vary;
 use crate::http::response::{RespBody, ResponseHead};
 use std::time::{Duration, Instant, SystemTime};
@@ -26,8 +29,10 @@ pub struct Asked {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted {
     pub life: Lifetime,
-    /// The body's length.
-    pub len: u64,
+    /// The body's length when the head says it (a Content-Length, or no
+    /// body); `None` for a chunked or close-delimited body, whose length is
+    /// known only once it is complete.
+    pub len: Option<u64>,
     /// The request headers it varies on (RFC 9111 §4.1; empty: none).
     pub vary: Vary,
 }
@@ -61,8 +66,9 @@ pub fn admit(
     now: SystemTime,
 ) -> Option<Admitted> {
     let len = match head.body() {
-        RespBody::Length(n) if n <= max_object_size => n,
-        RespBody::None if !asked.head_request => 0,
+        RespBody::Length(n) if n <= max_object_size => Some(n),
+        RespBody::None if !asked.head_request => Some(0),
+        RespBody::Chunked | RespBody::Close if !asked.head_request => None,
         _ => return None,
     };
     let life = with_facts(buf, head, |facts| {
@@ -72,40 +78,62 @@ pub fn admit(
     Some(Admitted { life, len, vary })
 }
 
-/// The stored object after a 304 to its revalidation: the same stored bytes,
-/// a new age, and the freshness the 304 gives (else the old lifetime).
-/// `policy`'s `default_ttl` is ignored: the old TTL stands in for it.
+/// A stored object updated by a 304 or a HEAD's 200 ([`refreshed`]).
+#[derive(Debug)]
+pub struct Refreshed {
+    pub obj: Object,
+    /// The updated response may be stored; else it answers the request at
+    /// hand only, and the stored one is dropped.
+    pub storable: bool,
+}
+
+/// The stored object `old` updated by a 304 to its revalidation, or a
+/// HEAD's 200 (`head` over `buf`; RFC 9111 §3.2, §4.3.4, §4.3.5): the
+/// merged head ([`update::merge`]; `kept`: names the behavior's header
+/// actions own), the same body `Bytes`, validators and freshness read from
+/// the merged head as a miss's are from the origin's (its Date, the newer
+/// response's Age), counted from `now`.
 pub fn refreshed(
     old: &Object,
     (buf, head): (&[u8], &ResponseHead),
     policy: &Policy,
-    now: Instant,
-    wall: SystemTime,
-) -> Object {
-    let policy = Policy {
-        default_ttl: old.ttl,
-        ..*policy
-    };
-    let life = with_facts(buf, head, |facts| {
+    kept: impl Fn(&[u8]) -> bool,
+    (now, wall): (Instant, SystemTime),
+) -> Refreshed {
+    let mut merged = Vec::with_capacity(old.head.len() + head.head_len + 40);
+    let received = httpdate::fmt_http_date(wall);
+    update::merge(&old.head, (buf, head), kept, received.as_bytes(), &mut merged);
+    let fields = update::index(&merged, old.status);
+    let age = head.header_list(buf, b"age");
+    let life = with_facts(&merged, &fields, |facts| {
         let facts = ResponseFacts {
-            status: old.status,
             vary: None,
             set_cookie: false,
+            age: age.as_deref(),
             ..*facts
         };
-        lifetime(&facts, false, &policy, None, wall)
+        lifetime(&facts, false, policy, None, wall)
     });
-    Object {
-        head: old.head.clone(),
-        body: old.body.clone(),
-        status: old.status,
-        stored: now,
+    let validator = |name: &[u8]| fields.header(&merged, name).map(bytes::Bytes::copy_from_slice);
+    let (etag, last_modified) = (validator(b"etag"), validator(b"last-modified"));
+    let bounded = update::bounded(&merged, &fields);
+    let obj = Object {
+        stale_while_revalidate: life.map_or(Duration::ZERO, |l| l.stale_while_revalidate),
+        stale_if_error: life.map_or(Duration::ZERO, |l| l.stale_if_error),
         initial_age: life.map_or(Duration::ZERO, |l| l.initial_age),
-        ttl: life.map_or(old.ttl, |l| l.ttl),
-        stale_while_revalidate: life.map_or(old.stale_while_revalidate, |l| l.stale_while_revalidate),
-        stale_if_error: life.map_or(old.stale_if_error, |l| l.stale_if_error),
-        etag: old.etag.clone(),
-        last_modified: old.last_modified.clone(),
+        etag,
+        last_modified,
+        ..Object::simple(
+            bytes::Bytes::from(merged.into_boxed_slice()),
+            old.body.clone(),
+            old.status,
+            now,
+            life.map_or(Duration::ZERO, |l| l.ttl),
+        )
+    };
+    Refreshed {
+        obj,
+        storable: life.is_some() && bounded,
     }
 }
 
@@ -126,14 +154,18 @@ mod tests {
         max_ttl: Duration::from_secs(86_400),
     };
 
+    /// Chunked and close-delimited bodies are admitted without a length:
+    /// the recording learns it at their end (SPEC §4).
     #[test]
-    fn a_body_without_a_length_is_not_admitted() {
-        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
-        let h = parsed(raw);
-        assert_eq!(
-            admit((raw, &h), Asked::default(), &POLICY, 1 << 20, SystemTime::now()),
-            None
-        );
+    fn a_body_without_a_length_is_admitted_with_its_length_unknown() {
+        for raw in [
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\n\r\n",
+        ] {
+            let h = parsed(raw);
+            let a = admit((raw, &h), Asked::default(), &POLICY, 1 << 20, SystemTime::now());
+            assert_eq!(a.map(|a| a.len), Some(None), "{}", String::from_utf8_lossy(raw));
+        }
     }
 
     #[test]
@@ -145,7 +177,10 @@ mod tests {
             None
         );
         let ok = admit((raw, &h), Asked::default(), &POLICY, 2000, SystemTime::now());
-        assert_eq!(ok.map(|a| (a.len, a.life.ttl)), Some((2000, Duration::from_secs(60))));
+        assert_eq!(
+            ok.map(|a| (a.len, a.life.ttl)),
+            Some((Some(2000), Duration::from_secs(60)))
+        );
     }
 
     #[test]
@@ -179,23 +214,62 @@ mod tests {
             .is_empty());
     }
 
+    /// RFC 9111 §3.2, §4.3.4: the merged head decides the freshness: the
+    /// 304's Cache-Control replaces the stored one, a 304 without it leaves
+    /// the stored one in force, and the 304's Age counts.
     #[test]
     fn a_304_gives_the_stored_object_its_new_freshness() {
         let now = Instant::now();
         let old = Object::simple(
-            bytes::Bytes::from_static(b"HTTP/1.1 200 OK\r\n"),
+            bytes::Bytes::from_static(b"HTTP/1.1 200 OK\r\nCache-Control: max-age=10\r\nContent-Length: 1\r\n"),
             bytes::Bytes::from_static(b"x"),
             200,
             now,
             Duration::from_secs(10),
         );
-        let raw = b"HTTP/1.1 304 Not Modified\r\nCache-Control: max-age=99\r\n\r\n";
+        let update = |raw: &[u8]| {
+            let h = parsed(raw);
+            refreshed(&old, (raw, &h), &POLICY, |_| false, (now, SystemTime::now()))
+        };
+        let new = update(b"HTTP/1.1 304 Not Modified\r\nCache-Control: max-age=99\r\nAge: 9\r\n\r\n");
+        let o = &new.obj;
+        assert!(new.storable);
+        assert_eq!(
+            (o.ttl, o.initial_age, o.status),
+            (Duration::from_secs(99), Duration::from_secs(9), 200)
+        );
+        assert!(o
+            .head
+            .starts_with(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nCache-Control: max-age=99\r\nDate: "));
+        assert_eq!(o.body.as_ptr(), old.body.as_ptr(), "the body is shared, not copied");
+        let kept = update(b"HTTP/1.1 304 Not Modified\r\nETag: \"e\"\r\n\r\n");
+        assert_eq!(kept.obj.ttl, Duration::from_secs(10));
+        assert_eq!(kept.obj.etag.as_deref(), Some(&b"\"e\""[..]));
+        let gone = update(b"HTTP/1.1 304 Not Modified\r\nCache-Control: no-store\r\n\r\n");
+        assert!(!gone.storable);
+    }
+
+    /// An origin adding new fields on every 304 cannot grow the stored head
+    /// without end: past twice an origin head's lines, the update is not
+    /// stored.
+    #[test]
+    fn a_304_cannot_grow_the_stored_head_without_end() {
+        let now = Instant::now();
+        let lines: String = (0..200).map(|i| format!("X-Old-{i}: v\r\n")).collect();
+        let old = Object::simple(
+            bytes::Bytes::from(format!("HTTP/1.1 200 OK\r\nCache-Control: max-age=10\r\n{lines}")),
+            bytes::Bytes::new(),
+            200,
+            now,
+            Duration::from_secs(10),
+        );
+        let new: String = (0..100).map(|i| format!("X-New-{i}: v\r\n")).collect();
+        let raw = format!("HTTP/1.1 304 Not Modified\r\n{new}\r\n");
+        let h = parsed(raw.as_bytes());
+        let r = refreshed(&old, (raw.as_bytes(), &h), &POLICY, |_| false, (now, SystemTime::now()));
+        assert!(!r.storable);
+        let raw = b"HTTP/1.1 304 Not Modified\r\nX-New: v\r\n\r\n";
         let h = parsed(raw);
-        let new = refreshed(&old, (raw, &h), &POLICY, now, SystemTime::now());
-        assert_eq!((new.ttl, new.status), (Duration::from_secs(99), 200));
-        let raw = b"HTTP/1.1 304 Not Modified\r\n\r\n";
-        let h = parsed(raw);
-        let kept = refreshed(&old, (raw, &h), &POLICY, now, SystemTime::now());
-        assert_eq!(kept.ttl, Duration::from_secs(10));
+        assert!(refreshed(&old, (raw, &h), &POLICY, |_| false, (now, SystemTime::now())).storable);
     }
 }

@@ -21,7 +21,11 @@
 //! - `no-store`, `no-cache` and `private` prevent caching unless
 //!   `min_ttl` > 0; then the object is cached for `min_ttl` (CloudFront).
 //! - A response with `Set-Cookie` is not cached; nor a response to a request
-//!   with `Authorization`, unless it says `public` or `s-maxage`.
+//!   with `Authorization`, unless it says `public`, `s-maxage` or
+//!   `must-revalidate` (RFC 9111 §3.5).
+//! - `must-revalidate` / `proxy-revalidate` (§5.2.2.2, §5.2.2.8): no stale
+//!   window. `must-understand` (§5.2.2.3): stored only with a status
+//!   ringfront understands, and then `no-store` does not count.
 //! - `Vary: *` prevents caching (RFC 9111 §4.1: it "always fails to
 //!   match"), as does a Vary of more than `vary::MAX_NAMES` names or with
 //!   a member that is not a field name; other Vary lists are stored as
@@ -29,9 +33,11 @@
 //! - A status with an `error_response` is cached for
 //!   `max(error_response.min_ttl, explicit freshness)`, where explicit
 //!   freshness is `s-maxage`, else `max-age`, else `Expires` − `Date`.
-//! - Other statuses that RFC 9110 §15.1 calls heuristically cacheable, and
-//!   5xx, follow the TTL rules; but an error (status ≥ 400) is stored only
-//!   with explicit freshness: `default_ttl` never applies to an error.
+//! - Any final status but 206 and 304 with explicit freshness, statuses
+//!   RFC 9110 §15.1 calls heuristically cacheable, and non-errors marked
+//!   `public` follow the TTL rules (RFC 9111 §3); but an error (status ≥
+//!   400) is stored only with explicit freshness: `default_ttl` never
+//!   applies to an error.
 //! - `stale-while-revalidate` and `stale-if-error` are kept for serving stale.
 //! - Every delta-seconds (`max-age`, `s-maxage`, `stale-while-revalidate`,
 //!   `stale-if-error`, `Age`), `Expires` − `Date` and now − `Date` is at most
@@ -87,6 +93,12 @@ pub struct CacheControl {
     pub no_cache: bool,
     pub private: bool,
     pub public: bool,
+    /// `must-revalidate` or `proxy-revalidate` (RFC 9111 §5.2.2.2,
+    /// §5.2.2.8): never served stale.
+    pub must_revalidate: bool,
+    /// `must-understand` (§5.2.2.3): stored only with a status the cache
+    /// understands, and then `no-store` does not count.
+    pub must_understand: bool,
     pub stale_while_revalidate: Option<u64>,
     pub stale_if_error: Option<u64>,
 }
@@ -117,6 +129,10 @@ pub fn parse_cache_control(v: &[u8]) -> CacheControl {
             cc.private = true;
         } else if n("public") {
             cc.public = true;
+        } else if n("must-revalidate") || n("proxy-revalidate") {
+            cc.must_revalidate = true;
+        } else if n("must-understand") {
+            cc.must_understand = true;
         } else if n("stale-while-revalidate") {
             cc.stale_while_revalidate = secs();
         } else if n("stale-if-error") {
@@ -177,15 +193,22 @@ fn unquote(v: &[u8]) -> &[u8] {
     }
 }
 
-fn http_date(v: &[u8]) -> Option<SystemTime> {
-    std::str::from_utf8(v)
-        .ok()
-        .and_then(|s| httpdate::parse_http_date(s.trim()).ok())
+/// An HTTP-date in any of its formats ([`crate::http::date`]); `now`
+/// resolves two-digit years.
+fn http_date(v: &[u8], now: SystemTime) -> Option<SystemTime> {
+    crate::http::date::parse(v, now)
 }
 
 /// Statuses a cache may store without explicit freshness (RFC 9110 §15.1).
 fn heuristically_cacheable(status: u16) -> bool {
     matches!(status, 200 | 203 | 204 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501)
+}
+
+/// Statuses whose caching requirements ringfront understands, for
+/// `must-understand` (RFC 9111 §5.2.2.3): the heuristically cacheable ones
+/// and the redirects and server errors it stores by their freshness.
+fn understood(status: u16) -> bool {
+    heuristically_cacheable(status) || matches!(status, 302 | 303 | 307) || (500..=599).contains(&status)
 }
 
 /// Whether and for how long the response may be cached.
@@ -211,7 +234,9 @@ pub fn lifetime(
         Some(cdn) => (cdn, None),
         None => (r.cache_control.map(parse_cache_control).unwrap_or_default(), r.expires),
     };
-    if authorization && !(cc.public || cc.s_maxage.is_some()) {
+    // RFC 9111 §3.5: a response to a request with Authorization only with
+    // "a must-revalidate, public, or s-maxage response directive".
+    if authorization && !(cc.public || cc.s_maxage.is_some() || cc.must_revalidate) {
         return None;
     }
     let explicit = explicit_ttl(&cc, expires, r.date, now);
@@ -219,11 +244,14 @@ pub fn lifetime(
         Some(min) => min.max(explicit.unwrap_or(Duration::ZERO)),
         None => policy_ttl(r.status, &cc, explicit, policy)?,
     };
-    let secs = Duration::from_secs;
+    // §5.2.2.2: once stale, "a cache MUST NOT reuse that response to
+    // satisfy another request until it has been successfully validated":
+    // no stale window, whatever stale-* says.
+    let stale = |d: Option<u64>| Duration::from_secs(if cc.must_revalidate { 0 } else { d.unwrap_or(0) });
     let life = Lifetime {
         ttl,
-        stale_while_revalidate: secs(cc.stale_while_revalidate.unwrap_or(0)),
-        stale_if_error: secs(cc.stale_if_error.unwrap_or(0)),
+        stale_while_revalidate: stale(cc.stale_while_revalidate),
+        stale_if_error: stale(cc.stale_if_error),
         initial_age: initial_age(r.age, r.date, now),
     };
     // RFC 9111 §4.2.4: "A cache MUST NOT generate a stale response unless
@@ -241,7 +269,7 @@ pub fn lifetime(
 pub fn initial_age(age: Option<&[u8]>, date: Option<&[u8]>, now: SystemTime) -> Duration {
     let age_value = age.and_then(age_value).unwrap_or(0);
     let apparent = date
-        .and_then(http_date)
+        .and_then(|d| http_date(d, now))
         .and_then(|d| now.duration_since(d).ok())
         .map_or(0, |d| d.as_secs());
     Duration::from_secs(age_value.max(apparent).min(MAX_DELTA_SECONDS))
@@ -266,10 +294,10 @@ fn explicit_ttl(cc: &CacheControl, expires: Option<&[u8]>, date: Option<&[u8]>, 
         return Some(Duration::from_secs(s.min(MAX_DELTA_SECONDS)));
     }
     // An invalid Expires (such as "0") means already expired.
-    let Some(exp) = http_date(expires?) else {
+    let Some(exp) = http_date(expires?, now) else {
         return Some(Duration::ZERO);
     };
-    let base = date.and_then(http_date).unwrap_or(now);
+    let base = date.and_then(|d| http_date(d, now)).unwrap_or(now);
     let ttl = exp.duration_since(base).unwrap_or(Duration::ZERO);
     Some(ttl.min(Duration::from_secs(MAX_DELTA_SECONDS)))
 }
@@ -277,7 +305,21 @@ fn explicit_ttl(cc: &CacheControl, expires: Option<&[u8]>, date: Option<&[u8]>, 
 /// The TTL under the behavior's policy, for a status without an
 /// `error_response`; `None`: not stored.
 fn policy_ttl(status: u16, cc: &CacheControl, explicit: Option<Duration>, policy: &Policy) -> Option<Duration> {
-    if !(heuristically_cacheable(status) || (500..=599).contains(&status)) {
+    // RFC 9111 §3: a final status; 206 and 304 are never stored as they
+    // come (ringfront stores whole responses, and a 304 updates one).
+    if status < 200 || status == 206 || status == 304 {
+        return None;
+    }
+    // §3: "if the response status code is 206 or 304, or the
+    // must-understand cache directive is present: the cache understands
+    // the response status code".
+    if cc.must_understand && !understood(status) {
+        return None;
+    }
+    // §3: stored with explicit freshness ("a max-age response directive",
+    // s-maxage, "an Expires header field"), with `public` (freshness then
+    // the default), or a heuristically cacheable status (§4.2.2).
+    if !(heuristically_cacheable(status) || explicit.is_some() || (cc.public && status < 400)) {
         return None;
     }
     // default_ttl never applies to an error: without explicit freshness, one
@@ -285,7 +327,10 @@ fn policy_ttl(status: u16, cc: &CacheControl, explicit: Option<Duration>, policy
     if status >= 400 && explicit.is_none() {
         return None;
     }
-    if cc.no_store || cc.no_cache || cc.private {
+    // §5.2.2.3: "When the cache is obligated to obey must-understand, it
+    // SHOULD ignore the no-store directive".
+    let no_store = cc.no_store && !cc.must_understand;
+    if no_store || cc.no_cache || cc.private {
         // CloudFront: not cached, unless min_ttl > 0; then for min_ttl.
         return (!policy.min_ttl.is_zero()).then_some(policy.min_ttl);
     }
@@ -398,6 +443,42 @@ mod tests {
             r.status = st;
             assert_eq!(ttl_of(&r, &p).is_some(), cached, "{st}");
         }
+        // With explicit freshness any final status but 206 and 304.
+        for (st, cached) in [
+            (302, true),
+            (299, true),
+            (400, true),
+            (206, false),
+            (304, false),
+            (103, false),
+        ] {
+            let mut r = facts("max-age=60");
+            r.status = st;
+            assert_eq!(ttl_of(&r, &p).is_some(), cached, "{st} with max-age");
+        }
+        // `public` lets a redirect take the default TTL, not an error.
+        let mut r = facts("public");
+        r.status = 302;
+        assert!(ttl_of(&r, &p).is_some());
+        r.status = 400;
+        assert!(ttl_of(&r, &p).is_none());
+    }
+
+    #[test]
+    fn must_understand_and_must_revalidate() {
+        let p = policy(0);
+        let mut r = facts("must-understand, no-store, max-age=60");
+        assert_eq!(ttl_of(&r, &p), Some(60));
+        r.status = 299;
+        assert_eq!(ttl_of(&r, &p), None);
+        let r = facts("max-age=60, stale-while-revalidate=30, stale-if-error=30, must-revalidate");
+        let now = SystemTime::now();
+        let l = lifetime(&r, true, &p, None, now).expect("must-revalidate allows Authorization");
+        assert_eq!(
+            (l.stale_while_revalidate, l.stale_if_error),
+            (Duration::ZERO, Duration::ZERO)
+        );
+        assert!(lifetime(&facts("max-age=60"), true, &p, None, now).is_none());
     }
 
     #[test]

@@ -39,11 +39,7 @@ fn none_match(list: &[u8], etag: Option<&[u8]>) -> bool {
 }
 
 fn not_modified_since(ims: &[u8], last_modified: Option<&[u8]>) -> bool {
-    let parse = |v: &[u8]| {
-        std::str::from_utf8(v)
-            .ok()
-            .and_then(|s| httpdate::parse_http_date(s.trim()).ok())
-    };
+    let parse = |v: &[u8]| crate::http::date::parse(v, std::time::SystemTime::now());
     match (parse(ims), last_modified.and_then(parse)) {
         (Some(since), Some(lm)) => lm <= since,
         _ => false,

@@ -22,7 +22,8 @@
 //! measured with a flood of tiny objects). The sum over
 //! all shards stays within the configured capacity: each shard owns an equal
 //! part and evicts before inserting past it. Responses still being recorded
-//! reserve their length first, within a quarter of the capacity for all of
+//! reserve their length first (a body of unknown length, as it arrives:
+//! [`Reservation::grow`]), within a quarter of the capacity for all of
 //! them ([`Store::reserve`]); a response that finds no room streams through
 //! unrecorded, so stalled viewers of large misses cannot hold memory beyond
 //! that share.
@@ -422,6 +423,20 @@ pub struct Reservation {
     bytes: u64,
 }
 
+impl Reservation {
+    /// Reserves `more` bytes on top, within the same share as
+    /// [`Store::reserve`]: a body whose length is known only at its end
+    /// (chunked, or delimited by close) takes room as it arrives. False: no
+    /// room, and the reservation stays as it was.
+    pub fn grow(&mut self, more: u64) -> bool {
+        if !self.store.take(more) {
+            return false;
+        }
+        self.bytes += more;
+        true
+    }
+}
+
 impl Drop for Reservation {
     fn drop(&mut self) {
         self.store
@@ -437,6 +452,14 @@ impl Store {
     /// being recorded counts against capacity). `None`: no room, so the
     /// response streams through unrecorded.
     pub fn reserve(self: &Arc<Self>, bytes: u64) -> Option<Reservation> {
+        self.take(bytes).then(|| Reservation {
+            store: self.clone(),
+            bytes,
+        })
+    }
+
+    /// Adds `bytes` to what recordings hold, unless that passes their share.
+    fn take(&self, bytes: u64) -> bool {
         use std::sync::atomic::Ordering;
         // At least one object of the largest size may always be recorded.
         let limit = (self.capacity / RECORDING_SHARE)
@@ -446,11 +469,7 @@ impl Store {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
                 r.checked_add(bytes).filter(|&t| t <= limit)
             })
-            .ok()?;
-        Some(Reservation {
-            store: self.clone(),
-            bytes,
-        })
+            .is_ok()
     }
 
     /// Bytes reserved by recordings now.
@@ -716,6 +735,21 @@ mod tests {
         // A small cache still records one object of the largest size.
         let small = Arc::new(Store::new(4 << 20, 2 << 20));
         assert!(small.reserve((2 << 20) + 4096).is_some());
+    }
+
+    #[test]
+    fn a_reservation_grows_within_the_share_and_gives_it_all_back() {
+        let s = Arc::new(Store::new(64 << 20, 1 << 20));
+        let mut a = s.reserve(1 << 20).expect("room");
+        assert!(a.grow(10 << 20));
+        let b = s.reserve(4 << 20).expect("still within");
+        assert!(!a.grow(2 << 20), "past the share");
+        assert!(!a.grow(u64::MAX));
+        assert_eq!(s.recording(), 15 << 20, "a failed grow takes nothing");
+        drop(b);
+        assert!(a.grow(2 << 20));
+        drop(a);
+        assert_eq!(s.recording(), 0);
     }
 
     fn obj(n: usize) -> Arc<Object> {

@@ -29,6 +29,7 @@
 //! Pure and allocation-free: a scan over the bytes.
 
 use super::freshness::{CacheControl, MAX_DELTA_SECONDS};
+use crate::http::token::is_tchar;
 
 /// A parsed bare item, as much of it as the directives need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,11 +241,6 @@ impl<'a> Parser<'a> {
             self.i += 1;
         }
     }
-}
-
-/// RFC 9110 §5.6.2 tchar.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ impl Vary {
         let mut names: Vec<Vec<u8>> = Vec::new();
         for member in list.unwrap_or_default().split(|&b| b == b',') {
             let name = member.trim_ascii();
-            if name == b"*" || !name.iter().all(|&b| is_tchar(b)) {
+            if name == b"*" || (!name.is_empty() && !crate::http::token::is_token(name)) {
                 return None;
             }
             if !name.is_empty() {
@@ -86,11 +86,6 @@ impl Vary {
     pub fn as_bytes(&self) -> &[u8] {
         &self.names
     }
-}
-
-/// RFC 9110 §5.6.2 `tchar`.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// The names part of a variant's key (what [`append_values`] wrote after

@@ -286,6 +286,7 @@ fn header_actions(e: &mut Errors, key: &[Seg], raw: &RawHeaderActions) -> Header
     out
 }
 
+/// The methods of RFC 9110 §9.3 (and PATCH) that config may write in any case.
 const METHODS: [&str; 7] = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"];
 
 /// A `listen` key (`server.listen`, `server.tls.listen`): one or more
@@ -666,14 +667,20 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
         };
         let mut methods = Vec::new();
         for m in &b.allowed_methods {
-            let up = m.to_ascii_uppercase();
-            if !METHODS.contains(&up.as_str()) {
+            // RFC 9110 §9.1: any token is a method; the standard ones may be
+            // written in any case, others are kept as written (methods are
+            // case-sensitive).
+            let m = match METHODS.iter().find(|s| s.eq_ignore_ascii_case(m)) {
+                Some(s) => s.to_string(),
+                None => m.clone(),
+            };
+            if !crate::http::token::is_token(m.as_bytes()) {
                 e.push(
                     &[K("behavior"), I(i), K("allowed_methods")],
-                    format!("{m:?} is not one of {}", METHODS.join(", ")),
+                    format!("{m:?} is not a method (an RFC 9110 token)"),
                 );
-            } else if !methods.contains(&up) {
-                methods.push(up);
+            } else if !methods.contains(&m) {
+                methods.push(m);
             }
         }
         for must in ["GET", "HEAD"] {

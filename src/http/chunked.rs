@@ -16,6 +16,7 @@
 //! extensions and the trailer section are bounded. Neither is ever passed
 //! on: what ringfront forwards is framed again (`http::frame`).
 
+use super::token::is_tchar;
 use std::ops::Range;
 
 /// Why a chunked body is rejected.
@@ -50,11 +51,6 @@ enum ExtPart {
     QuotedEscape,
     /// After a value: whitespace, then `;` or CR.
     AfterValue,
-}
-
-/// RFC 9110 §5.6.2 tchar.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 impl ExtPart {

@@ -16,22 +16,28 @@ pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 /// chunk when `last`.
 pub fn chunk(out: &mut Vec<u8>, data: &[u8], last: bool) {
     if !data.is_empty() {
-        let mut hex = [0u8; 16];
-        let mut n = data.len();
-        let mut i = hex.len();
-        while n > 0 || i == hex.len() {
-            i -= 1;
-            hex[i] = b"0123456789abcdef"[n & 0xf];
-            n >>= 4;
-        }
-        out.extend_from_slice(&hex[i..]);
-        out.extend_from_slice(b"\r\n");
+        size_line(out, data.len());
         out.extend_from_slice(data);
         out.extend_from_slice(b"\r\n");
     }
     if last {
         out.extend_from_slice(LAST_CHUNK);
     }
+}
+
+/// Appends the line that starts a chunk of `n` bytes (the data and its
+/// CRLF are the caller's, for data written from elsewhere).
+pub fn size_line(out: &mut Vec<u8>, n: usize) {
+    let mut hex = [0u8; 16];
+    let mut n = n;
+    let mut i = hex.len();
+    while n > 0 || i == hex.len() {
+        i -= 1;
+        hex[i] = b"0123456789abcdef"[n & 0xf];
+        n >>= 4;
+    }
+    out.extend_from_slice(&hex[i..]);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Feeds `input` (the next bytes of a chunked body) to `cursor` and
@@ -84,7 +90,10 @@ pub fn compact(buf: &mut [u8], ranges: &[Range<usize>]) -> usize {
     let mut at = 0;
     for r in ranges {
         if r.end <= buf.len() && r.start >= at {
-            buf.copy_within(r.clone(), at);
+            // Data already in place (an unframed body) is not moved.
+            if r.start > at {
+                buf.copy_within(r.clone(), at);
+            }
             at += r.len();
         }
     }

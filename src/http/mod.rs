@@ -7,6 +7,8 @@
 //! - [`body`]: the request/response body cursor that both directions share.
 //! - [`frame`]: chunk framing of ringfront's own: bodies are decoded and
 //!   framed again, never passed on with the sender's framing.
+//! - [`date`]: HTTP-date in its three formats (RFC 9110 §5.6.7).
+//! - [`token`]: the RFC 9110 token grammar.
 //! - [`edit`]: the header actions of a behavior, as data the writers apply.
 //! - [`write`]: heads sent to origins and viewers (the one framing line of
 //!   ringfront's own), and generated responses.
@@ -16,9 +18,11 @@
 
 pub mod body;
 pub mod chunked;
+pub mod date;
 pub mod edit;
 pub mod frame;
 pub mod parse;
 pub mod path;
 pub mod response;
+pub mod token;
 pub mod write;

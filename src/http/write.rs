@@ -283,6 +283,17 @@ pub fn write_stored_head(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, rw: &R
 }
 
 fn write_core(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, rw: &ResponseRewrite, stored: bool) {
+    status_line(out, buf, r);
+    copy_fields(out, buf, r, |name| {
+        (!rw.actions.is_empty() && rw.actions.touches(name)) || (stored && name.eq_ignore_ascii_case(b"age"))
+    });
+    rw.framing.write_line(out);
+    via_line(out, r, rw.via);
+    apply_sets(out, rw.actions, rw.ctx);
+    out.extend_from_slice(rw.extra);
+}
+
+fn status_line(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(itoa::Buffer::new().format(r.status).as_bytes());
     out.push(b' ');
@@ -292,32 +303,46 @@ fn write_core(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, rw: &ResponseRewr
         out.extend_from_slice(r.reason.of(buf));
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Copies the origin's end-to-end field lines: not hop-by-hop ones, not
+/// those its Connection names (RFC 9110 §7.6.1), not its framing (ringfront
+/// writes its own), and not those `skip` names.
+fn copy_fields(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, skip: impl Fn(&[u8]) -> bool) {
     for hd in &r.headers {
         match hd.class {
             HeaderClass::HopByHop | HeaderClass::ContentLength | HeaderClass::TransferEncoding => continue,
             _ => {}
         }
-        let name = hd.name.of(buf);
         if !r.connection_tokens.is_empty() && r.named_by_connection(buf, hd.name) {
             continue;
         }
-        if !rw.actions.is_empty() && rw.actions.touches(name) {
-            continue;
-        }
-        if stored && name.eq_ignore_ascii_case(b"age") {
+        if skip(hd.name.of(buf)) {
             continue;
         }
         out.extend_from_slice(&buf[hd.name.start as usize..hd.value.end as usize]);
         out.extend_from_slice(b"\r\n");
     }
-    rw.framing.write_line(out);
+}
+
+/// `Via: 1.x <pseudonym>` (RFC 9110 §7.6.3), with the version the origin
+/// spoke.
+fn via_line(out: &mut Vec<u8>, r: &ResponseHead, via: &str) {
     out.extend_from_slice(b"Via: 1.");
     out.push(b'0' + r.minor.min(1));
     out.push(b' ');
-    out.extend_from_slice(rw.via.as_bytes());
+    out.extend_from_slice(via.as_bytes());
     out.extend_from_slice(b"\r\n");
-    apply_sets(out, rw.actions, rw.ctx);
-    out.extend_from_slice(rw.extra);
+}
+
+/// Appends an interim (1xx) response head to forward to the viewer
+/// (RFC 9110 §15.2): the status line, the origin's end-to-end fields (a
+/// 1xx has no content, so no framing fields) and Via (§7.6.3).
+pub fn write_interim_head(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, via: &str) {
+    status_line(out, buf, r);
+    copy_fields(out, buf, r, |_| false);
+    via_line(out, r, via);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// How an answer from the cache came about, for X-Cache and Cache-Status.
@@ -325,8 +350,9 @@ fn write_core(out: &mut Vec<u8>, buf: &[u8], r: &ResponseHead, rw: &ResponseRewr
 pub enum HitLabel {
     /// Fresh in the cache.
     Hit,
-    /// Stale, revalidated with the origin (304).
-    RefreshHit,
+    /// Stale, revalidated with the origin, which answered this status (a
+    /// 304, or a HEAD's 200) and updated it.
+    RefreshHit(u16),
     /// Stale, served because the origin group failed with this status.
     StaleOnError(u16),
     /// Fetched just now, stored, and answered from the store (a miss). Its
@@ -355,7 +381,7 @@ pub fn write_hit_lines(
     }
     out.extend_from_slice(match label {
         HitLabel::Hit | HitLabel::StaleOnError(_) => &b"X-Cache: Hit from "[..],
-        HitLabel::RefreshHit => b"X-Cache: RefreshHit from ",
+        HitLabel::RefreshHit(_) => b"X-Cache: RefreshHit from ",
         HitLabel::Stored => b"X-Cache: Miss from ",
     });
     out.extend_from_slice(via.as_bytes());
@@ -366,8 +392,10 @@ pub fn write_hit_lines(
             out.extend_from_slice(b"; hit; ttl=");
             out.extend_from_slice(n.format(ttl_left).as_bytes());
         }
-        HitLabel::RefreshHit => {
-            out.extend_from_slice(b"; fwd=stale; fwd-status=304; ttl=");
+        HitLabel::RefreshHit(st) => {
+            out.extend_from_slice(b"; fwd=stale; fwd-status=");
+            out.extend_from_slice(n.format(st).as_bytes());
+            out.extend_from_slice(b"; ttl=");
             out.extend_from_slice(n.format(ttl_left).as_bytes());
         }
         HitLabel::Stored => out.extend_from_slice(b"; fwd=miss; stored"),
@@ -617,6 +645,19 @@ mod tests {
         assert!(!lines(0, HitLabel::Stored).contains("Age"));
         assert!(lines(30, HitLabel::Stored).starts_with("Age: 30\r\nX-Cache: Miss from edge\r\n"));
         assert!(lines(0, HitLabel::Hit).starts_with("Age: 0\r\nX-Cache: Hit from edge\r\n"));
+    }
+
+    #[test]
+    fn an_interim_head_keeps_end_to_end_fields_only() {
+        let buf = b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\nConnection: x-hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\nContent-Length: 4\r\n\r\n";
+        let mut r = ResponseHead::default();
+        parse_response(buf, false, &mut r).unwrap().unwrap();
+        let mut out = Vec::new();
+        write_interim_head(&mut out, buf, &r, "ringfront");
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\nVia: 1.1 ringfront\r\n\r\n"
+        );
     }
 
     #[test]

@@ -45,38 +45,57 @@ pub async fn connect(addr: SocketAddr, deadline: Instant, tls: Option<&OriginTls
     Ok(OriginConn::new(stream))
 }
 
-/// Reads from the origin until a complete final head, a timeout, or an error.
+/// What [`read_head`] keeps across calls for one attempt.
+#[derive(Debug, Default)]
+pub struct HeadRead {
+    /// The request was HEAD (the response has no body).
+    pub head_request: bool,
+    /// The connection came from the pool.
+    pub reused: bool,
+    /// A response byte has arrived on this connection, which decides
+    /// whether a failure is retryable.
+    pub got_bytes: bool,
+    /// Length of an interim (1xx) head at the front of the buffer, parsed
+    /// into `head`, for the caller to forward and remove; 0 when none.
+    pub interim: usize,
+}
+
+/// Reads from the origin until a complete final head, an interim head, a
+/// timeout, or an error.
 ///
 /// `buf` accumulates the head; on `Head` the head is its first
-/// `head.head_len` bytes and body bytes may follow. 1xx interim responses
-/// (other than 101) are consumed and skipped (RFC 9110 §15.2); the viewer
-/// gets its own `100 Continue` from the proxy. `got_bytes` is set once any
-/// response byte has arrived on this connection, which decides whether a
-/// failure is retryable.
+/// `head.head_len` bytes and body bytes may follow. An interim response
+/// (RFC 9110 §15.2) other than `100 Continue` (the viewer gets its own from
+/// the proxy) and `101` (an error: ringfront asks for no upgrade) is
+/// reported as `Progress` with `st.interim` set: the caller forwards it,
+/// removes it from `buf` and calls again.
 pub async fn read_head(
     conn: &mut OriginConn,
     mut buf: Vec<u8>,
     deadline: Instant,
-    head_request: bool,
     head: &mut ResponseHead,
-    got_bytes: &mut bool,
-    reused: bool,
+    st: &mut HeadRead,
 ) -> (Event, Option<Vec<u8>>) {
+    st.interim = 0;
     // Whether `buf` may already hold a complete head (bytes left from a 1xx).
     let mut parse_first = !buf.is_empty();
     // Bytes arrived during this call (progress is reported only for those).
     let mut fresh = false;
     loop {
         if parse_first {
-            match parse_response(&buf, head_request, head) {
+            match parse_response(&buf, st.head_request, head) {
                 Ok(Some(n)) => {
                     if head.status == 101 {
                         return (Event::BadHead, Some(buf));
                     }
-                    if (100..200).contains(&head.status) {
+                    if head.status == 100 {
                         buf.drain(..n);
                         parse_first = !buf.is_empty();
                         continue;
+                    }
+                    if (100..200).contains(&head.status) {
+                        st.interim = n;
+                        return (Event::Progress, Some(buf));
                     }
                     return (Event::Head { status: head.status }, Some(buf));
                 }
@@ -98,14 +117,14 @@ pub async fn read_head(
             Ok((Ok(0), b)) | Ok((Err(_), b)) => {
                 return (
                     Event::FailedBeforeResponse {
-                        reused: reused && !*got_bytes,
+                        reused: st.reused && !st.got_bytes,
                     },
                     Some(b),
                 );
             }
             Ok((Ok(_), b)) => {
                 buf = b;
-                *got_bytes = true;
+                st.got_bytes = true;
                 fresh = true;
                 parse_first = true;
             }

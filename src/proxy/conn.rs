@@ -77,6 +77,8 @@ pub async fn serve(
     // TLS: tell the viewer the close is deliberate (nothing was cut short).
     if clean_end {
         v.close_notify(CLOSE_NOTIFY_WITHIN).await;
+    } else {
+        v.reset_on_close();
     }
     drop(guard);
 }
@@ -205,8 +207,13 @@ async fn look_up<'c>(
         let lines = crate::cache::vary::request_lines(v.buf(), v.head(), b"accept-encoding");
         crate::cache::key::normalize_accept_encoding(lines)
     });
-    // Only a GET's response is stored (a HEAD's has no body).
-    let mut cache_key = cache_key.filter(|_| v.method() == b"GET");
+    // Only a GET's response is stored (a HEAD's has no body); a HEAD's
+    // updates the stored GET (RFC 9111 §4.3.5).
+    let (mut cache_key, head_key) = if v.method() == b"GET" {
+        (cache_key, None)
+    } else {
+        (None, cache_key)
+    };
     // Collapsing: one fetch per key at a time; followers wait, then look again.
     let mut leader = None;
     if let (Some(store), Some(k)) = (store, cache_key.as_mut()) {
@@ -235,6 +242,7 @@ async fn look_up<'c>(
         behavior,
         received,
         cache_key,
+        head_key,
         stale,
         accept_encoding,
         leader,

@@ -7,9 +7,20 @@
 //! proxy 64 KiB. A chunked body is decoded and framed again (or delimited by
 //! close for an HTTP/1.0 viewer). Every read from the origin is bounded by
 //! its `response_timeout`, every write to the viewer by the write timeout.
+//!
+//! A response being recorded whose body outgrew its room (`record`) is
+//! streamed on from where the recording stopped ([`resume`]): the head, the
+//! body recorded so far (written from its buffer, not copied), the data the
+//! recording had no room for, then the rest as it comes.
+//!
+//! A body that ends short (its length not met, chunked without the last
+//! chunk, a close-delimited one ended by a reset rather than a FIN: RFC 9112
+//! §8) is a failed body: the viewer's connection is aborted, never ended as
+//! if the response were whole.
 
 use super::exchange::Exchange;
 use super::viewer::Viewer;
+use crate::cache::store::Reservation;
 use crate::config::Behavior;
 use crate::http::frame;
 use crate::http::response::RespBody;
@@ -47,32 +58,60 @@ struct Stream<'e, 'w> {
 /// Streams the response the exchange holds to the viewer. `keep`: the
 /// request allows the viewer connection to stay open.
 pub(super) async fn deliver(ex: &mut Exchange<'_>, v: &mut Viewer, mut c: OriginConn, keep: bool) -> Delivered {
-    let framing = ViewerFraming::of(&ex.head, v.http10());
-    let viewer_keep = keep && framing != ViewerFraming::Close && !ex.w.shared.is_stopping();
-    let mut s = Stream {
-        reader: ResponseReader::after_head(&ex.head),
-        decode: ex.head.body() == RespBody::Chunked,
-        framing,
-        ranges: Vec::new(),
-        timeout: super::answers::write_timeout(ex.w),
-        bytes: 0,
-        ex,
-    };
+    let reader = ResponseReader::after_head(&ex.head);
+    let (mut s, viewer_keep) = Stream::new(ex, reader, v, keep);
     let end = match s.head_and_first(v, viewer_keep).await {
         Ok(()) => s.rest(v, &mut c).await,
         Err(ev) => End::Failed(ev),
     };
-    let (event, reusable, viewer_keep) = match end {
-        End::Done { reusable } => (Event::BodyDone, reusable, viewer_keep),
-        End::ClosedAtEof => (Event::BodyDone, false, viewer_keep),
-        End::Failed(ev) => (ev, false, false),
+    s.delivered(end, viewer_keep, c)
+}
+
+/// A response whose recording outgrew its room, left to stream.
+pub(super) struct Partial {
+    /// The origin's response head as received (`ex.head`'s spans point
+    /// into it).
+    pub head: Vec<u8>,
+    /// The body data recorded so far.
+    pub body: bytes::Bytes,
+    /// Its room in the recording share, held until it is written.
+    pub room: Reservation,
+    /// The body's reader, past all that was read.
+    pub reader: ResponseReader,
+    /// Body data in the exchange's buffer, after `body`, that the reader
+    /// took but the recording had no room for.
+    pub pending: std::ops::Range<usize>,
+}
+
+/// Streams the rest of the response in `p` to the viewer: the head, what
+/// was recorded and is pending, then the rest as it comes. `keep`: the
+/// request allows the viewer connection to stay open.
+pub(super) async fn resume(
+    ex: &mut Exchange<'_>,
+    v: &mut Viewer,
+    mut c: OriginConn,
+    keep: bool,
+    p: Partial,
+) -> Delivered {
+    let Partial {
+        head,
+        body,
+        room,
+        reader,
+        pending,
+    } = p;
+    let (mut s, viewer_keep) = Stream::new(ex, reader, v, keep);
+    let end = match s.recorded(v, viewer_keep, &head, body).await {
+        Ok(open_chunk) => {
+            drop(room);
+            match s.pending(v, pending, open_chunk).await {
+                Ok(()) => s.rest(v, &mut c).await,
+                Err(ev) => End::Failed(ev),
+            }
+        }
+        Err(ev) => End::Failed(ev),
     };
-    Delivered {
-        event,
-        conn: reusable.then_some(c),
-        viewer_keep,
-        bytes: s.bytes,
-    }
+    s.delivered(end, viewer_keep, c)
 }
 
 /// How the body ended.
@@ -86,7 +125,39 @@ enum End {
     Failed(Event),
 }
 
-impl Stream<'_, '_> {
+impl<'e, 'w> Stream<'e, 'w> {
+    /// A stream of the response the exchange holds, its body read by
+    /// `reader`, and whether the viewer connection may stay open after it.
+    fn new(ex: &'e mut Exchange<'w>, reader: ResponseReader, v: &Viewer, keep: bool) -> (Self, bool) {
+        let framing = ViewerFraming::of(&ex.head, v.http10());
+        let viewer_keep = keep && framing != ViewerFraming::Close && !ex.w.shared.is_stopping();
+        let s = Stream {
+            reader,
+            decode: ex.head.body() == RespBody::Chunked,
+            framing,
+            ranges: Vec::new(),
+            timeout: super::answers::write_timeout(ex.w),
+            bytes: 0,
+            ex,
+        };
+        (s, viewer_keep)
+    }
+
+    /// What the stream came to, given how it ended.
+    fn delivered(self, end: End, viewer_keep: bool, c: OriginConn) -> Delivered {
+        let (event, reusable, viewer_keep) = match end {
+            End::Done { reusable } => (Event::BodyDone, reusable, viewer_keep),
+            End::ClosedAtEof => (Event::BodyDone, false, viewer_keep),
+            End::Failed(ev) => (ev, false, false),
+        };
+        Delivered {
+            event,
+            conn: reusable.then_some(c),
+            viewer_keep,
+            bytes: self.bytes,
+        }
+    }
+
     /// Feeds origin bytes in `ex.buf[from..]` to the reader and returns the
     /// length of the body data they hold, compacted to `ex.buf[from..]`
     /// when decoding.
@@ -113,7 +184,7 @@ impl Stream<'_, '_> {
     /// Writes the rewritten head and the body bytes that came with it.
     async fn head_and_first(&mut self, v: &mut Viewer, viewer_keep: bool) -> Result<(), Event> {
         let mut out = v.take_out();
-        self.write_head(v, viewer_keep, &mut out);
+        self.write_head(v, viewer_keep, &mut out, &self.ex.buf);
         let start = self.ex.head.head_len;
         let n = self.feed(start)?;
         let data = &self.ex.buf[start..start + n];
@@ -130,7 +201,9 @@ impl Stream<'_, '_> {
         Ok(())
     }
 
-    fn write_head(&self, v: &Viewer, viewer_keep: bool, out: &mut Vec<u8>) {
+    /// Writes the rewritten head; `origin` holds the bytes `ex.head`'s spans
+    /// point into.
+    fn write_head(&self, v: &Viewer, viewer_keep: bool, out: &mut Vec<u8>, origin: &[u8]) {
         let ex = &*self.ex;
         let w = ex.w;
         let mut ps = Vec::new();
@@ -152,7 +225,61 @@ impl Stream<'_, '_> {
             viewer_http10: v.http10(),
             extra: &ex.hook_lines,
         };
-        write_response_head(out, &ex.buf, &ex.head, &rw);
+        write_response_head(out, origin, &ex.head, &rw);
+    }
+
+    /// Writes the head (from `origin`, the origin's head as received) and
+    /// `body`, the data recorded so far, in one writev. In a chunked framing
+    /// that data is one chunk whose closing CRLF is left to
+    /// [`Self::pending`]: true when such a chunk is open.
+    async fn recorded(
+        &mut self,
+        v: &mut Viewer,
+        viewer_keep: bool,
+        origin: &[u8],
+        body: bytes::Bytes,
+    ) -> Result<bool, Event> {
+        let mut hb = v.take_hit();
+        hb.head.clear();
+        self.write_head(v, viewer_keep, &mut hb.head, origin);
+        let open_chunk = self.framing == ViewerFraming::Chunked && !body.is_empty();
+        if open_chunk {
+            frame::size_line(&mut hb.head, body.len());
+        }
+        hb.body = body;
+        let len = hb.len() as u64;
+        if !v.send_head_and_body(hb, self.timeout).await {
+            return Err(Event::ViewerGone);
+        }
+        self.bytes += len;
+        Ok(open_chunk)
+    }
+
+    /// Writes the data in `ex.buf[pending]` (after what [`Self::recorded`]
+    /// wrote, closing its chunk when `open_chunk`), and the last chunk if
+    /// the body ended there.
+    async fn pending(
+        &mut self,
+        v: &mut Viewer,
+        pending: std::ops::Range<usize>,
+        open_chunk: bool,
+    ) -> Result<(), Event> {
+        let mut out = v.take_out();
+        if open_chunk {
+            out.extend_from_slice(b"\r\n");
+        }
+        let data = self.ex.buf.get(pending).unwrap_or_default();
+        if self.framing == ViewerFraming::Chunked {
+            frame::chunk(&mut out, data, self.reader.is_done());
+        } else {
+            out.extend_from_slice(data);
+        }
+        let len = out.len() as u64;
+        if !v.send(out, self.timeout).await {
+            return Err(Event::ViewerGone);
+        }
+        self.bytes += len;
+        Ok(())
     }
 
     /// Reads the rest of the body from the origin and writes it on.
@@ -169,13 +296,18 @@ impl Stream<'_, '_> {
                     return End::Failed(Event::BodyFailed);
                 }
                 Ok((Ok(n), b)) if n > 0 => b,
-                Ok((_, b)) => {
+                Ok((Ok(_), b)) => {
                     self.ex.buf = b;
                     // EOF completes a close-delimited body (never reusable).
                     return match self.reader.eof() {
                         Ok(_) => End::ClosedAtEof,
                         Err(_) => End::Failed(Event::BodyFailed),
                     };
+                }
+                // A reset ends no body well (RFC 9112 §8).
+                Ok((Err(_), b)) => {
+                    self.ex.buf = b;
+                    return End::Failed(Event::BodyFailed);
                 }
             };
             let n = match self.feed(0) {

@@ -24,9 +24,9 @@ use crate::cache::store::Object;
 use crate::config::{Behavior, Target};
 use crate::http::parse::RequestHead;
 use crate::http::response::ResponseHead;
-use crate::http::write::{write_request_head, AttemptCtx, RequestFraming, RequestRewrite};
+use crate::http::write::{write_interim_head, write_request_head, AttemptCtx, RequestFraming, RequestRewrite};
 use crate::origin::attempt::{Action, AttemptMachine, ConnectError, Event, Failure, Plan, Role, Step};
-use crate::origin::client;
+use crate::origin::client::{self, HeadRead};
 use crate::origin::pool::OriginConn;
 use crate::origin::reuse::Reuse;
 use crate::proxy::hooks::{AttemptInfo, HeaderLines};
@@ -42,7 +42,16 @@ pub(super) trait Outgoing {
     fn scratch(&mut self) -> Vec<u8>;
     /// Sends `head` (already rewritten) and the body on `c` by `deadline`.
     async fn send(&mut self, w: &Worker, c: &mut OriginConn, head: Vec<u8>, deadline: Instant) -> Sent;
+    /// Forwards an interim (1xx) response head, already rewritten, to
+    /// whoever waits for this response (nobody, by default: a background
+    /// refresh has no viewer). `head` came from `scratch`.
+    async fn interim(&mut self, _w: &Worker, _head: Vec<u8>) {}
 }
+
+/// Interim responses one exchange accepts (RFC 9110 §15.2 sets no bound;
+/// the first-byte timeout re-arms on each, so without one an origin could
+/// hold a viewer forever).
+const MAX_INTERIM: u32 = 32;
 
 /// How sending one attempt's request went.
 pub(super) enum Sent {
@@ -102,8 +111,11 @@ pub(super) struct Exchange<'w> {
     pub machine: AttemptMachine<'w>,
     rewrite: Rewrite<'w>,
     conn: Option<OriginConn>,
-    reused: bool,
-    got_bytes: bool,
+    /// The response head read's state for this attempt.
+    read: HeadRead,
+    /// Interim responses received in this exchange (at most
+    /// [`MAX_INTERIM`]).
+    interims: u32,
     /// The origin's bytes: the response head, then what followed it.
     pub buf: Vec<u8>,
     pub head: ResponseHead,
@@ -111,7 +123,6 @@ pub(super) struct Exchange<'w> {
     pub hook_lines: Vec<u8>,
     /// Lines the `origin_request` hook and the revalidation add.
     req_lines: Vec<u8>,
-    head_request: bool,
     /// A pooled connection may carry the request (idempotent, replayable).
     pooled_ok: bool,
     /// The last event was a head: on failover its connection may be pooled.
@@ -145,13 +156,15 @@ impl<'w> Exchange<'w> {
             machine: AttemptMachine::new(plan(w, behavior, method, replayable)),
             rewrite,
             conn: None,
-            reused: false,
-            got_bytes: false,
+            read: HeadRead {
+                head_request: method == b"HEAD",
+                ..HeadRead::default()
+            },
+            interims: 0,
             buf: w.take_buf(),
             head,
             hook_lines: Vec::new(),
             req_lines: Vec::new(),
-            head_request: method == b"HEAD",
             pooled_ok: replayable && is_idempotent(method),
             had_head: false,
             started: None,
@@ -262,7 +275,7 @@ impl<'w> Exchange<'w> {
         // not send it twice (RFC 9110 §9.2.2).
         let pooled = pooled && self.pooled_ok;
         let (c, ev, at) = self.acquire(s, pooled, deadline).await;
-        self.reused = ev == (Event::Connected { reused: true });
+        self.read.reused = ev == (Event::Connected { reused: true });
         self.conn = c;
         self.machine.on(ev, at)
     }
@@ -301,7 +314,7 @@ impl<'w> Exchange<'w> {
         let Some(mut c) = self.conn.take() else {
             return Err(Stop::Done);
         };
-        self.got_bytes = false;
+        self.read.got_bytes = false;
         let mut head = o.scratch();
         head.clear();
         self.write_head(o, &mut head);
@@ -313,9 +326,12 @@ impl<'w> Exchange<'w> {
                 self.buf.clear();
                 Ok(self.await_head(o, deadline).await)
             }
-            Sent::OriginFailed => Ok(self
-                .machine
-                .on(Event::FailedBeforeResponse { reused: self.reused }, Instant::now())),
+            Sent::OriginFailed => Ok(self.machine.on(
+                Event::FailedBeforeResponse {
+                    reused: self.read.reused,
+                },
+                Instant::now(),
+            )),
             Sent::Stopped(stop) => {
                 // The origin connection closes with the request incomplete.
                 self.conn = None;
@@ -370,22 +386,16 @@ impl<'w> Exchange<'w> {
 
     /// Reads toward a response head and runs the `origin_response` hook on
     /// it.
-    async fn await_head(&mut self, o: &impl Outgoing, deadline: Instant) -> Action {
+    async fn await_head(&mut self, o: &mut impl Outgoing, deadline: Instant) -> Action {
         let Some(c) = self.conn.as_mut() else {
             return self.machine.on(Event::ViewerGone, Instant::now());
         };
         let buf = std::mem::take(&mut self.buf);
-        let (ev, b) = client::read_head(
-            c,
-            buf,
-            deadline,
-            self.head_request,
-            &mut self.head,
-            &mut self.got_bytes,
-            self.reused,
-        )
-        .await;
+        let (ev, b) = client::read_head(c, buf, deadline, &mut self.head, &mut self.read).await;
         self.buf = b.unwrap_or_else(|| self.w.take_buf());
+        if self.read.interim > 0 {
+            return self.interim(o).await;
+        }
         self.had_head = matches!(ev, Event::Head { .. });
         if let (Event::Head { status }, Some(h)) = (ev, self.w.hooks.as_ref()) {
             self.hook_lines.clear();
@@ -394,6 +404,25 @@ impl<'w> Exchange<'w> {
             h.origin_response(&info, status, &mut HeaderLines::new(&mut self.hook_lines));
         }
         self.machine.on(ev, Instant::now())
+    }
+
+    /// An interim (1xx) head at the front of the buffer: forwarded to the
+    /// viewer (RFC 9110 §15.2: "A proxy MUST forward 1xx responses unless
+    /// the proxy itself requested the generation of the 1xx response"),
+    /// then removed. More than [`MAX_INTERIM`] in one exchange is a bad
+    /// head: an origin sending them without end never answers.
+    async fn interim(&mut self, o: &mut impl Outgoing) -> Action {
+        let n = std::mem::take(&mut self.read.interim);
+        self.interims = self.interims.saturating_add(1);
+        if self.interims > MAX_INTERIM {
+            return self.machine.on(Event::BadHead, Instant::now());
+        }
+        let mut lines = o.scratch();
+        lines.clear();
+        write_interim_head(&mut lines, &self.buf, &self.head, &self.w.cfg.server.via);
+        o.interim(self.w, lines).await;
+        self.buf.drain(..n.min(self.buf.len()));
+        self.machine.on(Event::Progress, Instant::now())
     }
 }
 

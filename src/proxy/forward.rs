@@ -6,20 +6,29 @@
 //! 2. [`Exchange::run`] drives the attempt machine: connect or take a pooled
 //!    connection, write the head (and body), read the response head; retries
 //!    and failover happen there, and it returns the machine's decision.
-//! 3. The decision is answered here:
-//!    - a 304 to our revalidation refreshes the stored object, and the viewer
-//!      is answered from it ([`answer_revalidated`]);
+//! 3. The decision is answered here (a success to an unsafe method first
+//!    invalidates what it changed, [`invalidate`](super::invalidate)):
+//!    - a 304 to our revalidation updates the stored object (RFC 9111
+//!      §4.3.4: its fields and its freshness), and the viewer is answered
+//!      from it ([`answer_revalidated`]); a 304 naming another
+//!      representation updates nothing, and the request is sent again
+//!      without conditions;
+//!    - a HEAD's 200 updates the stored GET when it matches it (§4.3.5),
+//!      and the viewer is answered from the updated object;
 //!    - a 5xx with a stale object within its stale-if-error window serves
 //!      the stale object;
 //!    - a storable response is recorded whole, stored, its waiters released,
-//!      and answered from the store ([`record`](super::record));
+//!      and answered from the store ([`record`](super::record)); one whose
+//!      length was unknown (chunked, close-delimited) and outgrew its room
+//!      streams on instead;
 //!    - any other response streams to the viewer ([`deliver`](super::deliver));
 //!    - no response at all: stale-if-error again, else the `error_response`
 //!      page, 502 or 504 ([`answers`](super::answers)).
 
-use super::deliver::deliver;
+use super::deliver::{deliver, Delivered};
 use super::exchange::{Decision, Exchange, Rewrite, Stop};
 use super::record::{record_then_serve, Capture, Recorded};
+use super::revalidated;
 use super::upload::Upload;
 use super::viewer::Viewer;
 use super::{Next, Worker};
@@ -45,6 +54,9 @@ pub struct Request<'a> {
     /// vary. A response is stored under its URL and its own Vary's values
     /// (`record::Capture`).
     pub cache_key: Option<Vec<u8>>,
+    /// A HEAD's cache key: its response updates the GET stored there
+    /// (RFC 9111 §4.3.4, §4.3.5), it is not stored itself.
+    pub head_key: Option<Vec<u8>>,
     /// A stale stored object for this key: revalidated with the origin, and
     /// served if the origin group fails within its stale-if-error window.
     pub stale: Option<Arc<Object>>,
@@ -101,31 +113,62 @@ pub async fn forward(w: &Worker, v: &mut Viewer, req: &mut Request<'_>, report: 
                 .iter()
                 .any(|h| up.v.header(h).is_some())
     });
+    let next = match exchange(w, &mut up, req, report, revalidate).await {
+        Some(next) => next,
+        // The origin's 304 validated another representation than the
+        // stored one (RFC 9111 §4.3.4): ask again, without conditions.
+        None => exchange(w, &mut up, req, report, None).await.unwrap_or(Next::Close),
+    };
+    if next == Next::KeepAlive {
+        up.v.finish(up.consumed, &up.leftover);
+    }
+    next
+}
+
+/// One origin exchange for the request, sending `validators`' validators
+/// when there are any, and its answer. `None`: a 304 that does not
+/// validate them; nothing was answered.
+async fn exchange(
+    w: &Worker,
+    up: &mut Upload<'_>,
+    req: &mut Request<'_>,
+    report: &mut Report,
+    validators: Option<&Object>,
+) -> Option<Next> {
     let rewrite = Rewrite {
         accept_encoding: req.accept_encoding,
-        validators: revalidate,
+        validators,
         drop_conditionals: false,
         framing: up.framing(),
     };
     let resp = up.v.take_resp();
     let mut ex = Exchange::new(w, req.behavior, (up.v.method(), up.replayable()), rewrite, resp);
-    let next = match ex.run(&mut up).await {
-        Decision::Deliver { status, conn } => respond(&mut ex, &mut up, req, report, (status, conn)).await,
-        Decision::Answer { status, page } => answer_failure(&mut ex, &mut up, req, report, (status, page)).await,
-        Decision::Stopped(stop) => stopped(w, up.v, stop, report).await,
+    let next = match ex.run(up).await {
+        Decision::Deliver { status: 304, conn } if validators.is_some_and(|o| !revalidated::validates(&ex, o)) => {
+            if crate::origin::reuse::complete_in(&ex.buf, &ex.head) == Reuse::Reusable {
+                ex.pool(conn);
+            }
+            ex.body_ended(Event::BodyDone);
+            None
+        }
+        Decision::Deliver { status, conn } => Some(respond(&mut ex, up, req, report, (status, conn)).await),
+        Decision::Answer { status, page } => Some(answer_failure(&mut ex, up, req, report, (status, page)).await),
+        Decision::Stopped(stop) => Some(stopped(w, up.v, stop, report).await),
     };
     let (summary, resp) = ex.end();
     up.v.put_resp(resp);
-    report.attempts = summary.attempts;
+    report.attempts += summary.attempts;
     report.origin = summary.origin;
-    report.origin_time = summary.origin_time;
-    report.detail.get_or_insert(match summary.final_failure {
-        Some(f) => f.detail(),
-        None if report.status >= 400 => Detail::OriginStatus,
-        None => Detail::Miss,
-    });
-    if next == Next::KeepAlive {
-        up.v.finish(up.consumed, &up.leftover);
+    report.origin_time = match (report.origin_time, summary.origin_time) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    };
+    if next.is_some() {
+        report.detail.get_or_insert(match summary.final_failure {
+            Some(f) => f.detail(),
+            None if report.status >= 400 => Detail::OriginStatus,
+            None => Detail::Miss,
+        });
     }
     next
 }
@@ -154,12 +197,23 @@ async fn respond(
     (status, conn): (u16, OriginConn),
 ) -> Next {
     let now = Instant::now();
-    // 304 to our revalidation: the stored object is fresh again.
+    super::invalidate::after_response(ex.w, up.v, &ex.buf, &ex.head);
+    // 304 to our revalidation (one that validates the stored object, as
+    // `exchange` checked): the stored object is fresh again.
     if let (Some(old), 304) = (ex.validators(), status) {
         let r = answer_revalidated(ex, up.v, req, old, conn).await;
         report.stored = r.1;
         ex.body_ended(Event::BodyDone);
         return report.answered(r.0, Some(Detail::RefreshHit));
+    }
+    // A HEAD's 200 updates the stored GET (RFC 9111 §4.3.5).
+    if let (Some(store), Some(key), 200) = (ex.w.cache.as_deref(), req.head_key.as_deref(), status) {
+        if let Some((obj, stored)) = revalidated::head_update(ex, store, key) {
+            report.stored = stored;
+            let r = answer_updated(ex, up.v, &obj, conn, HitLabel::RefreshHit(200)).await;
+            ex.body_ended(Event::BodyDone);
+            return report.answered(r, Some(Detail::RefreshHit));
+        }
     }
     // stale-if-error: the origin group answered with a server error.
     if let Some(old) = req
@@ -183,12 +237,18 @@ async fn respond(
         .as_deref()
         .and_then(|k| Capture::start(ex, k, request, asked))
     {
-        return record_and_answer(ex, up.v, req, report, (conn, cap)).await;
+        return record_and_answer(ex, up.v, req, report, (conn, cap, keep)).await;
     }
     // Not storable: the waiters fetch on their own now, instead of after
     // this viewer's whole body.
     req.leader = None;
     let d = deliver(ex, up.v, conn, keep).await;
+    streamed(ex, report, status, d)
+}
+
+/// Answers for a response streamed to the viewer: the origin connection
+/// pooled if it may be, the viewer's aborted if the body was cut short.
+fn streamed(ex: &mut Exchange<'_>, report: &mut Report, status: u16, d: Delivered) -> Next {
     if let Some(c) = d.conn {
         ex.pool(c);
     }
@@ -204,9 +264,9 @@ async fn record_and_answer(
     v: &mut Viewer,
     req: &mut Request<'_>,
     report: &mut Report,
-    (conn, cap): (OriginConn, Capture),
+    (conn, cap, keep): (OriginConn, Capture, bool),
 ) -> Next {
-    match record_then_serve(ex, v, conn, cap, (&mut req.leader, req.received)).await {
+    match record_then_serve(ex, v, conn, cap, (&mut req.leader, req.received, keep)).await {
         Recorded::Served {
             next,
             status,
@@ -220,6 +280,10 @@ async fn record_and_answer(
             }
             ex.body_ended(Event::BodyDone);
             report.answered((next, status, bytes), None)
+        }
+        Recorded::Streamed(d) => {
+            let status = ex.head.status;
+            streamed(ex, report, status, d)
         }
         Recorded::Failed => {
             // Nothing went to the viewer yet: it gets a 502.
@@ -238,9 +302,9 @@ async fn record_and_answer(
     }
 }
 
-/// The origin confirmed the stale object (304): it is stored again with the
-/// freshness the 304 gives, and the viewer is answered from it. Returns the
-/// answer and whether it was stored.
+/// The origin confirmed the stale object (304): it is stored again, updated
+/// by the 304 (RFC 9111 §4.3.4), and the viewer is answered from it.
+/// Returns the answer and whether it was stored.
 async fn answer_revalidated(
     ex: &Exchange<'_>,
     v: &mut Viewer,
@@ -248,24 +312,26 @@ async fn answer_revalidated(
     old: &Object,
     conn: OriginConn,
 ) -> ((Next, u16, u64), bool) {
-    let now = Instant::now();
-    let policy = super::record::policy(ex.behavior);
-    let obj = Arc::new(crate::cache::admission::refreshed(
-        old,
-        (&ex.buf, &ex.head),
-        &policy,
-        now,
-        std::time::SystemTime::now(),
-    ));
-    let stored = match (ex.w.cache.as_ref(), req.cache_key.as_deref()) {
-        (Some(store), Some(k)) => store.insert(k, obj.clone()),
-        _ => false,
-    };
+    let key = req.cache_key.as_deref().or(req.head_key.as_deref());
+    let at = ex.w.cache.as_deref().zip(key);
+    let (obj, stored) = revalidated::update(ex, at, old);
+    let r = answer_updated(ex, v, &obj, conn, HitLabel::RefreshHit(304)).await;
+    (r, stored)
+}
+
+/// Answers the viewer from an object the origin's response (without a
+/// body: a 304, a HEAD's 200) just updated, and pools the connection.
+async fn answer_updated(
+    ex: &Exchange<'_>,
+    v: &mut Viewer,
+    obj: &Object,
+    conn: OriginConn,
+    label: HitLabel,
+) -> (Next, u16, u64) {
     if crate::origin::reuse::complete_in(&ex.buf, &ex.head) == Reuse::Reusable {
         ex.pool(conn);
     }
-    let r = super::hit::answer(ex.w, v, &obj, now, HitLabel::RefreshHit, b"").await;
-    (r, stored)
+    super::hit::answer(ex.w, v, obj, Instant::now(), label, b"").await
 }
 
 /// No origin response to deliver: a stale object within its

@@ -11,7 +11,9 @@
 //!    its key's collapsed flight;
 //! 4. **forward** ([`forward`]) — one origin `exchange` (the attempt machine
 //!    over the worker's pool: connect, write the head with its edits, hooks
-//!    and actions, send the body (`upload`), read the head); then a storable
+//!    and actions, send the body (`upload`), read the head, forwarding
+//!    interim 1xx heads); a success to an unsafe method invalidates what it
+//!    changed (`invalidate`, RFC 9111 §4.4); then a storable
 //!    response is recorded whole, stored, its waiters released, and answered
 //!    from the store (`record`), any other is streamed to the viewer
 //!    (`deliver`), or an error page, 502 or 504 is answered (`answers`);
@@ -20,7 +22,6 @@
 //! The viewer connection is a [`viewer::Viewer`] (private fields: its
 //! buffer, parsed head, stream and reusable output buffers); a background
 //! refresh runs the same `exchange` with no viewer at all.
-//! 5. **finish** — keep the connection for the next request, or close.
 //!
 //! A [`Worker`] holds what the phases share on one thread: the config, the
 //! upstream pool and reusable buffers. It is used through `Rc` by the tasks of
@@ -41,9 +42,11 @@ mod exchange;
 pub mod forward;
 mod hit;
 pub mod hooks;
+mod invalidate;
 pub mod park;
 mod record;
 pub mod refresh;
+mod revalidated;
 mod upload;
 pub mod viewer;
 

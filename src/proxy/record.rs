@@ -10,14 +10,25 @@
 //! the stored object it shares with them. Responses that cannot be stored
 //! stream through ([`deliver`](super::deliver)). A background refresh
 //! records the same way ([`record`]) and only stores.
+//!
+//! A chunked or close-delimited body has no length until it ends (RFC 9112
+//! §6.3): its room grows as it comes ([`Reservation::grow`]), it is decoded
+//! (the chunk framing, extensions and trailer fields dropped), and once
+//! complete (the last chunk read, or the origin's close: a FIN, never a
+//! reset; RFC 9112 §8) it is stored with a Content-Length of its own. Should
+//! it pass `max_object_size` or the recording share first, nothing is
+//! stored: the waiters are let go, and this viewer gets what was recorded so
+//! far and then the rest as it comes ([`deliver::resume`]). A body cut short
+//! is never stored.
 
+use super::deliver::{self, Delivered, Partial};
 use super::exchange::Exchange;
 use super::viewer::Viewer;
 use super::{Next, Worker};
 use crate::cache::admission::{self, Asked};
 use crate::cache::collapse::LeaderGuard;
 use crate::cache::freshness::{Lifetime, Policy};
-use crate::cache::store::{Object, Store};
+use crate::cache::store::{Object, Reservation, Store};
 use crate::cache::vary::{self, Vary};
 use crate::config::Behavior;
 use crate::http::parse::RequestHead;
@@ -40,7 +51,7 @@ pub(super) fn policy(b: &Behavior) -> Policy {
 /// A response being recorded for the cache: its room reserved against the
 /// cache's capacity, its lifetime decided at the head.
 pub(super) struct Capture {
-    _room: crate::cache::store::Reservation,
+    room: Reservation,
     /// The key it is stored under: its URL's, and the request's values of
     /// the headers it varies on.
     key: Vec<u8>,
@@ -48,8 +59,18 @@ pub(super) struct Capture {
     life: Lifetime,
     head: Vec<u8>,
     body: bytes::BytesMut,
-    len: u64,
+    /// The body's length when the head gave it; `None`: chunked or
+    /// delimited by close, known at its end (the body's room grows).
+    len: Option<u64>,
+    /// `max_object_size`: a body of unknown length past it is not recorded.
+    max: u64,
+    /// A body of unknown length: the origin's head as received, to stream
+    /// the response from if it outgrows its room.
+    origin_head: Vec<u8>,
 }
+
+/// The first room a body of unknown length gets; it doubles from there.
+const FIRST_ROOM: u64 = 16 * 1024;
 
 impl Capture {
     /// Decides at the head the exchange holds whether the response may be
@@ -74,17 +95,64 @@ impl Capture {
         )?;
         let mut key = key[..crate::cache::key::url_len(key)].to_vec();
         vary::append_values(&mut key, &admitted.vary, buf, request);
-        let charge = admitted.len + ex.head.head_len as u64 + key.len() as u64;
+        let known = admitted.len.unwrap_or(0);
+        let charge = known + ex.head.head_len as u64 + key.len() as u64;
         let room = w.cache.as_ref()?.reserve(charge)?;
+        let origin_head = match admitted.len {
+            Some(_) => Vec::new(),
+            None => ex.buf.get(..ex.head.head_len).unwrap_or_default().to_vec(),
+        };
         Some(Capture {
-            _room: room,
+            room,
             key,
             vary: admitted.vary,
             life: admitted.life,
             head: Vec::with_capacity(ex.head.head_len + 64),
-            body: bytes::BytesMut::with_capacity(admitted.len as usize),
+            body: bytes::BytesMut::with_capacity(usize::try_from(known).ok()?),
             len: admitted.len,
+            max: w.cfg.cache.max_object_size,
+            origin_head,
         })
+    }
+
+    /// Makes room in the body for `n` more bytes: false when a body of
+    /// unknown length would pass `max_object_size`, or its room the
+    /// recording share. (A known length has its room from the start.) The
+    /// room doubles, in an allocation of exactly the reserved size.
+    fn room_for(&mut self, n: usize) -> bool {
+        let have = self.body.capacity() as u64;
+        let need = self.body.len() as u64 + n as u64;
+        if need <= have {
+            return true;
+        }
+        if self.len.is_some() || need > self.max {
+            return false;
+        }
+        let target = have.saturating_mul(2).max(FIRST_ROOM).min(self.max).max(need);
+        let Ok(size) = usize::try_from(target) else {
+            return false;
+        };
+        if !self.room.grow(target - have) {
+            return false;
+        }
+        let mut body = bytes::BytesMut::with_capacity(size);
+        body.extend_from_slice(&self.body);
+        self.body = body;
+        true
+    }
+
+    /// What is left to stream once the body outgrew its room: the origin's
+    /// head, the body so far (its room held until it is written), and the
+    /// data in `pending` of the exchange's buffer that the reader took but
+    /// the recording had no room for.
+    fn into_partial(self, reader: ResponseReader, pending: std::ops::Range<usize>) -> Partial {
+        Partial {
+            head: self.origin_head,
+            body: self.body.freeze(),
+            room: self.room,
+            reader,
+            pending,
+        }
     }
 }
 
@@ -104,20 +172,41 @@ impl Recording {
     }
 }
 
+/// Why a response was not recorded.
+pub(super) enum Unrecorded {
+    /// The body failed (timeout, reset, bad framing, cut short).
+    Failed,
+    /// A body of unknown length outgrew its room: the rest is to stream.
+    Outgrown(Box<Partial>),
+}
+
 /// Records the whole response the exchange holds into an object: the
 /// stored head, the body read to its end, the validators. `received`: when
-/// the request was sent (the object's age counts from then). `None`: the
-/// body failed (timeout, reset, bad framing, cut short); nothing is stored.
+/// the request was sent (the object's age counts from then). On an error
+/// nothing is stored.
 pub(super) async fn record(
     ex: &mut Exchange<'_>,
     c: &mut OriginConn,
     mut cap: Capture,
     received: Instant,
-) -> Option<Recording> {
-    stored_head(ex, &mut cap.head);
+) -> Result<Recording, Unrecorded> {
+    stored_head(ex, &mut cap.head, cap.len.is_some());
     let validator = |name: &[u8]| ex.head.header(&ex.buf, name).map(bytes::Bytes::copy_from_slice);
     let (etag, last_modified) = (validator(b"etag"), validator(b"last-modified"));
-    let reader = read_body(ex, c, &mut cap).await?;
+    let reader = match read_body(ex, c, &mut cap).await {
+        Body::Whole(reader) => reader,
+        Body::Failed => return Err(Unrecorded::Failed),
+        Body::Outgrown(reader, pending) => {
+            return Err(Unrecorded::Outgrown(Box::new(cap.into_partial(reader, pending))))
+        }
+    };
+    if cap.len.is_none() {
+        // RFC 9112 §7.1.3: "Content-Length := length".
+        cap.head.extend_from_slice(b"Content-Length: ");
+        cap.head
+            .extend_from_slice(itoa::Buffer::new().format(cap.body.len()).as_bytes());
+        cap.head.extend_from_slice(b"\r\n");
+    }
     let obj = Arc::new(Object {
         stale_while_revalidate: cap.life.stale_while_revalidate,
         stale_if_error: cap.life.stale_if_error,
@@ -126,7 +215,7 @@ pub(super) async fn record(
         initial_age: cap.life.initial_age,
         ..Object::recorded(cap.head, cap.body, ex.head.status, received, cap.life.ttl)
     });
-    Some(Recording {
+    Ok(Recording {
         key: cap.key,
         vary: cap.vary,
         obj,
@@ -148,19 +237,30 @@ pub(super) enum Recorded {
     /// The body failed before anything went to the viewer: nothing is
     /// stored, and the viewer may still get a 502.
     Failed,
+    /// The body outgrew its room: nothing is stored, the waiters were let
+    /// go, and the response was streamed to the viewer.
+    Streamed(Delivered),
 }
 
 /// Records the whole response, stores it, releases `leader`'s waiters, and
-/// answers the viewer from the stored object.
+/// answers the viewer from the stored object. `keep`: the request allows
+/// the viewer connection to stay open (should the response stream after
+/// all).
 pub(super) async fn record_then_serve(
     ex: &mut Exchange<'_>,
     v: &mut Viewer,
     mut c: OriginConn,
     cap: Capture,
-    (leader, received): (&mut Option<LeaderGuard<'_>>, Instant),
+    (leader, received, keep): (&mut Option<LeaderGuard<'_>>, Instant, bool),
 ) -> Recorded {
-    let Some(r) = record(ex, &mut c, cap, received).await else {
-        return Recorded::Failed;
+    let r = match record(ex, &mut c, cap, received).await {
+        Ok(r) => r,
+        Err(Unrecorded::Failed) => return Recorded::Failed,
+        Err(Unrecorded::Outgrown(p)) => {
+            // Nothing will be stored: the waiters fetch on their own now.
+            *leader = None;
+            return Recorded::Streamed(deliver::resume(ex, v, c, keep, *p).await);
+        }
     };
     let stored = ex.w.cache.as_ref().is_some_and(|s| r.store_in(s));
     // The waiters find the object now, whatever this viewer does next.
@@ -185,7 +285,9 @@ pub(super) async fn record_then_serve(
 
 /// The head the cache stores: the origin's end-to-end headers, the framing
 /// line of ringfront's own, Via, the behavior's actions and the hook lines.
-fn stored_head(ex: &Exchange<'_>, out: &mut Vec<u8>) {
+/// Without `known_len` (a chunked or close-delimited body) the framing line
+/// is left out, for the Content-Length the body's end gives.
+fn stored_head(ex: &Exchange<'_>, out: &mut Vec<u8>, known_len: bool) {
     let step = ex.machine.current();
     let rw = ResponseRewrite {
         via: &ex.w.cfg.server.via,
@@ -198,7 +300,11 @@ fn stored_head(ex: &Exchange<'_>, out: &mut Vec<u8>) {
             origin: &ex.w.cfg.origins[step.origin].id,
             role: step.role.as_str(),
         },
-        framing: ViewerFraming::of(&ex.head, false),
+        framing: if known_len {
+            ViewerFraming::of(&ex.head, false)
+        } else {
+            ViewerFraming::Close
+        },
         keep_alive: true,
         viewer_http10: false,
         extra: &ex.hook_lines,
@@ -206,34 +312,80 @@ fn stored_head(ex: &Exchange<'_>, out: &mut Vec<u8>) {
     write_stored_head(out, &ex.buf, &ex.head, &rw);
 }
 
-/// Reads the rest of the body into the recording; every read within the
-/// origin's `response_timeout`. `None`: it failed or came short.
-async fn read_body(ex: &mut Exchange<'_>, c: &mut OriginConn, cap: &mut Capture) -> Option<ResponseReader> {
+/// How reading the body into the recording ended.
+enum Body {
+    /// Complete, by its framing.
+    Whole(ResponseReader),
+    /// Failed or came short.
+    Failed,
+    /// No room for the decoded data in this range of `ex.buf`, which the
+    /// reader has taken.
+    Outgrown(ResponseReader, std::ops::Range<usize>),
+}
+
+/// Reads the rest of the body into the recording, decoded; every read
+/// within the origin's `response_timeout`.
+async fn read_body(ex: &mut Exchange<'_>, c: &mut OriginConn, cap: &mut Capture) -> Body {
     let w = ex.w;
     let rt = w.cfg.origins[ex.machine.current().origin].response_timeout;
     let mut reader = ResponseReader::after_head(&ex.head);
-    let first = ex.buf.get(ex.head.head_len..).unwrap_or_default();
-    reader.feed(first, |r| cap.body.extend_from_slice(&first[r])).ok()?;
-    while !reader.is_done() {
+    let mut ranges = Vec::new();
+    let mut from = ex.head.head_len.min(ex.buf.len());
+    loop {
+        let Some(n) = decode(&mut reader, &mut ex.buf[from..], &mut ranges) else {
+            return Body::Failed;
+        };
+        if !cap.room_for(n) {
+            return match cap.len {
+                // (Never: a known length has its room from the start.)
+                Some(_) => Body::Failed,
+                None => Body::Outgrown(reader, from..from + n),
+            };
+        }
+        cap.body.extend_from_slice(&ex.buf[from..from + n]);
+        if reader.is_done() {
+            break;
+        }
         let mut buf = std::mem::take(&mut ex.buf);
         buf.clear();
+        from = 0;
         let fut = net::read_more(c.stream(), buf, super::IO_BUF, super::IO_BUF);
         ex.buf = match monoio::time::timeout(rt, fut).await {
             Ok((Ok(n), b)) if n > 0 => b,
-            Ok((_, b)) => {
+            // The origin closed (a FIN): the end of a close-delimited body,
+            // else one cut short (RFC 9112 §8).
+            Ok((Ok(_), b)) => {
                 ex.buf = b;
-                return None;
+                if reader.eof().is_err() {
+                    return Body::Failed;
+                }
+                break;
+            }
+            // A reset or another error: never a complete body, however it
+            // is framed.
+            Ok((Err(_), b)) => {
+                ex.buf = b;
+                return Body::Failed;
             }
             Err(_) => {
                 ex.buf = w.take_buf();
-                return None;
+                return Body::Failed;
             }
         };
-        let buf = &ex.buf;
-        reader.feed(buf, |r| cap.body.extend_from_slice(&buf[r])).ok()?;
     }
     // Never stores a body cut short.
-    (cap.body.len() as u64 == cap.len).then_some(reader)
+    match cap.len {
+        Some(n) if n != cap.body.len() as u64 => Body::Failed,
+        _ => Body::Whole(reader),
+    }
+}
+
+/// Feeds `buf` to `reader` and moves the body data it holds (chunk framing
+/// stripped) to its front; returns its length. `None`: bad framing.
+fn decode(reader: &mut ResponseReader, buf: &mut [u8], ranges: &mut Vec<std::ops::Range<usize>>) -> Option<usize> {
+    ranges.clear();
+    reader.feed(buf, |r| ranges.push(r)).ok()?;
+    Some(crate::http::frame::compact(buf, ranges))
 }
 
 /// Stores the error page answered for `status` (SPEC §4: for

@@ -7,14 +7,15 @@
 //! and do not start another). The fetch is the same [`Exchange`] a miss
 //! uses (failover, header actions and hooks included), sending the viewer's
 //! request with the stored validators in place of its own conditions; a
-//! 304 refreshes the object, a storable response is recorded and replaces
-//! it, anything else leaves the stale object alone.
+//! 304 updates the object (its fields and freshness, RFC 9111 §4.3.4), a
+//! storable response is recorded and replaces it, anything else leaves the
+//! stale object alone.
 
 use super::exchange::{Decision, Exchange, Outgoing, Rewrite, Sent};
 use super::record::record;
 use super::viewer::write_within;
 use super::Worker;
-use crate::cache::admission::{self, Asked};
+use crate::cache::admission::Asked;
 use crate::cache::collapse::Join;
 use crate::cache::store::{Object, Store};
 use crate::http::parse::{parse_request, RequestHead};
@@ -23,7 +24,7 @@ use crate::origin::pool::OriginConn;
 use crate::origin::reuse::Reuse;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 /// What the background fetch needs from the viewer's request.
 pub struct RefreshJob {
@@ -129,8 +130,10 @@ async fn run(w: &Rc<Worker>, job: &RefreshJob) -> bool {
 }
 
 /// Stores what the origin answered to the request `head` (the job's): a
-/// 304 refreshes the stale object; a new representation is recorded as a
-/// miss's is, if it may be stored (under its own Vary's key).
+/// 304 that validates the stale object updates it (RFC 9111 §4.3.4: its
+/// fields and its freshness; one naming another representation updates
+/// nothing); a new representation is recorded as a miss's is, if it may be
+/// stored (under its own Vary's key).
 async fn store_result(
     ex: &mut Exchange<'_>,
     job: &RefreshJob,
@@ -139,23 +142,23 @@ async fn store_result(
 ) -> bool {
     let now = Instant::now();
     if status == 304 {
-        let policy = super::record::policy(ex.behavior);
-        let obj = admission::refreshed(&job.stale, (&ex.buf, &ex.head), &policy, now, SystemTime::now());
         if crate::origin::reuse::complete_in(&ex.buf, &ex.head) == Reuse::Reusable {
             ex.pool(c);
         }
-        return job.store.insert(&job.key, Arc::new(obj));
+        return super::revalidated::validates(ex, &job.stale)
+            && super::revalidated::update(ex, Some((&job.store, &job.key)), &job.stale).1;
     }
     let Some(cap) = super::record::Capture::start(ex, &job.key, (&job.head, head), Asked::default()) else {
         return false;
     };
     match record(ex, &mut c, cap, now).await {
-        Some(r) => {
+        Ok(r) => {
             if r.reuse == Reuse::Reusable {
                 ex.pool(c);
             }
             r.store_in(&job.store)
         }
-        None => false,
+        // Failed, or too large to store after all: the stale object stays.
+        Err(_) => false,
     }
 }

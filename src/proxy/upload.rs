@@ -158,6 +158,17 @@ impl Outgoing for Upload<'_> {
         }
         self.stream(w, c).await
     }
+
+    /// RFC 9110 §15.2: "A server MUST NOT send a 1xx response to an
+    /// HTTP/1.0 client."
+    async fn interim(&mut self, w: &Worker, head: Vec<u8>) {
+        if self.v.http10() {
+            self.v.put_out(head);
+        } else {
+            // A viewer that cannot take it fails the final write too.
+            self.v.send(head, super::answers::write_timeout(w)).await;
+        }
+    }
 }
 
 /// A body streamed from the viewer to an origin connection.

@@ -206,6 +206,15 @@ impl Viewer {
         self.stream.close_notify(within).await;
     }
 
+    /// A response cut short: the connection is to be reset as it closes
+    /// (plain TCP), so a body delimited by close is not taken for whole. A
+    /// TLS connection says as much by closing without close_notify.
+    pub fn reset_on_close(&self) {
+        if self.is_plain() {
+            net::set_linger_zero(self.stream.raw_fd());
+        }
+    }
+
     /// Plain TCP (a TLS session cannot be parked).
     pub fn is_plain(&self) -> bool {
         matches!(self.stream, Stream::Plain(_))

@@ -21,6 +21,8 @@ pub struct Reply {
     pub later: Option<Vec<u8>>,
     /// Close the connection after this reply.
     pub close: bool,
+    /// Reset the connection (RST, SO_LINGER 0) after this reply.
+    pub reset: bool,
 }
 
 impl Reply {
@@ -134,6 +136,10 @@ fn serve(mut s: TcpStream, shared: &Shared) {
             }
             let _ = s.write_all(&later);
             let _ = shared.written.lock().unwrap().send(());
+        }
+        if reply.reset {
+            let _ = socket2::SockRef::from(&s).set_linger(Some(std::time::Duration::ZERO));
+            return;
         }
         if reply.close {
             return;

@@ -132,6 +132,7 @@ fn must_understand_stores_only_understood_statuses_and_overrides_no_store() {
     let p = proxy(&o);
     assert!(twice(&mut p.client(), &o, "/known").2, "a 200 is understood");
     assert!(!twice(&mut p.client(), &o, "/unknown").2, "a 299 is not understood");
+    assert!(!twice(&mut p.client(), &o, "/unknown-5xx").2, "nor an unregistered 599");
 }
 
 /// §3.5: "A shared cache MUST NOT use a cached response to a request with an

@@ -15,7 +15,9 @@ fn site() -> ScriptedOrigin {
         let mut words = head.split(' ');
         let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
         let reply = match (method, path) {
-            ("GET", "/v") => "HTTP/1.1 200 OK\r\nCache-Control: max-age=3600\r\nVary: Accept-Encoding\r\nContent-Length: 2\r\n\r\nok",
+            ("GET", "/v") => {
+                "HTTP/1.1 200 OK\r\nCache-Control: max-age=3600\r\nVary: Accept-Encoding\r\nContent-Length: 2\r\n\r\nok"
+            }
             ("GET", _) => "HTTP/1.1 200 OK\r\nCache-Control: max-age=3600\r\nContent-Length: 2\r\n\r\nok",
             (_, "/err") => "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
             (_, "/create") => {

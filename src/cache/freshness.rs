@@ -206,9 +206,10 @@ fn heuristically_cacheable(status: u16) -> bool {
 
 /// Statuses whose caching requirements ringfront understands, for
 /// `must-understand` (RFC 9111 §5.2.2.3): the heuristically cacheable ones
-/// and the redirects and server errors it stores by their freshness.
+/// and the other redirects and server errors RFC 9110 §15 defines, which
+/// it stores by their freshness (an unregistered 599 is not understood).
 fn understood(status: u16) -> bool {
-    heuristically_cacheable(status) || matches!(status, 302 | 303 | 307) || (500..=599).contains(&status)
+    heuristically_cacheable(status) || matches!(status, 302 | 303 | 307 | 500..=505)
 }
 
 /// Whether and for how long the response may be cached.
@@ -471,6 +472,10 @@ mod tests {
         assert_eq!(ttl_of(&r, &p), Some(60));
         r.status = 299;
         assert_eq!(ttl_of(&r, &p), None);
+        r.status = 599;
+        assert_eq!(ttl_of(&r, &p), None, "an unregistered status is not understood");
+        r.status = 503;
+        assert_eq!(ttl_of(&r, &p), Some(60));
         let r = facts("max-age=60, stale-while-revalidate=30, stale-if-error=30, must-revalidate");
         let now = SystemTime::now();
         let l = lifetime(&r, true, &p, None, now).expect("must-revalidate allows Authorization");

@@ -5,7 +5,7 @@
 //! | module | concern |
 //! |---|---|
 //! | [`admin`] | the admin listener: `/healthz`, `/invalidate` |
-//! | [`cache`] | the cache decision, admission, the store (sharded, S3-FIFO), freshness rules, keys, collapsing |
+//! | [`cache`] | the cache decision, admission, the store (sharded, S3-FIFO), freshness rules, keys and Vary variants, 304/HEAD updates, invalidation, collapsing |
 //! | [`config`] | the TOML schema (SPEC §2), defaults, validation, `check` |
 //! | [`runtime`] | worker threads: one monoio runtime per core, pinning, driver choice, listeners |
 //! | [`reload`] | SIGHUP: config reloads on a thread of their own, one at a time |

@@ -189,19 +189,7 @@ fn a_close_delimited_response_is_stored_once_the_origin_closes() {
 fn a_chunked_response_without_its_last_chunk_is_not_stored() {
     let mut reply = head(true);
     reply.extend(chunks(&body(50_000), 4096, false));
-    let o = origin(Reply {
-        close: true,
-        ..Reply::now(&reply)
-    });
-    let p = proxy(&o);
-    let raw = get_raw(&p, "/unterminated");
-    assert_not_passed_off_as_whole(&raw, "chunked without its last chunk");
-    assert_eq!(
-        whole(&raw).map(|w| w.0),
-        Some(502),
-        "nothing went out before the body failed"
-    );
-    assert_not_stored(&p, &o, "/unterminated");
+    cut_while_recording(&reply, "/unterminated", "chunked without its last chunk");
 }
 
 /// RFC 9112 §8: a close-delimited response is complete "unless an error
@@ -231,19 +219,26 @@ fn a_close_delimited_response_ended_by_a_reset_is_not_stored() {
 fn a_response_short_of_its_content_length_is_not_stored() {
     let mut reply = b"HTTP/1.1 200 OK\r\nCache-Control: max-age=3600\r\nContent-Length: 1000\r\n\r\n".to_vec();
     reply.extend_from_slice(&body(500));
+    cut_while_recording(&reply, "/short", "500 of 1000 bytes");
+}
+
+/// An origin answers `reply` and closes before the body is complete: the
+/// viewer gets a 502 (nothing went out while the response was recorded),
+/// never the part as the whole, and nothing is stored.
+fn cut_while_recording(reply: &[u8], path: &str, what: &str) {
     let o = origin(Reply {
         close: true,
-        ..Reply::now(&reply)
+        ..Reply::now(reply)
     });
     let p = proxy(&o);
-    let raw = get_raw(&p, "/short");
-    assert_not_passed_off_as_whole(&raw, "500 of 1000 bytes");
+    let raw = get_raw(&p, path);
+    assert_not_passed_off_as_whole(&raw, what);
     assert_eq!(
         whole(&raw).map(|w| w.0),
         Some(502),
-        "nothing went out before the body failed"
+        "{what}: nothing went out before the body failed"
     );
-    assert_not_stored(&p, &o, "/short");
+    assert_not_stored(&p, &o, path);
 }
 
 /// SPEC §4: "Objects over `max_object_size` are not stored." A chunked

@@ -187,12 +187,24 @@ impl<'e, 'w> Stream<'e, 'w> {
         self.write_head(v, viewer_keep, &mut out, &self.ex.buf);
         let start = self.ex.head.head_len;
         let n = self.feed(start)?;
-        let data = &self.ex.buf[start..start + n];
+        self.append_body(&mut out, start..start + n);
+        self.send(v, out).await
+    }
+
+    /// Appends the body bytes in `ex.buf[range]` to `out` in the viewer's
+    /// framing (a chunk of ringfront's own, and the last chunk when the body
+    /// ended there).
+    fn append_body(&self, out: &mut Vec<u8>, range: std::ops::Range<usize>) {
+        let data = self.ex.buf.get(range).unwrap_or_default();
         if self.framing == ViewerFraming::Chunked {
-            frame::chunk(&mut out, data, self.reader.is_done());
+            frame::chunk(out, data, self.reader.is_done());
         } else {
             out.extend_from_slice(data);
         }
+    }
+
+    /// Writes `out` to the viewer and counts it.
+    async fn send(&mut self, v: &mut Viewer, out: Vec<u8>) -> Result<(), Event> {
         let len = out.len() as u64;
         if !v.send(out, self.timeout).await {
             return Err(Event::ViewerGone);
@@ -268,18 +280,8 @@ impl<'e, 'w> Stream<'e, 'w> {
         if open_chunk {
             out.extend_from_slice(b"\r\n");
         }
-        let data = self.ex.buf.get(pending).unwrap_or_default();
-        if self.framing == ViewerFraming::Chunked {
-            frame::chunk(&mut out, data, self.reader.is_done());
-        } else {
-            out.extend_from_slice(data);
-        }
-        let len = out.len() as u64;
-        if !v.send(out, self.timeout).await {
-            return Err(Event::ViewerGone);
-        }
-        self.bytes += len;
-        Ok(())
+        self.append_body(&mut out, pending);
+        self.send(v, out).await
     }
 
     /// Reads the rest of the body from the origin and writes it on.

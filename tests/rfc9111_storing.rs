@@ -384,3 +384,29 @@ fn waiters_on_a_chunked_miss_too_large_to_store_fetch_on_their_own() {
     assert!(r.body == data);
     assert_eq!(origin_requests(&o, "/herd"), 2);
 }
+
+/// SPEC §2/§4: `max_object_size` bounds the object, and only larger
+/// responses stream through uncached: a body of exactly that size is
+/// stored, however it was framed, and a hit says what is true of it.
+#[test]
+fn a_body_of_exactly_max_object_size_is_stored() {
+    for chunked in [false, true] {
+        let data = body(65_536);
+        let mut reply = head(chunked);
+        if chunked {
+            reply.extend(chunks(&data, 8192, true));
+        } else {
+            reply = b"HTTP/1.1 200 OK\r\nCache-Control: max-age=3600\r\nContent-Length: 65536\r\n\r\n".to_vec();
+            reply.extend_from_slice(&data);
+        }
+        let o = origin(Reply::now(&reply));
+        let p = proxy_max(&o, "64KiB");
+        let mut c = p.client();
+        let first = c.get("/exact");
+        assert_eq!(first.body, data);
+        let second = c.get("/exact");
+        assert_eq!(second.body, data);
+        assert_eq!(origin_requests(&o, "/exact"), 1, "chunked={chunked}: not stored");
+        assert_eq!(second.header("x-cache"), Some("Hit from ringfront"));
+    }
+}

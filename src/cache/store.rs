@@ -591,7 +591,10 @@ impl Store {
             _ => None,
         };
         let record = vary.as_ref().map_or(0, |v| Variants::charge(url, v));
-        if obj.head.len() as u64 + obj.body.len() as u64 > self.max_object || charge + record > s.capacity {
+        // `max_object_size` bounds the body, as admission and recording
+        // count it (SPEC §4: "Objects over max_object_size are not
+        // stored"); shards hold four of the largest, head and all.
+        if obj.body.len() as u64 > self.max_object || charge + record > s.capacity {
             return false;
         }
         s.make_way(url, key, vary.as_ref());

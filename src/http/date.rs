@@ -61,7 +61,12 @@ impl Fields {
     fn to_time(&self) -> Option<SystemTime> {
         let (h, m, s) = self.time;
         // 60: a leap second, which RFC 5322 allows.
-        if !(1..=31).contains(&self.day) || h > 23 || m > 59 || s > 60 || !(1970..=9999).contains(&self.year) {
+        if !(1..=days_in_month(self.year, self.month)).contains(&self.day)
+            || h > 23
+            || m > 59
+            || s > 60
+            || !(1970..=9999).contains(&self.year)
+        {
             return None;
         }
         let days = days_from_civil(self.year, self.month, self.day);
@@ -148,6 +153,16 @@ fn clock(v: &[u8]) -> Option<(u64, u64, u64)> {
     Some((digits(&v[..2])?, digits(&v[3..5])?, digits(&v[6..8])?))
 }
 
+/// The days of `month` (1–12) in `year` (Gregorian leap years).
+fn days_in_month(year: u64, month: u64) -> u64 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
 /// Days from 1970-01-01 to a date of the proleptic Gregorian calendar
 /// (year ≥ 1970), after Howard Hinnant's `days_from_civil`.
 fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
@@ -175,6 +190,7 @@ mod tests {
         assert_eq!(at("Sunday, 06-Nov-94 08:49:37 GMT"), Some(784_111_777));
         assert_eq!(at("Sun Nov  6 08:49:37 1994"), Some(784_111_777));
         assert_eq!(at(" Thu, 01 Jan 1970 00:00:00 GMT "), Some(0));
+        assert!(at("Tue, 29 Feb 2000 00:00:00 GMT").is_some(), "2000 is a leap year");
         // 2^31 s is 03:14:08 that day.
         assert_eq!(at("Tue, 19 Jan 2038 14:14:08 GMT"), Some((1 << 31) + 11 * 3600));
         assert_eq!(at("Sun, 21 Nov 2286 04:46:39 GMT"), Some(9_999_999_999 + 11 * 3600));
@@ -206,6 +222,9 @@ mod tests {
             "Thu, 18 Aug 2050 02.01.18 GMT",
             "Thu, 18 Aug 2050 2:01:18 GMT",
             "Thu, 32 Aug 2050 02:01:18 GMT",
+            "Sat, 30 Feb 9999 23:59:59 GMT",
+            "Sat, 29 Feb 2100 00:00:00 GMT",
+            "Sat, 31 Apr 2050 00:00:00 GMT",
             "Thu, 18 Aug 2050 24:01:18 GMT",
             "Thu, 18 Aug 1969 02:01:18 GMT",
             "0",

@@ -359,6 +359,9 @@ pub enum HitLabel {
     /// Age is the one it arrived with, if any (RFC 9111 §4.2.3): the stored
     /// head no longer has the origin's.
     Stored,
+    /// Fetched just now and answered from the recording, which the store
+    /// refused: a plain miss (no `stored` in Cache-Status).
+    Unstored,
 }
 
 /// Appends the lines an answer from the cache adds to a stored head, and the
@@ -374,7 +377,8 @@ pub fn write_hit_lines(
     http10: bool,
 ) {
     let mut n = itoa::Buffer::new();
-    if label != HitLabel::Stored || age > 0 {
+    let fetched = matches!(label, HitLabel::Stored | HitLabel::Unstored);
+    if !fetched || age > 0 {
         out.extend_from_slice(b"Age: ");
         out.extend_from_slice(n.format(age).as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -382,7 +386,7 @@ pub fn write_hit_lines(
     out.extend_from_slice(match label {
         HitLabel::Hit | HitLabel::StaleOnError(_) => &b"X-Cache: Hit from "[..],
         HitLabel::RefreshHit(_) => b"X-Cache: RefreshHit from ",
-        HitLabel::Stored => b"X-Cache: Miss from ",
+        HitLabel::Stored | HitLabel::Unstored => b"X-Cache: Miss from ",
     });
     out.extend_from_slice(via.as_bytes());
     out.extend_from_slice(b"\r\nCache-Status: ");
@@ -399,6 +403,7 @@ pub fn write_hit_lines(
             out.extend_from_slice(n.format(ttl_left).as_bytes());
         }
         HitLabel::Stored => out.extend_from_slice(b"; fwd=miss; stored"),
+        HitLabel::Unstored => out.extend_from_slice(b"; fwd=miss"),
         HitLabel::StaleOnError(st) => {
             out.extend_from_slice(b"; hit; fwd=stale; fwd-status=");
             out.extend_from_slice(n.format(st).as_bytes());
@@ -643,6 +648,8 @@ mod tests {
             String::from_utf8(out).unwrap()
         };
         assert!(!lines(0, HitLabel::Stored).contains("Age"));
+        assert!(!lines(0, HitLabel::Unstored).contains("Age"));
+        assert!(lines(0, HitLabel::Unstored).contains("Cache-Status: edge; fwd=miss\r\n"));
         assert!(lines(30, HitLabel::Stored).starts_with("Age: 30\r\nX-Cache: Miss from edge\r\n"));
         assert!(lines(0, HitLabel::Hit).starts_with("Age: 0\r\nX-Cache: Hit from edge\r\n"));
     }

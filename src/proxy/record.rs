@@ -273,7 +273,9 @@ pub(super) async fn record_then_serve(
     let mut ps = Vec::new();
     ex.proxy_status(&mut ps);
     super::answers::proxy_status_line(&mut extra, &ps);
-    let (next, status, bytes) = super::hit::answer(ex.w, v, &r.obj, Instant::now(), HitLabel::Stored, &extra).await;
+    // A refused insert (no room in its shard) is said as a plain miss.
+    let label = if stored { HitLabel::Stored } else { HitLabel::Unstored };
+    let (next, status, bytes) = super::hit::answer(ex.w, v, &r.obj, Instant::now(), label, &extra).await;
     Recorded::Served {
         next,
         status,

@@ -28,8 +28,10 @@
 //! if it is cached"): the stored Date would otherwise age the refreshed
 //! response by the time since the first one.
 
+use crate::http::date;
 use crate::http::parse::{classify, HeaderClass, HeaderRef, Span, MAX_HEADERS};
 use crate::http::response::{ResponseHead, MAX_RESPONSE_HEAD};
+use std::time::SystemTime;
 
 /// The validators a response carries, as sent.
 #[derive(Debug, Clone, Copy, Default)]
@@ -68,7 +70,9 @@ impl<'a> Validators<'a> {
 /// for a cache choosing among several stored responses, and ringfront's
 /// conditional request named only this one (If-Modified-Since answers often
 /// come without Last-Modified, which RFC 9110 §15.4.5 does not require).
-pub fn selects(stored: Validators<'_>, new: Validators<'_>) -> bool {
+///
+/// `now` resolves the two-digit years of rfc850 dates ([`date::parse`]).
+pub fn selects(stored: Validators<'_>, new: Validators<'_>, now: SystemTime) -> bool {
     if let (Some(s), Some(n)) = (stored.etag, new.etag) {
         let (s, n) = (s.trim_ascii(), n.trim_ascii());
         return match n.strip_prefix(b"W/") {
@@ -77,7 +81,7 @@ pub fn selects(stored: Validators<'_>, new: Validators<'_>) -> bool {
         };
     }
     if let (Some(s), Some(n)) = (stored.last_modified, new.last_modified) {
-        return same_date(s, n);
+        return same_date(s, n, now);
     }
     new.is_empty()
 }
@@ -89,25 +93,28 @@ pub fn selects(stored: Validators<'_>, new: Validators<'_>) -> bool {
 /// and Last-Modified) and, if the HEAD response has a Content-Length header
 /// field, the value of Content-Length matches that of the stored response".
 /// Otherwise "the cache SHOULD consider the stored response to be stale".
-pub fn head_matches(stored: Validators<'_>, stored_len: usize, new: Validators<'_>, new_len: Option<u64>) -> bool {
-    let same = |s: Option<&[u8]>, n: Option<&[u8]>, eq: fn(&[u8], &[u8]) -> bool| match n {
+/// `now` as for [`selects`].
+pub fn head_matches(
+    stored: Validators<'_>,
+    stored_len: usize,
+    new: Validators<'_>,
+    new_len: Option<u64>,
+    now: SystemTime,
+) -> bool {
+    let same = |s: Option<&[u8]>, n: Option<&[u8]>, eq: &dyn Fn(&[u8], &[u8]) -> bool| match n {
         None => true,
         Some(n) => s.is_some_and(|s| eq(s, n)),
     };
-    same(stored.etag, new.etag, |s, n| s.trim_ascii() == n.trim_ascii())
-        && same(stored.last_modified, new.last_modified, same_date)
+    same(stored.etag, new.etag, &|s, n| s.trim_ascii() == n.trim_ascii())
+        && same(stored.last_modified, new.last_modified, &|s, n| same_date(s, n, now))
         && new_len.is_none_or(|n| n == stored_len as u64)
 }
 
-/// Two HTTP-dates naming the same second (or the same bytes).
-fn same_date(a: &[u8], b: &[u8]) -> bool {
+/// Two HTTP-dates naming the same second (or the same bytes), read as
+/// every date is ([`date::parse`]).
+fn same_date(a: &[u8], b: &[u8], now: SystemTime) -> bool {
     let (a, b) = (a.trim_ascii(), b.trim_ascii());
-    let parse = |v: &[u8]| {
-        std::str::from_utf8(v)
-            .ok()
-            .and_then(|s| httpdate::parse_http_date(s).ok())
-    };
-    a == b || matches!((parse(a), parse(b)), (Some(x), Some(y)) if x == y)
+    a == b || matches!((date::parse(a, now), date::parse(b, now)), (Some(x), Some(y)) if x == y)
 }
 
 /// Fields of a newer response that never update the stored response (the
@@ -307,6 +314,19 @@ mod tests {
 
     const LM: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
 
+    /// The clock the comparisons run at (2026).
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_796_000_000)
+    }
+
+    fn sel(stored: Validators<'_>, new: Validators<'_>) -> bool {
+        selects(stored, new, now())
+    }
+
+    fn head(stored: Validators<'_>, stored_len: usize, new: Validators<'_>, new_len: Option<u64>) -> bool {
+        head_matches(stored, stored_len, new, new_len, now())
+    }
+
     /// §4.3.4: a strong tag selects by strong comparison, a weak one by weak
     /// comparison; a tag or date the stored response lacks, or a different
     /// one, selects nothing; a 304 without validators updates the response
@@ -314,23 +334,23 @@ mod tests {
     #[test]
     fn which_304_updates_the_stored_response() {
         let stored = v(Some("\"a\""), Some(LM));
-        assert!(selects(stored, v(Some("\"a\""), None)));
-        assert!(!selects(stored, v(Some("\"b\""), Some(LM))), "the tag decides");
-        assert!(selects(stored, v(Some("W/\"a\""), None)), "weak comparison");
+        assert!(sel(stored, v(Some("\"a\""), None)));
+        assert!(!sel(stored, v(Some("\"b\""), Some(LM))), "the tag decides");
+        assert!(sel(stored, v(Some("W/\"a\""), None)), "weak comparison");
         assert!(
-            !selects(v(Some("W/\"a\""), None), v(Some("\"a\""), None)),
+            !sel(v(Some("W/\"a\""), None), v(Some("\"a\""), None)),
             "strong comparison"
         );
-        assert!(selects(stored, v(None, Some("Sunday, 06-Nov-94 08:49:37 GMT"))));
-        assert!(!selects(stored, v(None, Some("Sun, 06 Nov 1994 08:49:38 GMT"))));
+        assert!(sel(stored, v(None, Some("Sunday, 06-Nov-94 08:49:37 GMT"))));
+        assert!(!sel(stored, v(None, Some("Sun, 06 Nov 1994 08:49:38 GMT"))));
         assert!(
-            selects(v(None, Some(LM)), v(Some("\"new\""), Some(LM))),
+            sel(v(None, Some(LM)), v(Some("\"new\""), Some(LM))),
             "the date they share"
         );
-        assert!(!selects(v(None, Some(LM)), v(Some("\"new\""), None)));
-        assert!(!selects(v(None, None), v(Some("\"a\""), None)));
-        assert!(selects(stored, v(None, None)));
-        assert!(selects(v(None, None), v(None, None)));
+        assert!(!sel(v(None, Some(LM)), v(Some("\"new\""), None)));
+        assert!(!sel(v(None, None), v(Some("\"a\""), None)));
+        assert!(sel(stored, v(None, None)));
+        assert!(sel(v(None, None), v(None, None)));
     }
 
     /// §4.3.5: every validator the HEAD response carries matches, and its
@@ -338,16 +358,11 @@ mod tests {
     #[test]
     fn which_head_response_updates_the_stored_get() {
         let stored = v(Some("\"a\""), Some(LM));
-        assert!(head_matches(stored, 2, v(None, None), None));
-        assert!(head_matches(stored, 2, v(Some("\"a\""), Some(LM)), Some(2)));
-        assert!(!head_matches(stored, 2, v(None, None), Some(5)));
-        assert!(!head_matches(stored, 2, v(Some("\"b\""), None), None));
-        assert!(!head_matches(
-            stored,
-            2,
-            v(None, Some("Mon, 07 Nov 1994 08:49:37 GMT")),
-            None
-        ));
-        assert!(!head_matches(v(None, None), 2, v(Some("\"a\""), None), Some(2)));
+        assert!(head(stored, 2, v(None, None), None));
+        assert!(head(stored, 2, v(Some("\"a\""), Some(LM)), Some(2)));
+        assert!(!head(stored, 2, v(None, None), Some(5)));
+        assert!(!head(stored, 2, v(Some("\"b\""), None), None));
+        assert!(!head(stored, 2, v(None, Some("Mon, 07 Nov 1994 08:49:37 GMT")), None));
+        assert!(!head(v(None, None), 2, v(Some("\"a\""), None), Some(2)));
     }
 }

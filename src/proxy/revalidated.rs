@@ -26,7 +26,7 @@ fn stored(o: &Object) -> Validators<'_> {
 /// Whether the 304 the exchange holds validates `old`, the object its
 /// conditional request was made from (§4.3.4); if not, it updates nothing.
 pub(super) fn validates(ex: &Exchange<'_>, old: &Object) -> bool {
-    update::selects(stored(old), Validators::of(&ex.buf, &ex.head))
+    update::selects(stored(old), Validators::of(&ex.buf, &ex.head), SystemTime::now())
 }
 
 /// `old` updated by the response the exchange holds, stored under `key`
@@ -62,6 +62,13 @@ pub(super) fn update(ex: &Exchange<'_>, at: Option<(&Store, &[u8])>, old: &Objec
 pub(super) fn head_update(ex: &Exchange<'_>, store: &Store, key: &[u8]) -> Option<(Arc<Object>, bool)> {
     let old = store.get(key)?;
     let new = Validators::of(&ex.buf, &ex.head);
-    let matches = old.status == 200 && update::head_matches(stored(&old), old.body.len(), new, ex.head.content_length);
+    let matches = old.status == 200
+        && update::head_matches(
+            stored(&old),
+            old.body.len(),
+            new,
+            ex.head.content_length,
+            SystemTime::now(),
+        );
     matches.then(|| update(ex, Some((store, key)), &old))
 }

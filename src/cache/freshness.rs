@@ -110,7 +110,7 @@ pub struct CacheControl {
 /// A value above [`MAX_DELTA_SECONDS`], however long, counts as that.
 pub fn parse_cache_control(v: &[u8]) -> CacheControl {
     let mut cc = CacheControl::default();
-    for part in split_commas(v) {
+    for part in crate::http::token::list_members(v) {
         let (name, value) = match part.iter().position(|&b| b == b'=') {
             Some(i) => (trim(&part[..i]), Some(unquote(trim(&part[i + 1..])))),
             None => (trim(part), None),
@@ -158,25 +158,6 @@ fn delta_seconds(v: &[u8]) -> Option<u64> {
             .saturating_add(u64::from(d - b'0'))
             .min(MAX_DELTA_SECONDS)
     }))
-}
-
-/// Splits at commas outside double quotes.
-fn split_commas(v: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut start = 0;
-    let mut quoted = false;
-    let mut parts = Vec::new();
-    for (i, &b) in v.iter().enumerate() {
-        match b {
-            b'"' => quoted = !quoted,
-            b',' if !quoted => {
-                parts.push(&v[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&v[start..]);
-    parts.into_iter().filter(|p| !trim(p).is_empty())
 }
 
 fn trim(v: &[u8]) -> &[u8] {

@@ -25,6 +25,7 @@
 
 use super::key::normalize_accept_encoding;
 use crate::http::parse::RequestHead;
+use crate::http::token::list_members;
 
 /// At most this many variants of one URL are stored (SPEC §4); the 17th
 /// replaces the oldest.
@@ -138,48 +139,18 @@ pub fn append_values(out: &mut Vec<u8>, vary: &Vary, buf: &[u8], head: &RequestH
         out.push(b'=');
         let lowercase = name == b"accept" || name.starts_with(b"accept-");
         let mut first = true;
-        for line in lines {
-            for_each_member(line, |m| {
-                if !first {
-                    out.push(b',');
-                }
-                first = false;
-                if lowercase {
-                    out.extend(m.iter().map(u8::to_ascii_lowercase));
-                } else {
-                    out.extend_from_slice(m);
-                }
-            });
-        }
-    }
-}
-
-/// Calls `f` with each non-empty member of the list `v`, trimmed: split
-/// at commas outside quoted strings (RFC 9110 §5.6.1, §5.6.4).
-fn for_each_member(v: &[u8], mut f: impl FnMut(&[u8])) {
-    let (mut start, mut quoted, mut escaped) = (0, false, false);
-    let mut emit = |m: &[u8]| {
-        let m = m.trim_ascii();
-        if !m.is_empty() {
-            f(m);
-        }
-    };
-    for (i, &b) in v.iter().enumerate() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match b {
-            b'\\' if quoted => escaped = true,
-            b'"' => quoted = !quoted,
-            b',' if !quoted => {
-                emit(&v[start..i]);
-                start = i + 1;
+        for m in lines.flat_map(list_members) {
+            if !first {
+                out.push(b',');
             }
-            _ => {}
+            first = false;
+            if lowercase {
+                out.extend(m.iter().map(u8::to_ascii_lowercase));
+            } else {
+                out.extend_from_slice(m);
+            }
         }
     }
-    emit(&v[start..]);
 }
 
 #[cfg(test)]

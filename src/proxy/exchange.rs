@@ -225,6 +225,15 @@ impl<'w> Exchange<'w> {
         self.w.pool.borrow_mut().put(origin, c, Instant::now());
     }
 
+    /// Pools `c` when the response the exchange holds ended exactly where
+    /// the read did (a bodiless one read whole: [`crate::origin::reuse::complete_in`]);
+    /// otherwise it closes.
+    pub fn pool_if_complete(&self, c: OriginConn) {
+        if crate::origin::reuse::complete_in(&self.buf, &self.head) == Reuse::Reusable {
+            self.pool(c);
+        }
+    }
+
     /// The origin's response, as `Proxy-Status` names its failed attempts.
     pub fn proxy_status(&self, out: &mut Vec<u8>) {
         super::answers::proxy_status(self.w, &self.machine, out);

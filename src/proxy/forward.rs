@@ -37,7 +37,6 @@ use crate::cache::store::Object;
 use crate::http::write::HitLabel;
 use crate::origin::attempt::Event;
 use crate::origin::pool::OriginConn;
-use crate::origin::reuse::Reuse;
 use crate::outcome::Detail;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -145,9 +144,7 @@ async fn exchange(
     let mut ex = Exchange::new(w, req.behavior, (up.v.method(), up.replayable()), rewrite, resp);
     let next = match ex.run(up).await {
         Decision::Deliver { status: 304, conn } if validators.is_some_and(|o| !revalidated::validates(&ex, o)) => {
-            if crate::origin::reuse::complete_in(&ex.buf, &ex.head) == Reuse::Reusable {
-                ex.pool(conn);
-            }
+            ex.pool_if_complete(conn);
             ex.body_ended(Event::BodyDone);
             None
         }
@@ -328,9 +325,7 @@ async fn answer_updated(
     conn: OriginConn,
     label: HitLabel,
 ) -> (Next, u16, u64) {
-    if crate::origin::reuse::complete_in(&ex.buf, &ex.head) == Reuse::Reusable {
-        ex.pool(conn);
-    }
+    ex.pool_if_complete(conn);
     super::hit::answer(ex.w, v, obj, Instant::now(), label, b"").await
 }
 

@@ -142,9 +142,7 @@ async fn store_result(
 ) -> bool {
     let now = Instant::now();
     if status == 304 {
-        if crate::origin::reuse::complete_in(&ex.buf, &ex.head) == Reuse::Reusable {
-            ex.pool(c);
-        }
+        ex.pool_if_complete(c);
         return super::revalidated::validates(ex, &job.stale)
             && super::revalidated::update(ex, Some((&job.store, &job.key)), &job.stale).1;
     }

@@ -215,7 +215,8 @@ impl ViewerFraming {
         }
     }
 
-    fn write_line(self, out: &mut Vec<u8>) {
+    /// Appends the framing line (none for `Close` and an unknown length).
+    pub fn write_line(self, out: &mut Vec<u8>) {
         let n = match self {
             ViewerFraming::Length(n) | ViewerFraming::NoBody { length: Some(n) } => n,
             ViewerFraming::Chunked => {

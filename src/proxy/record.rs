@@ -202,10 +202,7 @@ pub(super) async fn record(
     };
     if cap.len.is_none() {
         // RFC 9112 §7.1.3: "Content-Length := length".
-        cap.head.extend_from_slice(b"Content-Length: ");
-        cap.head
-            .extend_from_slice(itoa::Buffer::new().format(cap.body.len()).as_bytes());
-        cap.head.extend_from_slice(b"\r\n");
+        ViewerFraming::Length(cap.body.len() as u64).write_line(&mut cap.head);
     }
     let obj = Arc::new(Object {
         stale_while_revalidate: cap.life.stale_while_revalidate,

@@ -334,6 +334,24 @@ fn held_origin(reply: Vec<u8>, split: usize) -> ScriptedOrigin {
     })
 }
 
+/// A leader's GET of `/herd` reaches the held origin, a follower joins, the
+/// origin is released: both get `data`; returns the follower's response.
+fn leader_and_follower(p: &Proxy, o: &ScriptedOrigin, data: &[u8]) -> common::Response {
+    let mut leader = p.client();
+    leader.send(b"GET /herd HTTP/1.1\r\nHost: test\r\n\r\n");
+    common::eventually("the leader's request reached the origin", || {
+        origin_requests(o, "/herd") == 1
+    });
+    let addr = p.addr;
+    let follower = std::thread::spawn(move || common::Client::connect(addr).get("/herd"));
+    o.release();
+    let r = leader.read_response(false).expect("the leader's response");
+    assert!(r.body == data, "the leader's body");
+    let r = follower.join().unwrap();
+    assert!(r.body == data, "the follower's body");
+    r
+}
+
 /// Requests that wait on a chunked miss (SPEC §3.4, collapsing) are
 /// answered from the object it stored, whenever they joined: the origin
 /// is asked once.
@@ -344,18 +362,7 @@ fn waiters_on_a_chunked_miss_get_the_stored_object() {
     reply.extend(chunks(&data, 10_000, true));
     let o = held_origin(reply, 50_000);
     let p = proxy(&o);
-    let mut leader = p.client();
-    leader.send(b"GET /herd HTTP/1.1\r\nHost: test\r\n\r\n");
-    common::eventually("the leader's request reached the origin", || {
-        origin_requests(&o, "/herd") == 1
-    });
-    let addr = p.addr;
-    let follower = std::thread::spawn(move || common::Client::connect(addr).get("/herd"));
-    o.release();
-    let r = leader.read_response(false).expect("the leader's response");
-    assert!(r.body == data);
-    let r = follower.join().unwrap();
-    assert!(r.body == data);
+    let r = leader_and_follower(&p, &o, &data);
     assert_eq!(r.header("x-cache"), Some("Hit from ringfront"));
     assert_eq!(origin_requests(&o, "/herd"), 1);
 }
@@ -370,18 +377,7 @@ fn waiters_on_a_chunked_miss_too_large_to_store_fetch_on_their_own() {
     reply.extend(chunks(&data, 10_000, true));
     let o = held_origin(reply, 30_000);
     let p = proxy_max(&o, "64KiB");
-    let mut leader = p.client();
-    leader.send(b"GET /herd HTTP/1.1\r\nHost: test\r\n\r\n");
-    common::eventually("the leader's request reached the origin", || {
-        origin_requests(&o, "/herd") == 1
-    });
-    let addr = p.addr;
-    let follower = std::thread::spawn(move || common::Client::connect(addr).get("/herd"));
-    o.release();
-    let r = leader.read_response(false).expect("the leader's response");
-    assert!(r.body == data);
-    let r = follower.join().unwrap();
-    assert!(r.body == data);
+    leader_and_follower(&p, &o, &data);
     assert_eq!(origin_requests(&o, "/herd"), 2);
 }
 

@@ -146,7 +146,7 @@ fn bench(c: &mut Criterion) {
                 &mut k,
                 black_box(b"Example.com"),
                 black_box(b"/static/app.js?v=3"),
-                true,
+                &key::QueryKey::All,
             );
             k.len()
         })

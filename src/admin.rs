@@ -244,7 +244,12 @@ mod tests {
     /// Stores a `Vary: Accept-Encoding` variant for `enc`.
     fn put(s: &Store, host: &str, target: &str, enc: &str) {
         let mut k = Vec::new();
-        crate::cache::key::build(&mut k, host.as_bytes(), target.as_bytes(), true);
+        crate::cache::key::build(
+            &mut k,
+            host.as_bytes(),
+            target.as_bytes(),
+            &crate::cache::key::QueryKey::All,
+        );
         k.extend_from_slice(b"\0accept-encoding\0=");
         k.extend_from_slice(enc.as_bytes());
         let vary = crate::cache::vary::Vary::parse(Some(b"Accept-Encoding")).unwrap();

@@ -14,19 +14,79 @@
 //! accepted, else `gzip`, else `identity`, so `gzip, deflate, br` and
 //! `br;q=1, gzip` are one request.
 
+/// What of the query string joins a URL's key (`cache_query_string`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum QueryKey {
+    /// The whole query string, byte for byte.
+    #[default]
+    All,
+    /// None of it.
+    None,
+    /// Only these parameters (names as written in the config, sorted and
+    /// deduplicated), in name order, so `?b=2&a=1` and `?a=1&b=2` are one
+    /// object and anything else (`utm_*`, `fbclid`) is dropped.
+    Only(Vec<Box<[u8]>>),
+}
+
+impl QueryKey {
+    /// An allow-list: the names sorted and deduplicated.
+    pub fn only(names: impl IntoIterator<Item = Box<[u8]>>) -> QueryKey {
+        let mut v: Vec<Box<[u8]>> = names.into_iter().collect();
+        v.sort_unstable();
+        v.dedup();
+        QueryKey::Only(v)
+    }
+}
+
+/// A behavior's cache key policy (SPEC §2, CloudFront's cache policy):
+/// what of a request, besides its host and path, makes it another object.
+/// Whatever joins the key is also forwarded to the origin.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPolicy {
+    /// `cache_query_string`.
+    pub query: QueryKey,
+    /// `cache_key_headers`: request header names, lowercased, sorted, each
+    /// once.
+    pub headers: Vec<Box<[u8]>>,
+    /// `cache_key_cookies`: cookie names (case-sensitive, RFC 6265), sorted,
+    /// each once.
+    pub cookies: Vec<Box<[u8]>>,
+}
+
 /// Appends the key of a request's URL to `out`.
-pub fn build(out: &mut Vec<u8>, host: &[u8], target: &[u8], include_query: bool) {
+pub fn build(out: &mut Vec<u8>, host: &[u8], target: &[u8], query: &QueryKey) {
     out.extend(host.iter().map(u8::to_ascii_lowercase));
     out.push(0);
-    let target = if include_query {
-        target
-    } else {
-        match memchr::memchr(b'?', target) {
-            Some(i) => &target[..i],
-            None => target,
-        }
+    let (path, q) = match memchr::memchr(b'?', target) {
+        Some(i) => (&target[..i], Some(&target[i + 1..])),
+        None => (target, None),
     };
-    out.extend_from_slice(target);
+    match (query, q) {
+        (QueryKey::All, _) => out.extend_from_slice(target),
+        (QueryKey::None, _) | (QueryKey::Only(_), None) => out.extend_from_slice(path),
+        (QueryKey::Only(names), Some(q)) => {
+            out.extend_from_slice(path);
+            append_kept(out, q, names, b'?');
+        }
+    }
+}
+
+/// Appends the parameters of query `q` whose names are in `names`
+/// (sorted), in name order and, for one name, in the order sent; the first
+/// preceded by `first` (`?`), the others by `&`. Names are compared as
+/// sent (percent-encoding is not decoded: `a%62` is not `ab`).
+pub fn append_kept(out: &mut Vec<u8>, q: &[u8], names: &[Box<[u8]>], first: u8) {
+    let mut sep = first;
+    for name in names {
+        for param in q.split(|&b| b == b'&') {
+            let n = memchr::memchr(b'=', param).map_or(param, |i| &param[..i]);
+            if n == &name[..] {
+                out.push(sep);
+                out.extend_from_slice(param);
+                sep = b'&';
+            }
+        }
+    }
 }
 
 /// The length of the URL part of `key`: all of a URL's key, the part
@@ -81,8 +141,27 @@ mod tests {
 
     fn key(host: &str, target: &str, q: bool) -> Vec<u8> {
         let mut k = Vec::new();
-        build(&mut k, host.as_bytes(), target.as_bytes(), q);
+        let q = if q { QueryKey::All } else { QueryKey::None };
+        build(&mut k, host.as_bytes(), target.as_bytes(), &q);
         k
+    }
+
+    fn only(target: &str, names: &[&str]) -> String {
+        let mut k = Vec::new();
+        let q = QueryKey::only(names.iter().map(|n| n.as_bytes().into()));
+        build(&mut k, b"h", target.as_bytes(), &q);
+        String::from_utf8(k[2..].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn an_allow_list_keeps_its_parameters_sorted_and_drops_the_rest() {
+        assert_eq!(only("/p?b=2&a=1", &["a", "b"]), "/p?a=1&b=2");
+        assert_eq!(only("/p?a=1&b=2", &["b", "a"]), "/p?a=1&b=2");
+        assert_eq!(only("/p?utm_source=x&id=7&fbclid=y", &["id"]), "/p?id=7");
+        assert_eq!(only("/p?utm_source=x", &["id"]), "/p");
+        assert_eq!(only("/p", &["id"]), "/p");
+        assert_eq!(only("/p?id=2&id=1&flag", &["id", "flag"]), "/p?flag&id=2&id=1");
+        assert_eq!(only("/p?ida=1&i=2", &["id"]), "/p", "names match whole");
     }
 
     #[test]

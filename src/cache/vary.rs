@@ -68,6 +68,22 @@ impl Vary {
         })
     }
 
+    /// These names and `extra` (lowercase names, or the pseudo-names a
+    /// behavior's key policy selects on), sorted, each once; `None` past
+    /// [`MAX_NAMES`]. What a response is stored by when its behavior keys
+    /// on more than its Vary names, or it is compressed (Accept-Encoding).
+    pub fn with<'a>(&'a self, extra: impl IntoIterator<Item = &'a [u8]>) -> Option<Vary> {
+        let mut names: Vec<&[u8]> = self.names().chain(extra).filter(|n| !n.is_empty()).collect();
+        names.sort_unstable();
+        names.dedup();
+        if names.len() > MAX_NAMES {
+            return None;
+        }
+        Some(Vary {
+            names: names.join(&b","[..]).into_boxed_slice(),
+        })
+    }
+
     /// The response does not vary.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()

@@ -9,12 +9,15 @@
 //! text (toml_edit), so `ringfront check` can print all of them at once.
 
 mod files;
+mod policy;
 mod units;
 mod validate;
 
 pub use files::{check_file, read_file, MAX_ERROR_PAGE, MAX_PEM_FILE};
 pub use units::{parse_duration, parse_size, Dur, Size};
-pub use validate::{Behavior, HeaderActions, Pattern, Target};
+pub use validate::{
+    Behavior, CookieForward, ForwardPolicy, HeaderActions, KeyPolicy, Pattern, QueryKey, ResponseEdits, Target,
+};
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -245,8 +248,23 @@ pub struct RawBehavior {
     pub allowed_methods: Vec<String>,
     #[serde(default = "yes")]
     pub cache: bool,
+    /// true | false | a list of parameter names (checked in `policy`).
+    #[serde(default)]
+    pub cache_query_string: Option<toml::Value>,
+    #[serde(default)]
+    pub cache_key_headers: Vec<String>,
+    #[serde(default)]
+    pub cache_key_cookies: Vec<String>,
+    /// "all" | a list of header names.
+    #[serde(default)]
+    pub forward_headers: Option<toml::Value>,
+    /// "all" | "none" | a list of cookie names.
+    #[serde(default)]
+    pub forward_cookies: Option<toml::Value>,
     #[serde(default = "yes")]
-    pub cache_query_string: bool,
+    pub forward_query_string: bool,
+    #[serde(default)]
+    pub compress: bool,
     #[serde(default = "zero_dur")]
     pub min_ttl: Dur,
     #[serde(default = "default_ttl")]
@@ -257,6 +275,8 @@ pub struct RawBehavior {
     pub origin_request: RawHeaderActions,
     #[serde(default)]
     pub origin_response: RawHeaderActions,
+    #[serde(default)]
+    pub viewer_response: RawHeaderActions,
 }
 
 fn default_methods() -> Vec<String> {

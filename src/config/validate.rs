@@ -59,7 +59,8 @@ pub enum Target {
     Group(usize),
 }
 
-pub use crate::http::edit::{HeaderActions, ValuePart};
+pub use crate::cache::key::{KeyPolicy, QueryKey};
+pub use crate::http::edit::{CookieForward, ForwardPolicy, HeaderActions, ResponseEdits, ValuePart};
 
 /// A behavior, resolved.
 #[derive(Debug, Clone)]
@@ -69,7 +70,14 @@ pub struct Behavior {
     pub target: Target,
     pub allowed_methods: Vec<String>,
     pub cache: bool,
-    pub cache_query_string: bool,
+    /// The cache key policy: query string, key headers, key cookies.
+    pub cache_key: KeyPolicy,
+    /// The origin request policy (`forward_*`).
+    pub forward: ForwardPolicy,
+    /// `compress`: gzip/br for viewers that accept them (SPEC §4).
+    pub compress: bool,
+    /// The response headers policy, applied last to every response.
+    pub viewer_response: ResponseEdits,
     pub min_ttl: Duration,
     pub default_ttl: Duration,
     pub max_ttl: Duration,
@@ -130,19 +138,19 @@ fn key_at(text: &str, offset: usize) -> String {
 
 /// A key path inside the document: `["origin", 1, "id"]`.
 #[derive(Clone)]
-enum Seg {
+pub(super) enum Seg {
     K(&'static str),
     I(usize),
 }
 
-struct Errors<'a> {
+pub(super) struct Errors<'a> {
     doc: Option<toml_edit::ImDocument<&'a str>>,
     text: &'a str,
     list: Vec<ConfigError>,
 }
 
 impl Errors<'_> {
-    fn push(&mut self, path: &[Seg], message: impl Into<String>) {
+    pub(super) fn push(&mut self, path: &[Seg], message: impl Into<String>) {
         let mut key = String::new();
         for s in path {
             match s {
@@ -222,7 +230,7 @@ fn check_range(e: &mut Errors, key: &[Seg], v: Duration, lo_ms: u64, hi_ms: u64)
     }
 }
 
-fn is_token(s: &str) -> bool {
+pub(super) fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
@@ -702,13 +710,17 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
         }
         let origin_request = header_actions(&mut e, &[K("behavior"), I(i), K("origin_request")], &b.origin_request);
         let origin_response = header_actions(&mut e, &[K("behavior"), I(i), K("origin_response")], &b.origin_response);
+        let p = super::policy::resolve(&mut e, i, b);
         behaviors.push(Behavior {
             path: b.path.clone(),
             pattern: Pattern::new(&b.path),
             target,
             allowed_methods: methods,
             cache: b.cache,
-            cache_query_string: b.cache_query_string,
+            cache_key: p.cache_key,
+            forward: p.forward,
+            compress: b.compress,
+            viewer_response: p.viewer_response,
             min_ttl: b.min_ttl.0,
             default_ttl: b.default_ttl.0,
             max_ttl: b.max_ttl.0,

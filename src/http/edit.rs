@@ -1,5 +1,7 @@
 //! Header edits: the `origin_request` / `origin_response` actions of a
-//! behavior (SPEC §2), as data the head writers apply (`http::write`).
+//! behavior (SPEC §2), its origin request policy (`forward_*`) and its
+//! response headers policy (`viewer_response`), as data the head writers
+//! apply (`http::write`).
 //! Validated and built by `config`; kept here so that `http/` needs nothing
 //! from the configuration layer.
 
@@ -41,5 +43,57 @@ impl HeaderActions {
                 ValuePart::Role => out.extend_from_slice(role.as_bytes()),
             }
         }
+    }
+}
+
+/// `forward_cookies`: which of the viewer's cookies reach the origin.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CookieForward {
+    #[default]
+    All,
+    None,
+    /// Only these cookie names (case-sensitive), sorted.
+    Only(Vec<Box<[u8]>>),
+}
+
+/// A behavior's origin request policy (SPEC §2, CloudFront's origin
+/// request policy): what of the viewer's request reaches the origin
+/// besides what the cache key holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardPolicy {
+    /// `forward_headers`: `None` = every end-to-end header; else only these
+    /// names (lowercased, sorted), plus Host, the key's headers and what
+    /// ringfront adds. Cookie follows `cookies`, Accept-Encoding SPEC §4.
+    pub headers: Option<Vec<Box<[u8]>>>,
+    /// `forward_cookies`.
+    pub cookies: CookieForward,
+    /// `forward_query_string`: false = only the key's parameters.
+    pub query_string: bool,
+}
+
+impl Default for ForwardPolicy {
+    fn default() -> Self {
+        ForwardPolicy {
+            headers: None,
+            cookies: CookieForward::All,
+            query_string: true,
+        }
+    }
+}
+
+/// A behavior's response headers policy (`viewer_response`, SPEC §5): the
+/// last edit of every response of the behavior (hits, misses, 304s,
+/// errors), prebuilt so applying it allocates nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponseEdits {
+    /// Lowercase names of the lines to drop: those removed and those set.
+    pub drop: Vec<Box<[u8]>>,
+    /// The set lines, `name: value\r\n` each, ready to append.
+    pub lines: Box<[u8]>,
+}
+
+impl ResponseEdits {
+    pub fn is_empty(&self) -> bool {
+        self.drop.is_empty() && self.lines.is_empty()
     }
 }

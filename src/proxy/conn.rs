@@ -283,7 +283,7 @@ fn cache_key(w: &Worker, v: &mut Viewer, behavior: &crate::config::Behavior) -> 
     lookup::cacheable(w.cache.is_some(), behavior.cache, v.method(), body).ok()?;
     let mut k = v.take_key();
     k.clear();
-    crate::cache::key::build(&mut k, v.host(), v.target(), behavior.cache_query_string);
+    crate::cache::key::build(&mut k, v.host(), v.target(), &behavior.cache_key.query);
     Some(k)
 }
 

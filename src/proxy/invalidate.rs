@@ -46,6 +46,6 @@ fn remove_uri(w: &Worker, store: &Store, host: &[u8], target: &[u8], key: &mut V
         return;
     }
     key.clear();
-    crate::cache::key::build(key, host, target, behavior.cache_query_string);
+    crate::cache::key::build(key, host, target, &behavior.cache_key.query);
     store.remove_url(key);
 }

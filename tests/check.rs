@@ -122,3 +122,35 @@ fn allowed_methods_must_be_tokens() {
     assert!(line.contains("token"), "{line}");
     one_error(&with("\"\""), "behavior[0].allowed_methods");
 }
+
+#[test]
+fn behavior_policies_of_the_wrong_type_are_rejected_naming_the_key() {
+    let with = |line: &str| GOOD.replace("[[behavior]]\n", &format!("[[behavior]]\n{line}\n"));
+    for good in [
+        "cache_query_string = [\"id\", \"page\"]",
+        "cache_query_string = false",
+        "cache_key_headers = [\"origin\"]",
+        "cache_key_cookies = [\"lang\"]",
+        "forward_headers = [\"authorization\"]",
+        "forward_cookies = \"none\"",
+        "forward_cookies = [\"session\"]",
+        "forward_query_string = false",
+        "compress = true",
+        "viewer_response = { set = { \"x-frame-options\" = \"DENY\" }, remove = [\"server\"] }",
+    ] {
+        let (code, _, err) = check(&with(good));
+        assert_eq!(code, 0, "{good}: {err}");
+    }
+    for (bad, key, says) in [
+        ("cache_query_string = \"sometimes\"", "behavior[0].cache_query_string", "list of parameter names"),
+        ("forward_headers = \"some\"", "behavior[0].forward_headers", "\"all\" or a list"),
+        ("forward_cookies = 1", "behavior[0].forward_cookies", "\"none\""),
+        ("cache_key_headers = [\"host\"]", "behavior[0].cache_key_headers", "host"),
+        ("viewer_response = { set = { \"content-length\" = \"0\" } }", "behavior[0].viewer_response.set", "framing"),
+        ("cache_key_headers = \"origin\"", "behavior.cache_key_headers", "sequence"),
+        ("compress = \"yes\"", "behavior.compress", "bool"),
+    ] {
+        let line = one_error(&with(bad), key);
+        assert!(line.contains(says), "{bad}: {line}");
+    }
+}

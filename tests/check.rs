@@ -142,12 +142,32 @@ fn behavior_policies_of_the_wrong_type_are_rejected_naming_the_key() {
         assert_eq!(code, 0, "{good}: {err}");
     }
     for (bad, key, says) in [
-        ("cache_query_string = \"sometimes\"", "behavior[0].cache_query_string", "list of parameter names"),
-        ("forward_headers = \"some\"", "behavior[0].forward_headers", "\"all\" or a list"),
+        (
+            "cache_query_string = \"sometimes\"",
+            "behavior[0].cache_query_string",
+            "list of parameter names",
+        ),
+        (
+            "forward_headers = \"some\"",
+            "behavior[0].forward_headers",
+            "\"all\" or a list",
+        ),
         ("forward_cookies = 1", "behavior[0].forward_cookies", "\"none\""),
-        ("cache_key_headers = [\"host\"]", "behavior[0].cache_key_headers", "host"),
-        ("viewer_response = { set = { \"content-length\" = \"0\" } }", "behavior[0].viewer_response.set", "framing"),
-        ("cache_key_headers = \"origin\"", "behavior.cache_key_headers", "sequence"),
+        (
+            "cache_key_headers = [\"host\"]",
+            "behavior[0].cache_key_headers",
+            "host",
+        ),
+        (
+            "viewer_response = { set = { \"content-length\" = \"0\" } }",
+            "behavior[0].viewer_response.set",
+            "framing",
+        ),
+        (
+            "cache_key_headers = \"origin\"",
+            "behavior.cache_key_headers",
+            "sequence",
+        ),
         ("compress = \"yes\"", "behavior.compress", "bool"),
     ] {
         let line = one_error(&with(bad), key);

@@ -542,6 +542,9 @@ impl Config {
                 Dur(b.default_ttl),
                 Dur(b.max_ttl)
             );
+            if let Some(p) = policy::describe(b) {
+                let _ = writeln!(o, "  {p}");
+            }
         }
         for p in &self.error_pages {
             let _ = writeln!(

@@ -213,6 +213,45 @@ fn viewer_response(e: &mut Errors, key: &[Seg], raw: &RawHeaderActions) -> Respo
     }
 }
 
+/// One line naming a behavior's policies that differ from the defaults
+/// (for `ringfront check`); `None` when none do.
+pub(super) fn describe(b: &super::Behavior) -> Option<String> {
+    let list = |v: &[Box<[u8]>]| {
+        let names: Vec<String> = v.iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect();
+        format!("[{}]", names.join(","))
+    };
+    let mut parts = Vec::new();
+    match &b.cache_key.query {
+        QueryKey::All => {}
+        QueryKey::None => parts.push("cache_query_string = false".to_string()),
+        QueryKey::Only(v) => parts.push(format!("cache_query_string = {}", list(v))),
+    }
+    if !b.cache_key.headers.is_empty() {
+        parts.push(format!("cache_key_headers = {}", list(&b.cache_key.headers)));
+    }
+    if !b.cache_key.cookies.is_empty() {
+        parts.push(format!("cache_key_cookies = {}", list(&b.cache_key.cookies)));
+    }
+    if let Some(h) = &b.forward.headers {
+        parts.push(format!("forward_headers = {}", list(h)));
+    }
+    match &b.forward.cookies {
+        CookieForward::All => {}
+        CookieForward::None => parts.push("forward_cookies = none".to_string()),
+        CookieForward::Only(v) => parts.push(format!("forward_cookies = {}", list(v))),
+    }
+    if !b.forward.query_string {
+        parts.push("forward_query_string = false".to_string());
+    }
+    if b.compress {
+        parts.push("compress = true".to_string());
+    }
+    if !b.viewer_response.is_empty() {
+        parts.push(format!("viewer_response edits {}", list(&b.viewer_response.drop)));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::{Config, ConfigError, CookieForward, QueryKey};

@@ -11,6 +11,8 @@
 //! | knob | effect |
 //! |---|---|
 //! | `size=N` | body of N bytes (a fixed 64-byte pattern repeated; see [`pattern_body`]) |
+//! | `text=1` | with `size`: the body is HTML-like text (words, tags; compresses about as a web page does; see [`text_body`]) and the type `text/html` |
+//! | `type=MIME` | the Content-Type (default `text/plain`; `%2F` decoded) |
 //! | `status=N` | response status |
 //! | `chunked=1` | chunked transfer coding |
 //! | `delay=MS` | wait before the response head |
@@ -322,9 +324,71 @@ pub fn pattern_body(n: usize) -> Vec<u8> {
 const ALPHABET: &[u8; 64] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
 const PATTERN_LEN: usize = 64 * 1024;
 
+/// The deterministic body for `text=1&size=N`: HTML-like text, the first
+/// N bytes of [`TEXT_LEN`] repeated.
+pub fn text_body(n: usize) -> Vec<u8> {
+    text().iter().cycle().take(n).copied().collect()
+}
+
+/// 1 MiB: 16 KiB pieces never wrap.
+const TEXT_LEN: usize = 1024 * 1024;
+
+/// Paragraphs of words drawn from a small vocabulary by a fixed LCG: text
+/// that gzip and brotli shrink 3–5×, as they do a web page (the 64-byte
+/// pattern shrinks to nothing, which would flatter a compressed hit).
+fn text() -> &'static [u8] {
+    static T: OnceLock<Box<[u8]>> = OnceLock::new();
+    T.get_or_init(|| {
+        const WORDS: [&str; 48] = [
+            "the", "edge", "cache", "origin", "request", "response", "viewer", "behavior", "policy", "header",
+            "cookie", "query", "object", "variant", "stored", "fresh", "stale", "served", "failover", "primary",
+            "secondary", "group", "connection", "timeout", "status", "body", "length", "chunk", "gzip", "brotli",
+            "compress", "encoding", "vary", "key", "host", "path", "normalised", "shared", "memory", "shard",
+            "eviction", "queue", "worker", "ring", "socket", "buffer", "event", "loop",
+        ];
+        let mut out = Vec::with_capacity(TEXT_LEN + 64);
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) as usize
+        };
+        while out.len() < TEXT_LEN {
+            out.extend_from_slice(b"<p class=\"t\">");
+            for i in 0..8 + next() % 24 {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(WORDS[next() % WORDS.len()].as_bytes());
+                if next() % 9 == 0 {
+                    out.extend_from_slice(itoa::Buffer::new().format(next() % 10_000).as_bytes());
+                }
+            }
+            out.extend_from_slice(b".</p>\n");
+        }
+        out.truncate(TEXT_LEN);
+        out.into_boxed_slice()
+    })
+}
+
 fn pattern() -> &'static [u8] {
     static P: OnceLock<Box<[u8]>> = OnceLock::new();
     P.get_or_init(|| ALPHABET.iter().cycle().take(PATTERN_LEN).copied().collect())
+}
+
+/// The `type` knob (`%2F` decoded; only token, `/`, `;`, `=` and space
+/// characters kept, so a knob cannot break the head), else `text/html` for
+/// `text=1`, else `text/plain`.
+fn content_type(k: &Knobs) -> String {
+    match k.get("type") {
+        Some(t) => t
+            .replace("%2F", "/")
+            .replace("%20", " ")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "/;=+-. ".contains(*c))
+            .collect(),
+        None if k.get("text") == Some("1") => "text/html".into(),
+        None => "text/plain".into(),
+    }
 }
 
 struct Knobs<'a> {
@@ -513,9 +577,10 @@ async fn serve(mut s: Stream, ctl: Arc<Control>) {
         use std::io::Write;
         let _ = write!(
             out,
-            "HTTP/1.1 {status} {}\r\nServer: ringfront-sample-origin\r\nX-Origin: {}\r\nX-Request-Count: {count}\r\nContent-Type: text/plain\r\n",
+            "HTTP/1.1 {status} {}\r\nServer: ringfront-sample-origin\r\nX-Origin: {}\r\nX-Request-Count: {count}\r\nContent-Type: {}\r\n",
             crate::http::write::reason(status),
-            ctl.name
+            ctl.name,
+            content_type(&k)
         );
         if body_kind != BodyKind::None {
             let _ = write!(out, "X-Received-Bytes: {received}\r\nX-Received-Sum: {sum}\r\n");
@@ -551,6 +616,7 @@ async fn serve(mut s: Stream, ctl: Arc<Control>) {
             }
             continue;
         }
+        let html = k.get("text") == Some("1");
         let src: Option<Vec<u8>> = if body_echo {
             Some(echo)
         } else if k.get("size").is_none() {
@@ -561,6 +627,7 @@ async fn serve(mut s: Stream, ctl: Arc<Control>) {
         let piece = |off: usize, n: usize| -> &[u8] {
             match &src {
                 Some(v) => &v[off..off + n],
+                None if html => &text()[off % TEXT_LEN..off % TEXT_LEN + n],
                 None => &pattern()[off % PATTERN_LEN..off % PATTERN_LEN + n],
             }
         };

@@ -32,6 +32,12 @@ sub vcl_backend_fetch {
 }
 
 sub vcl_backend_response {
+    # Compression: Varnish gzips the object once when storing it
+    # (beresp.do_gzip; http_gzip_support is on by default) and gunzips for
+    # viewers that do not accept gzip.
+    if (bereq.url ~ "^/text/" && beresp.http.Content-Type ~ "^text/") {
+        set beresp.do_gzip = true;
+    }
     if (bereq.retries == 0 && bereq.url ~ "^/(failover|refused)/" &&
         (beresp.status == 500 || beresp.status == 502 || beresp.status == 503 || beresp.status == 504)) {
         return (retry);

@@ -47,7 +47,9 @@ fn hits_allocate_nothing() {
     let origin = ringfront::sample_origin::SampleOrigin::start("127.0.0.1:0", "o").unwrap();
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 1\npin_workers = false\n\
-         [[origin]]\nid = \"o\"\naddress = \"{}\"\n[[behavior]]\npath = \"*\"\ntarget = \"o\"\n",
+         [[origin]]\nid = \"o\"\naddress = \"{}\"\n\
+         [[behavior]]\npath = \"/edited/*\"\ntarget = \"o\"\n{EDITED}\
+         [[behavior]]\npath = \"*\"\ntarget = \"o\"\n",
         origin.addr()
     );
     let cfg = Arc::new(ringfront::config::Config::from_str(&text, std::path::Path::new(".")).unwrap());
@@ -57,18 +59,39 @@ fn hits_allocate_nothing() {
     // An object that does not vary, and variants (RFC 9111 §4.1): their
     // keys are built in the connection's key buffer too.
     let plain = b"GET /obj?size=1024 HTTP/1.1\r\nHost: t\r\n\r\n";
-    hits_on(&mut s, plain, "an object");
+    hits_on(&mut s, plain, "an object", "X-Cache: Hit from ringfront");
     let encoding = b"GET /v?size=1024&vary=Accept-Encoding HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip, br\r\n\r\n";
-    hits_on(&mut s, encoding, "a Vary: Accept-Encoding variant");
+    hits_on(
+        &mut s,
+        encoding,
+        "a Vary: Accept-Encoding variant",
+        "X-Cache: Hit from ringfront",
+    );
     let varies_on_origin = b"GET /v?size=1024&vary=Origin HTTP/1.1\r\nHost: t\r\nOrigin: https://A.example\r\n\r\n";
-    hits_on(&mut s, varies_on_origin, "a Vary: Origin variant");
+    hits_on(
+        &mut s,
+        varies_on_origin,
+        "a Vary: Origin variant",
+        "X-Cache: Hit from ringfront",
+    );
+    // A behavior with a response headers policy (SPEC §5): edited in place.
+    let edited = b"GET /edited/obj?size=1024 HTTP/1.1\r\nHost: t\r\n\r\n";
+    hits_on(&mut s, edited, "an object with viewer_response", EDITED_HIT);
     drop(s);
     running.stop();
 }
 
+/// A response headers policy that sets a header, overrides X-Cache and
+/// removes one of the sample origin's.
+const EDITED: &str = "viewer_response = { set = { \"strict-transport-security\" = \"max-age=63072000\", \
+                      \"x-cache\" = \"edge hit\" }, remove = [\"x-request-count\"] }\n";
+
+/// What a hit under [`EDITED`] ends with.
+const EDITED_HIT: &str = "\r\nstrict-transport-security: max-age=63072000\r\nx-cache: edge hit\r\n\r\n";
+
 /// Stores the response to `req` on `s`, then counts the allocations of the
-/// whole process over 2000 hits on it.
-fn hits_on(s: &mut std::net::TcpStream, req: &[u8], what: &str) {
+/// whole process over 2000 hits on it; a hit's head holds `expect`.
+fn hits_on(s: &mut std::net::TcpStream, req: &[u8], what: &str, expect: &str) {
     // Miss (stores), then one hit to learn the hit's length (Age is 0 for a
     // second, so lengths stay equal within this test's run).
     let mut buf = vec![0u8; 8192];
@@ -92,7 +115,11 @@ fn hits_on(s: &mut std::net::TcpStream, req: &[u8], what: &str) {
             }
         }
     }
-    assert!(String::from_utf8_lossy(&buf[..hit]).contains("X-Cache: Hit from ringfront"));
+    let text = String::from_utf8_lossy(&buf[..hit]).into_owned();
+    assert!(
+        text.contains("Cache-Status: ringfront; hit;") && text.contains(expect),
+        "{what}: {text}"
+    );
     // Warm: per-connection buffers are in place now.
     for _ in 0..50 {
         exchange(s, req, &mut buf, hit);
@@ -111,7 +138,7 @@ fn hits_on(s: &mut std::net::TcpStream, req: &[u8], what: &str) {
     let idle_before = ALLOCS.load(Ordering::Relaxed);
     std::thread::sleep(took);
     let idle = ALLOCS.load(Ordering::Relaxed) - idle_before;
-    assert!(String::from_utf8_lossy(&buf[..hit]).contains("X-Cache: Hit from ringfront"));
+    assert!(String::from_utf8_lossy(&buf[..hit]).contains(expect));
     // The hit path itself allocates nothing: what the process allocated
     // during the hits is the idle background, give or take (well under one
     // allocation per 100 hits).

@@ -9,7 +9,8 @@
 //!   framed again, never passed on with the sender's framing.
 //! - [`date`]: HTTP-date in its three formats (RFC 9110 §5.6.7).
 //! - [`token`]: the RFC 9110 token grammar.
-//! - [`edit`]: the header actions of a behavior, as data the writers apply.
+//! - [`edit`]: the header actions of a behavior, as data the writers apply,
+//!   and the response headers policy applied in place to a written head.
 //! - [`write`]: heads sent to origins and viewers (the one framing line of
 //!   ringfront's own), and generated responses.
 //!

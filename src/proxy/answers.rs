@@ -4,6 +4,7 @@
 
 use super::viewer::Viewer;
 use super::{Next, Worker};
+use crate::http::edit::{self, ResponseEdits};
 use crate::http::write::{write_generated_head, Generated};
 use crate::origin::attempt::{AttemptMachine, Failure};
 use std::time::Duration;
@@ -14,9 +15,11 @@ pub fn write_timeout(w: &Worker) -> Duration {
 }
 
 /// Writes a generated error response to a request refused by the proxy
-/// (small text body); `keep` keeps the connection. Returns the bytes
-/// written.
-pub async fn client_error(w: &Worker, v: &mut Viewer, status: u16, keep: bool) -> u64 {
+/// (small text body); `keep` keeps the connection. `edits`: the
+/// `viewer_response` of the request's behavior, `None` for a request that
+/// was never routed (400, 408, 431 on its head: no behavior, so no policy
+/// to apply). Returns the bytes written.
+pub async fn client_error(w: &Worker, v: &mut Viewer, status: u16, keep: bool, edits: Option<&ResponseEdits>) -> u64 {
     let body = crate::http::write::reason(status);
     let mut extra = Vec::with_capacity(64);
     extra.extend_from_slice(b"X-Cache: ");
@@ -35,6 +38,10 @@ pub async fn client_error(w: &Worker, v: &mut Viewer, status: u16, keep: bool) -
             extra: &extra,
         },
     );
+    if let Some(edits) = edits {
+        // SPEC §5: the behavior's viewer_response applies last.
+        edit::apply(&mut out, 0, edits);
+    }
     out.extend_from_slice(body.as_bytes());
     out.push(b'\n');
     let len = out.len() as u64;
@@ -53,6 +60,8 @@ pub(super) struct Failed<'a> {
     pub keep: bool,
     /// The `Proxy-Status` value naming the failed attempts (may be empty).
     pub proxy_status: &'a [u8],
+    /// The behavior's `viewer_response`.
+    pub edits: &'a ResponseEdits,
 }
 
 /// Answers with an error page or a generated status; returns what follows,
@@ -94,6 +103,8 @@ pub(super) async fn origin_failed(w: &Worker, v: &mut Viewer, f: &Failed<'_>) ->
             extra: &extra,
         },
     );
+    // SPEC §5: the behavior's viewer_response applies last.
+    edit::apply(&mut out, 0, f.edits);
     if !v.is_head_request() {
         out.extend_from_slice(body);
     }

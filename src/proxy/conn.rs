@@ -48,13 +48,15 @@ pub async fn serve(
                 }
                 return;
             }
+            // Never routed: no behavior, so no viewer_response (SPEC §5
+            // applies a behavior's policy to the responses of its requests).
             HeadOutcome::Timeout => {
-                let bytes = super::answers::client_error(&w, &mut v, 408, false).await;
+                let bytes = super::answers::client_error(&w, &mut v, 408, false, None).await;
                 log_client_error(&w, &v, 408, bytes, None);
                 break;
             }
             HeadOutcome::Invalid(e) => {
-                let bytes = super::answers::client_error(&w, &mut v, e.status(), false).await;
+                let bytes = super::answers::client_error(&w, &mut v, e.status(), false, None).await;
                 log_client_error(&w, &v, e.status(), bytes, None);
                 break;
             }
@@ -134,7 +136,7 @@ async fn handle(w: &Rc<Worker>, v: &mut Viewer) -> Next {
     if !behavior.allows(v.method()) {
         // The body, if any, was not read: close rather than parse it as a request.
         let keep = v.head().keep_alive && v.head().body == BodyKind::None;
-        let bytes = super::answers::client_error(w, v, 403, keep).await;
+        let bytes = super::answers::client_error(w, v, 403, keep, Some(&behavior.viewer_response)).await;
         log_client_error(w, v, 403, bytes, Some(received));
         if keep {
             let n = v.head().head_len;
@@ -189,12 +191,12 @@ async fn look_up<'c>(
         match lookup::decide(find(store, v, k), received, v.method() == b"GET") {
             Lookup::Fresh(obj) => {
                 v.put_key(cache_key.unwrap_or_default());
-                return Err(super::hit::serve(w, v, &obj, received).await);
+                return Err(super::hit::serve(w, v, &obj, received, &behavior.viewer_response).await);
             }
             Lookup::ServeAndRefresh(obj) => {
                 spawn_refresh(w, v, store, k, behavior, &obj);
                 v.put_key(cache_key.unwrap_or_default());
-                return Err(super::hit::serve(w, v, &obj, received).await);
+                return Err(super::hit::serve(w, v, &obj, received, &behavior.viewer_response).await);
             }
             // Revalidated with the origin, and served if the origin group
             // fails within its stale-if-error window.
@@ -230,7 +232,7 @@ async fn look_up<'c>(
             };
             let before = k.clone();
             if let Some(obj) = follow(w, store, v, k, &flight, received).await {
-                return Err(super::hit::serve(w, v, &obj, received).await);
+                return Err(super::hit::serve(w, v, &obj, received, &behavior.viewer_response).await);
             }
             if *k == before {
                 // The leader's response was not storable: fetch on our own.

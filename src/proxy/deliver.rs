@@ -2,7 +2,8 @@
 //!
 //! The head is rewritten once ([`write_response_head`]: hop-by-hop headers
 //! dropped, framing of ringfront's own, Via, X-Cache, Cache-Status,
-//! Proxy-Status, the behavior's actions, the hooks' lines); the body goes
+//! Proxy-Status, the behavior's actions, the hooks' lines, and last its
+//! response headers policy, [`edit::apply`]); the body goes
 //! through the exchange's one reusable buffer, so a 100 MiB body costs the
 //! proxy 64 KiB. A chunked body is decoded and framed again (or delimited by
 //! close for an HTTP/1.0 viewer). Every read from the origin is bounded by
@@ -22,6 +23,7 @@ use super::exchange::Exchange;
 use super::viewer::Viewer;
 use crate::cache::store::Reservation;
 use crate::config::Behavior;
+use crate::http::edit;
 use crate::http::frame;
 use crate::http::response::RespBody;
 use crate::http::write::{write_response_head, AttemptCtx, ResponseRewrite, ViewerFraming};
@@ -214,9 +216,12 @@ impl<'e, 'w> Stream<'e, 'w> {
     }
 
     /// Writes the rewritten head; `origin` holds the bytes `ex.head`'s spans
-    /// point into.
+    /// point into. Both ways a streamed response starts (its head with the
+    /// first body bytes, or after a recording that outgrew its room) come
+    /// here.
     fn write_head(&self, v: &Viewer, viewer_keep: bool, out: &mut Vec<u8>, origin: &[u8]) {
         let ex = &*self.ex;
+        let start = out.len();
         let w = ex.w;
         let mut ps = Vec::new();
         ex.proxy_status(&mut ps);
@@ -238,6 +243,8 @@ impl<'e, 'w> Stream<'e, 'w> {
             extra: &ex.hook_lines,
         };
         write_response_head(out, origin, &ex.head, &rw);
+        // SPEC §5: the behavior's viewer_response applies last.
+        edit::apply(out, start, &ex.behavior.viewer_response);
     }
 
     /// Writes the head (from `origin`, the origin's head as received) and

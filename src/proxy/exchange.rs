@@ -428,6 +428,8 @@ impl<'w> Exchange<'w> {
         }
         let mut lines = o.scratch();
         lines.clear();
+        // No viewer_response here: SPEC §5 applies it to responses, and a
+        // 1xx is interim, not the response (RFC 9110 §15.2).
         write_interim_head(&mut lines, &self.buf, &self.head, &self.w.cfg.server.via);
         o.interim(self.w, lines).await;
         self.buf.drain(..n.min(self.buf.len()));

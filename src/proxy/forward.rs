@@ -34,6 +34,7 @@ use super::viewer::Viewer;
 use super::{Next, Worker};
 use crate::cache::admission::Asked;
 use crate::cache::store::Object;
+use crate::http::edit::ResponseEdits;
 use crate::http::write::HitLabel;
 use crate::origin::attempt::Event;
 use crate::origin::pool::OriginConn;
@@ -101,7 +102,7 @@ impl Report {
 pub async fn forward(w: &Worker, v: &mut Viewer, req: &mut Request<'_>, report: &mut Report) -> Next {
     let mut up = match Upload::prepare(w, v).await {
         Ok(up) => up,
-        Err(stop) => return stopped(w, v, stop, report).await,
+        Err(stop) => return stopped(w, v, stop, &req.behavior.viewer_response, report).await,
     };
     // Revalidate a stale object with the origin, unless the viewer sent its
     // own conditions or a range (those requests are forwarded as they are).
@@ -150,7 +151,7 @@ async fn exchange(
         }
         Decision::Deliver { status, conn } => Some(respond(&mut ex, up, req, report, (status, conn)).await),
         Decision::Answer { status, page } => Some(answer_failure(&mut ex, up, req, report, (status, page)).await),
-        Decision::Stopped(stop) => Some(stopped(w, up.v, stop, report).await),
+        Decision::Stopped(stop) => Some(stopped(w, up.v, stop, &req.behavior.viewer_response, report).await),
     };
     let (summary, resp) = ex.end();
     up.v.put_resp(resp);
@@ -170,12 +171,13 @@ async fn exchange(
     next
 }
 
-/// The exchange stopped on the viewer's side: a malformed body gets 400,
-/// a viewer gone gets nothing.
-async fn stopped(w: &Worker, v: &mut Viewer, stop: Stop, report: &mut Report) -> Next {
+/// The exchange stopped on the viewer's side: a malformed body gets 400
+/// (with `edits`, the response headers policy of the behavior the request
+/// was routed to), a viewer gone gets nothing.
+async fn stopped(w: &Worker, v: &mut Viewer, stop: Stop, edits: &ResponseEdits, report: &mut Report) -> Next {
     match stop {
         Stop::Malformed => {
-            report.bytes = super::answers::client_error(w, v, 400, false).await;
+            report.bytes = super::answers::client_error(w, v, 400, false, Some(edits)).await;
             report.status = 400;
             report.detail = Some(Detail::ClientError);
         }
@@ -219,7 +221,16 @@ async fn respond(
         .filter(|o| status >= 500 && o.may_serve_on_error(now))
     {
         drop(conn);
-        let r = super::hit::answer(ex.w, up.v, old, now, HitLabel::StaleOnError(status), b"").await;
+        let r = super::hit::answer(
+            ex.w,
+            up.v,
+            old,
+            now,
+            HitLabel::StaleOnError(status),
+            b"",
+            &ex.behavior.viewer_response,
+        )
+        .await;
         ex.body_ended(Event::ViewerGone);
         return report.answered(r, Some(Detail::StaleHit));
     }
@@ -291,6 +302,7 @@ async fn record_and_answer(
                 page: false,
                 keep: false,
                 proxy_status: &ps,
+                edits: &ex.behavior.viewer_response,
             };
             let (_, status, bytes) = super::answers::origin_failed(ex.w, v, &failed).await;
             ex.body_ended(Event::BodyFailed);
@@ -326,7 +338,7 @@ async fn answer_updated(
     label: HitLabel,
 ) -> (Next, u16, u64) {
     ex.pool_if_complete(conn);
-    super::hit::answer(ex.w, v, obj, Instant::now(), label, b"").await
+    super::hit::answer(ex.w, v, obj, Instant::now(), label, b"", &ex.behavior.viewer_response).await
 }
 
 /// No origin response to deliver: a stale object within its
@@ -340,7 +352,16 @@ async fn answer_failure(
 ) -> Next {
     let now = Instant::now();
     if let Some(old) = req.stale.as_ref().filter(|o| o.may_serve_on_error(now)) {
-        let r = super::hit::answer(ex.w, up.v, old, now, HitLabel::StaleOnError(status), b"").await;
+        let r = super::hit::answer(
+            ex.w,
+            up.v,
+            old,
+            now,
+            HitLabel::StaleOnError(status),
+            b"",
+            &ex.behavior.viewer_response,
+        )
+        .await;
         return report.answered(r, Some(Detail::StaleHit));
     }
     let mut ps = Vec::new();
@@ -350,6 +371,7 @@ async fn answer_failure(
         page,
         keep: up.v.head().keep_alive && up.body_done,
         proxy_status: &ps,
+        edits: &ex.behavior.viewer_response,
     };
     let r = super::answers::origin_failed(ex.w, up.v, &failed).await;
     if page {

@@ -3,20 +3,22 @@
 //! leader of a recorded miss.
 //!
 //! The stored head (or a 304/206/416 head built from it), the per-response
-//! lines (Age, X-Cache, Cache-Status, Connection), then the body straight
-//! from the shared buffer, without a copy, in one writev. Nothing here
-//! allocates on a hit: the head buffer is the connection's, reused.
+//! lines (Age, X-Cache, Cache-Status, Connection), the behavior's response
+//! headers policy over all of it, then the body straight from the shared
+//! buffer, without a copy, in one writev. Nothing here allocates on a hit:
+//! the head buffer is the connection's, reused, and edited in place.
 
 use super::viewer::Viewer;
 use super::{Next, Worker};
 use crate::cache::store::Object;
+use crate::http::edit::{self, ResponseEdits};
 use crate::http::write::HitLabel;
 use crate::outcome::{Detail, Outcome};
 use std::time::Instant;
 
-/// Answers from `obj`. `extra`: lines to add (Proxy-Status). Returns what
-/// follows, the status sent and the bytes written; the caller logs and
-/// drains the request.
+/// Answers from `obj`. `extra`: lines to add (Proxy-Status); `edits`: the
+/// behavior's `viewer_response`. Returns what follows, the status sent and
+/// the bytes written; the caller logs and drains the request.
 pub async fn answer(
     w: &Worker,
     v: &mut Viewer,
@@ -24,6 +26,7 @@ pub async fn answer(
     now: Instant,
     label: HitLabel,
     extra: &[u8],
+    edits: &ResponseEdits,
 ) -> (Next, u16, u64) {
     use crate::cache::serve;
     let keep = v.head().keep_alive && !w.shared.is_stopping();
@@ -46,6 +49,9 @@ pub async fn answer(
         keep,
         v.http10(),
     );
+    // SPEC §5: the behavior's viewer_response applies last, over Age,
+    // X-Cache and Cache-Status too.
+    edit::apply(&mut hb.head, 0, edits);
     hb.body = if v.is_head_request() {
         bytes::Bytes::new()
     } else {
@@ -64,9 +70,9 @@ pub async fn answer(
 }
 
 /// A fresh hit: answer, log, and make the connection ready for the next
-/// request.
-pub async fn serve(w: &Worker, v: &mut Viewer, obj: &Object, received: Instant) -> Next {
-    let (next, status, bytes) = answer(w, v, obj, received, HitLabel::Hit, b"").await;
+/// request. `edits`: the behavior's `viewer_response`.
+pub async fn serve(w: &Worker, v: &mut Viewer, obj: &Object, received: Instant, edits: &ResponseEdits) -> Next {
+    let (next, status, bytes) = answer(w, v, obj, received, HitLabel::Hit, b"", edits).await;
     let outcome = Outcome::new(Detail::Hit, status);
     w.metrics().request(outcome.class(), Some(received.elapsed()));
     if w.log.enabled() {

@@ -272,7 +272,16 @@ pub(super) async fn record_then_serve(
     super::answers::proxy_status_line(&mut extra, &ps);
     // A refused insert (no room in its shard) is said as a plain miss.
     let label = if stored { HitLabel::Stored } else { HitLabel::Unstored };
-    let (next, status, bytes) = super::hit::answer(ex.w, v, &r.obj, Instant::now(), label, &extra).await;
+    let (next, status, bytes) = super::hit::answer(
+        ex.w,
+        v,
+        &r.obj,
+        Instant::now(),
+        label,
+        &extra,
+        &ex.behavior.viewer_response,
+    )
+    .await;
     Recorded::Served {
         next,
         status,

@@ -9,7 +9,7 @@ use ringfront::config::HeaderActions;
 use ringfront::http::chunked::ChunkedDecoder;
 use ringfront::http::parse::{parse_request, RequestHead};
 use ringfront::http::response::{parse_response, ResponseHead};
-use ringfront::http::write::{write_request_head, AttemptCtx, RequestFraming, RequestRewrite};
+use ringfront::http::write::{write_request_head, AttemptCtx, Forwarding, RequestFraming, RequestRewrite};
 use ringfront::origin::attempt::{AttemptMachine, Event, Plan, Role, Step};
 use std::time::{Duration, Instant};
 
@@ -64,6 +64,7 @@ fn bench(c: &mut Criterion) {
                     framing: RequestFraming::of(&head),
                     accept_encoding: None,
                     drop_conditionals: false,
+                    forwarding: Forwarding::ALL,
                 },
             );
             out.len()

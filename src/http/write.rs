@@ -6,10 +6,12 @@
 //! is formatted per header. What a proxy must change is changed here and only
 //! here (SPEC §5): hop-by-hop headers and those named by Connection are
 //! dropped (RFC 9110 §7.6.1), `Via` is appended (§7.6.3), `X-Forwarded-For`
-//! gains the viewer's address, `Host` follows `host_header`, and the
-//! behavior's header actions are applied.
+//! gains the viewer's address, `Host` follows `host_header`, the
+//! behavior's origin request policy chooses what of the viewer's request
+//! the origin gets ([`Forwarding`]), and the behavior's header actions are
+//! applied.
 
-use super::edit::HeaderActions;
+use super::edit::{CookieForward, HeaderActions};
 use super::parse::{HeaderClass, RequestHead};
 use super::response::ResponseHead;
 use std::cell::RefCell;
@@ -46,6 +48,121 @@ pub struct RequestRewrite<'a> {
     /// Leave out the viewer's conditional and Range headers (a revalidation
     /// sends the stored validators in `extra` instead).
     pub drop_conditionals: bool,
+    /// What of the viewer's headers, cookies and query the origin gets.
+    pub forwarding: Forwarding<'a>,
+}
+
+/// What of the viewer's request reaches the origin (SPEC §2, CloudFront's
+/// origin request policy): the behavior's `forward_*`, and the names its
+/// cache key holds, which are forwarded whatever `forward_*` says
+/// ("whatever joins the key is also forwarded to the origin").
+///
+/// A listed `forward_headers` is the structural answer to unkeyed-header
+/// cache poisoning: a viewer's `X-Forwarded-Host` or
+/// `X-HTTP-Method-Override` cannot change what the origin answers for a
+/// key unless the behavior names it. Under a list, the origin gets:
+///
+/// - the listed headers and the key's headers;
+/// - Host (always: `host_header` or the viewer's), and what ringfront
+///   writes itself: X-Forwarded-For (the viewer's earlier hops, then the
+///   viewer, as CloudFront appends whatever the policy), Via, the body's
+///   framing line, the normalised Accept-Encoding of a request with a cache
+///   key (SPEC §4), the `origin_request` actions, the hooks' lines and a
+///   revalidation's validators;
+/// - the viewer's `Via` and `CDN-Loop` lines: they trace the request's path
+///   through intermediaries, which each appends to (RFC 9110 §7.6.3, RFC
+///   8586 §2); dropping them would hide a forwarding loop;
+/// - for a request with a body, its Content-Type and Content-Encoding:
+///   they describe the content ringfront forwards (RFC 9110 §8.3, §8.4),
+///   which the origin cannot read without them, so an API behavior with
+///   `forward_headers = []` still takes a POST.
+///
+/// Everything else is an ordinary header, forwarded only when listed. That
+/// includes the viewer's conditionals (If-*) and Range: the origin then
+/// answers in full, which is always a correct answer (a recipient may
+/// ignore a condition or a range, RFC 9110 §13.2.1, §14.2), and a cache
+/// that stores that full answer stores the right object. It includes
+/// Authorization too, on every method: CloudFront refuses to list it in an
+/// origin request policy (it must join the key) and keeps it on unsafe
+/// methods; ringfront takes one rule, listed or not sent, since a response
+/// to a request with Authorization is not stored unless the origin says
+/// `public`, `s-maxage` or `must-revalidate` (SPEC §4, RFC 9111 §3.5).
+#[derive(Debug, Clone, Copy)]
+pub struct Forwarding<'a> {
+    /// `forward_headers`: `None` = every end-to-end header; else these
+    /// lowercase names, sorted.
+    pub headers: Option<&'a [Box<[u8]>]>,
+    /// The key's headers (`cache_key_headers`): lowercase, sorted.
+    pub key_headers: &'a [Box<[u8]>],
+    /// `forward_cookies`.
+    pub cookies: &'a CookieForward,
+    /// The key's cookies (`cache_key_cookies`): sorted.
+    pub key_cookies: &'a [Box<[u8]>],
+    /// What of the query string goes with the path.
+    pub query: QueryForward<'a>,
+}
+
+/// The query string sent to the origin (`forward_query_string`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryForward<'a> {
+    /// As the viewer sent it (after the path, normalised: SPEC §3.1).
+    AsSent,
+    /// None: the path alone.
+    None,
+    /// Only these parameters (sorted names), in name order: the query the
+    /// cache key keeps ([`crate::cache::key::append_kept`]).
+    Only(&'a [Box<[u8]>]),
+}
+
+impl Forwarding<'static> {
+    /// Everything as sent: `forward_* = "all"`, nothing in the key.
+    pub const ALL: Forwarding<'static> = Forwarding {
+        headers: None,
+        key_headers: &[],
+        cookies: &CookieForward::All,
+        key_cookies: &[],
+        query: QueryForward::AsSent,
+    };
+}
+
+impl Forwarding<'_> {
+    /// True when the viewer's header `name` goes to the origin (one that is
+    /// neither framing, hop-by-hop, Host, X-Forwarded-For nor Cookie, which
+    /// are dealt with apart). `with_body`: the request forwards a body.
+    fn header(&self, name: &[u8], with_body: bool) -> bool {
+        let Some(list) = self.headers else {
+            return true;
+        };
+        let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+        listed(list, name)
+            || listed(self.key_headers, name)
+            || is(b"via")
+            || is(b"cdn-loop")
+            || (with_body && (is(b"content-type") || is(b"content-encoding")))
+    }
+
+    /// True when the Cookie lines go as sent; else [`Forwarding::cookie`]
+    /// picks the cookies of one line of ringfront's own.
+    fn cookies_as_sent(&self) -> bool {
+        matches!(self.cookies, CookieForward::All)
+    }
+
+    /// True when the cookie `name` goes to the origin (names are
+    /// case-sensitive: RFC 6265 §5.4 compares them as sent).
+    fn cookie(&self, name: &[u8]) -> bool {
+        let key = self.key_cookies.binary_search_by(|n| (**n).cmp(name)).is_ok();
+        match self.cookies {
+            CookieForward::All => true,
+            CookieForward::None => key,
+            CookieForward::Only(list) => key || list.binary_search_by(|n| (**n).cmp(name)).is_ok(),
+        }
+    }
+}
+
+/// True when `name` (any case) is in `list` (lowercase, sorted).
+fn listed(list: &[Box<[u8]>], name: &[u8]) -> bool {
+    list.binary_search_by(|n| n.iter().copied().cmp(name.iter().map(u8::to_ascii_lowercase)))
+        .is_ok()
 }
 
 /// The request headers a revalidation replaces.
@@ -114,11 +231,7 @@ fn apply_sets(out: &mut Vec<u8>, actions: &HeaderActions, ctx: AttemptCtx) {
 pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], h: &RequestHead, rw: &RequestRewrite) {
     out.extend_from_slice(h.method.of(buf));
     out.push(b' ');
-    let path = h.path.of(buf);
-    if path.first() != Some(&b'/') && path != b"*" {
-        out.push(b'/');
-    }
-    out.extend_from_slice(path);
+    write_target(out, h.path.of(buf), rw.forwarding.query);
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     match (rw.host_override, h.host) {
         (Some(o), _) => out.extend_from_slice(o.as_bytes()),
@@ -126,36 +239,14 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], h: &RequestHead, rw: &R
         (None, None) => out.extend_from_slice(rw.host_fallback.as_bytes()),
     }
     out.extend_from_slice(b"\r\n");
-    let mut has_xff = false;
-    for hd in &h.headers {
-        match hd.class {
-            HeaderClass::Host
-            | HeaderClass::HopByHop
-            | HeaderClass::Expect
-            | HeaderClass::ContentLength
-            | HeaderClass::TransferEncoding => continue,
-            HeaderClass::XForwardedFor => {
-                // Joined into one line below, with this viewer appended.
-                has_xff = true;
-                continue;
-            }
-            _ => {}
-        }
-        let name = hd.name.of(buf);
-        if !h.connection_tokens.is_empty() && h.named_by_connection(buf, hd.name) {
-            continue;
-        }
-        if !rw.actions.is_empty() && rw.actions.touches(name) {
-            continue;
-        }
-        if rw.accept_encoding.is_some() && name.eq_ignore_ascii_case(b"accept-encoding") {
-            continue;
-        }
-        if rw.drop_conditionals && is_conditional(name) {
-            continue;
-        }
-        out.extend_from_slice(&buf[hd.name.start as usize..hd.value.end as usize]);
-        out.extend_from_slice(b"\r\n");
+    let seen = copy_request_fields(out, buf, h, rw);
+    if seen.cookie {
+        let lines = h
+            .headers
+            .iter()
+            .filter(|hd| hd.name.of(buf).eq_ignore_ascii_case(b"cookie"))
+            .map(|hd| hd.value.of(buf));
+        cookie_line(out, lines, |name| rw.forwarding.cookie(name));
     }
     rw.framing.write_line(out);
     if let Some(ae) = rw.accept_encoding {
@@ -163,7 +254,7 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], h: &RequestHead, rw: &R
     }
     // X-Forwarded-For: earlier hops, then this viewer.
     out.extend_from_slice(b"X-Forwarded-For: ");
-    if has_xff {
+    if seen.xff {
         for hd in h.headers.iter().filter(|x| x.class == HeaderClass::XForwardedFor) {
             out.extend_from_slice(hd.value.of(buf));
             out.extend_from_slice(b", ");
@@ -178,6 +269,135 @@ pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], h: &RequestHead, rw: &R
     apply_sets(out, rw.actions, rw.ctx);
     out.extend_from_slice(rw.extra);
     out.extend_from_slice(b"\r\n");
+}
+
+/// The request target: the (normalised) path, and the query
+/// [`QueryForward`] keeps.
+fn write_target(out: &mut Vec<u8>, target: &[u8], query: QueryForward) {
+    if target.first() != Some(&b'/') && target != b"*" {
+        out.push(b'/');
+    }
+    let (path, q) = match memchr::memchr(b'?', target) {
+        Some(i) => (&target[..i], Some(&target[i + 1..])),
+        None => (target, None),
+    };
+    match (query, q) {
+        (QueryForward::AsSent, _) => out.extend_from_slice(target),
+        (QueryForward::None, _) | (QueryForward::Only(_), None) => out.extend_from_slice(path),
+        (QueryForward::Only(names), Some(q)) => {
+            out.extend_from_slice(path);
+            crate::cache::key::append_kept(out, q, names, b'?');
+        }
+    }
+}
+
+/// What [`copy_request_fields`] left for lines of ringfront's own.
+struct Seen {
+    /// X-Forwarded-For lines, joined into one with the viewer appended.
+    xff: bool,
+    /// Cookie lines to filter into one (`forward_cookies` not "all").
+    cookie: bool,
+}
+
+/// Copies the viewer's header lines the origin gets: not hop-by-hop ones,
+/// those Connection names (RFC 9110 §7.6.1), its framing (SPEC §3.1),
+/// those the actions set or remove, nor what the policy leaves out.
+fn copy_request_fields(out: &mut Vec<u8>, buf: &[u8], h: &RequestHead, rw: &RequestRewrite) -> Seen {
+    let mut seen = Seen {
+        xff: false,
+        cookie: false,
+    };
+    let with_body = rw.framing != RequestFraming::None;
+    for hd in &h.headers {
+        match hd.class {
+            HeaderClass::Host
+            | HeaderClass::HopByHop
+            | HeaderClass::Expect
+            | HeaderClass::ContentLength
+            | HeaderClass::TransferEncoding => continue,
+            HeaderClass::XForwardedFor => {
+                seen.xff = true;
+                continue;
+            }
+            _ => {}
+        }
+        let name = hd.name.of(buf);
+        if !h.connection_tokens.is_empty() && h.named_by_connection(buf, hd.name) {
+            continue;
+        }
+        if !rw.actions.is_empty() && rw.actions.touches(name) {
+            continue;
+        }
+        let cookie = name.eq_ignore_ascii_case(b"cookie");
+        if cookie && !rw.forwarding.cookies_as_sent() {
+            // Filtered into one line of ringfront's own after the copy.
+            seen.cookie = true;
+            continue;
+        }
+        if !cookie && !forwards(rw, name, with_body) {
+            continue;
+        }
+        out.extend_from_slice(&buf[hd.name.start as usize..hd.value.end as usize]);
+        out.extend_from_slice(b"\r\n");
+    }
+    seen
+}
+
+/// True when the viewer's end-to-end header `name` (not Cookie, which
+/// follows `forward_cookies` whatever `forward_headers` lists) goes to the
+/// origin as sent: not an Accept-Encoding replaced by its normalised value
+/// (SPEC §4), not a condition a revalidation replaces, and one the policy
+/// forwards.
+fn forwards(rw: &RequestRewrite, name: &[u8], with_body: bool) -> bool {
+    if rw.accept_encoding.is_some() && name.eq_ignore_ascii_case(b"accept-encoding") {
+        return false;
+    }
+    !(rw.drop_conditionals && is_conditional(name)) && rw.forwarding.header(name, with_body)
+}
+
+/// Appends one `Cookie` line with the cookies of `lines` (the viewer's
+/// Cookie values) that `keep` accepts ([`append_cookies`]); none when no
+/// cookie is left.
+fn cookie_line<'a>(out: &mut Vec<u8>, lines: impl IntoIterator<Item = &'a [u8]>, keep: impl Fn(&[u8]) -> bool) {
+    let mark = out.len();
+    out.extend_from_slice(b"Cookie: ");
+    if append_cookies(out, lines, keep) {
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.truncate(mark);
+    }
+}
+
+/// Appends the cookie pairs of `lines` whose names `keep` accepts, in the
+/// order sent, joined by `"; "`; true when it appended any. Several Cookie
+/// lines are read as one list (RFC 6265 §5.4 has a user agent send one
+/// line; split ones are joined with `"; "`, as RFC 9113 §8.2.3 joins HTTP/2
+/// cookie crumbs). Each value is
+/// `cookie-pair *( ";" SP cookie-pair )` (RFC 6265 §4.2.1), read leniently:
+/// whitespace around a pair is dropped, and a pair without `=` or without
+/// a name, which names no cookie, is dropped.
+fn append_cookies<'a>(
+    out: &mut Vec<u8>,
+    lines: impl IntoIterator<Item = &'a [u8]>,
+    keep: impl Fn(&[u8]) -> bool,
+) -> bool {
+    let mut any = false;
+    for pair in lines.into_iter().flat_map(|l| l.split(|&b| b == b';')) {
+        let pair = pair.trim_ascii();
+        let Some(eq) = memchr::memchr(b'=', pair) else {
+            continue;
+        };
+        let name = pair[..eq].trim_ascii();
+        if name.is_empty() || !keep(name) {
+            continue;
+        }
+        if any {
+            out.extend_from_slice(b"; ");
+        }
+        out.extend_from_slice(pair);
+        any = true;
+    }
+    any
 }
 
 /// How the body of a forwarded response reaches the viewer. The origin's
@@ -544,6 +764,7 @@ mod tests {
             framing: RequestFraming::of(&h),
             accept_encoding: None,
             drop_conditionals: false,
+            forwarding: Forwarding::ALL,
         };
         let mut out = Vec::new();
         write_request_head(&mut out, buf, &h, &rw);
@@ -566,6 +787,145 @@ mod tests {
         assert!(s.contains("X-Forwarded-For: 10.0.0.1, 127.0.0.9\r\n"));
         assert!(s.contains("Via: 1.1 ringfront\r\n"));
         assert!(s.ends_with("\r\n\r\n"));
+    }
+
+    /// `write_request_head` of `req` under `f`, as text.
+    fn rewritten(req: &[u8], f: Forwarding) -> String {
+        let mut h = RequestHead::default();
+        parse_request(req, 32768, &mut h).unwrap().unwrap();
+        let a = actions();
+        let rw = RequestRewrite {
+            host_override: None,
+            host_fallback: "o",
+            client_ip: b"127.0.0.9",
+            via: "ringfront",
+            actions: &a,
+            ctx: AttemptCtx {
+                attempt: 1,
+                origin: "o",
+                role: "single",
+            },
+            extra: b"If-None-Match: \"v\"\r\n",
+            framing: RequestFraming::of(&h),
+            accept_encoding: None,
+            drop_conditionals: false,
+            forwarding: f,
+        };
+        let mut out = Vec::new();
+        write_request_head(&mut out, req, &h, &rw);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn names(list: &[&str]) -> Vec<Box<[u8]>> {
+        list.iter().map(|n| n.as_bytes().into()).collect()
+    }
+
+    #[test]
+    fn a_listed_policy_keeps_the_listed_and_key_headers_and_the_trace() {
+        let req = b"POST /p HTTP/1.1\r\nHost: h\r\nX-Listed: 1\r\nX-KEY: k\r\nX-Forwarded-Host: evil\r\nIf-None-Match: \"w\"\r\nVia: 1.1 up\r\nCDN-Loop: other\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\nAccept-Encoding: br\r\nContent-Length: 1\r\n\r\n";
+        let (listed, key) = (names(&["x-listed"]), names(&["x-key"]));
+        let f = Forwarding {
+            headers: Some(&listed),
+            key_headers: &key,
+            ..Forwarding::ALL
+        };
+        assert_eq!(
+            rewritten(req, f),
+            "POST /p HTTP/1.1\r\nHost: h\r\nX-Listed: 1\r\nX-KEY: k\r\nVia: 1.1 up\r\nCDN-Loop: other\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\nContent-Length: 1\r\nX-Forwarded-For: 127.0.0.9\r\nVia: 1.1 ringfront\r\nIf-None-Match: \"v\"\r\n\r\n"
+        );
+        // Without a body, Content-Type describes nothing and is not sent.
+        let get = b"GET /p HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\n\r\n";
+        assert!(!rewritten(get, f).contains("Content-Type"));
+        // "all": every end-to-end header.
+        assert!(rewritten(req, Forwarding::ALL).contains("\r\nX-Forwarded-Host: evil\r\nIf-None-Match: \"w\"\r\n"));
+    }
+
+    #[test]
+    fn the_target_keeps_the_query_the_policy_says() {
+        let req = b"GET /p?b=2&utm=x&a=1 HTTP/1.1\r\nHost: h\r\n\r\n";
+        let kept = names(&["a", "b"]);
+        for (query, want) in [
+            (QueryForward::AsSent, "GET /p?b=2&utm=x&a=1 "),
+            (QueryForward::None, "GET /p "),
+            (QueryForward::Only(&kept), "GET /p?a=1&b=2 "),
+            (QueryForward::Only(&[]), "GET /p "),
+        ] {
+            let f = Forwarding {
+                query,
+                ..Forwarding::ALL
+            };
+            assert!(rewritten(req, f).starts_with(want), "{query:?}");
+        }
+        let bare = b"GET /p HTTP/1.1\r\nHost: h\r\n\r\n";
+        let f = Forwarding {
+            query: QueryForward::Only(&kept),
+            ..Forwarding::ALL
+        };
+        assert!(rewritten(bare, f).starts_with("GET /p HTTP/1.1\r\n"));
+    }
+
+    /// The cookie pairs `append_cookies` keeps of `lines` for `keep`.
+    fn cookies(lines: &[&str], keep: &[&str]) -> Option<String> {
+        let mut out = Vec::new();
+        let any = append_cookies(&mut out, lines.iter().map(|l| l.as_bytes()), |n| {
+            keep.iter().any(|k| k.as_bytes() == n)
+        });
+        assert_eq!(any, !out.is_empty());
+        any.then(|| String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn the_cookie_filter_keeps_named_cookies_in_the_order_sent() {
+        assert_eq!(cookies(&["b=2; x=9; a=1"], &["a", "b"]).as_deref(), Some("b=2; a=1"));
+        // Several lines are one list.
+        assert_eq!(
+            cookies(&["b=2; x=9", "y=8;a=1"], &["a", "b"]).as_deref(),
+            Some("b=2; a=1")
+        );
+        // A value may hold '=' and is kept as sent; whitespace around a pair is not.
+        assert_eq!(
+            cookies(&["  t=a=b==  ;\tu=\"q\" "], &["t", "u"]).as_deref(),
+            Some("t=a=b==; u=\"q\"")
+        );
+        // Empty values are cookies too.
+        assert_eq!(cookies(&["e="], &["e"]).as_deref(), Some("e="));
+    }
+
+    #[test]
+    fn the_cookie_filter_drops_malformed_pairs_and_other_names() {
+        // No '=', an empty name, empty members: no cookie named.
+        assert_eq!(cookies(&["a; =1; ;; b=2"], &["a", "b", ""]).as_deref(), Some("b=2"));
+        // Names are case-sensitive (RFC 6265 §5.4 compares them as sent).
+        assert_eq!(cookies(&["A=1"], &["a"]), None);
+        assert_eq!(cookies(&["x=1", "y=2"], &["a"]), None);
+        assert_eq!(cookies(&[], &["a"]), None);
+        assert_eq!(cookies(&[""], &["a"]), None);
+    }
+
+    #[test]
+    fn a_filtered_cookie_line_is_one_line_or_none() {
+        let req = b"GET / HTTP/1.1\r\nHost: h\r\nCookie: keep=1; drop=2\r\nX-A: a\r\nCookie: k2=3\r\n\r\n";
+        let (only, key) = (CookieForward::Only(names(&["keep"])), names(&["k2"]));
+        let f = |cookies, key_cookies| Forwarding {
+            cookies,
+            key_cookies,
+            ..Forwarding::ALL
+        };
+        let s = rewritten(req, f(&only, &key));
+        assert!(s.contains("\r\nX-A: a\r\nCookie: keep=1; k2=3\r\n"), "{s}");
+        assert_eq!(s.matches("Cookie").count(), 1, "{s}");
+        let s = rewritten(req, f(&CookieForward::None, &key));
+        assert!(
+            s.contains("\r\nCookie: k2=3\r\n") && s.matches("Cookie").count() == 1,
+            "{s}"
+        );
+        let s = rewritten(req, f(&CookieForward::None, &[]));
+        assert!(!s.contains("Cookie"), "{s}");
+        let s = rewritten(req, f(&CookieForward::All, &[]));
+        assert!(
+            s.contains("\r\nCookie: keep=1; drop=2\r\nX-A: a\r\nCookie: k2=3\r\n"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //!   `primary_fast_fail`;
 //! - `Send`: the head is written here, the one place request headers are
 //!   edited for an origin ([`write_request_head`] with the behavior's
-//!   `origin_request` actions, the hooks' lines, the stored validators of a
-//!   revalidation); the body, if any, is the [`Outgoing`] request's business;
+//!   origin request policy ([`forwarding`]), its `origin_request` actions,
+//!   the hooks' lines, the stored validators of a revalidation); the body,
+//!   if any, is the [`Outgoing`] request's business;
 //!   then the response head is awaited by the same deadline;
 //! - `AwaitHead`: more of the head, and the `origin_response` hook on it;
 //! - `Deliver`, `ServePage`, `Generate`: returned as a [`Decision`] for the
@@ -20,11 +21,14 @@
 //! buffers.
 
 use super::Worker;
+use crate::cache::key::QueryKey;
 use crate::cache::store::Object;
 use crate::config::{Behavior, Target};
 use crate::http::parse::RequestHead;
 use crate::http::response::ResponseHead;
-use crate::http::write::{write_interim_head, write_request_head, AttemptCtx, RequestFraming, RequestRewrite};
+use crate::http::write::{
+    write_interim_head, write_request_head, AttemptCtx, Forwarding, QueryForward, RequestFraming, RequestRewrite,
+};
 use crate::origin::attempt::{Action, AttemptMachine, ConnectError, Event, Failure, Plan, Role, Step};
 use crate::origin::client::{self, HeadRead};
 use crate::origin::pool::OriginConn;
@@ -389,6 +393,7 @@ impl<'w> Exchange<'w> {
             framing: self.rewrite.framing,
             accept_encoding: self.rewrite.accept_encoding,
             drop_conditionals: self.rewrite.drop_conditionals,
+            forwarding: forwarding(self.behavior),
         };
         write_request_head(out, buf, head, &rw);
     }
@@ -454,6 +459,26 @@ fn attempt_info<'a>(w: &'a Worker, m: &AttemptMachine<'_>, buf: &'a [u8], head: 
         role: step.role,
         method: head.method(buf),
         path: head.path.of(buf),
+    }
+}
+
+/// The behavior's origin request policy with its key's names (SPEC §2),
+/// for every request to an origin: a miss, a pass-through, a revalidation,
+/// a background refresh, each attempt. Without `forward_query_string` the
+/// origin gets the query the key keeps: all of it, none, or the allow-list's
+/// parameters, sorted.
+fn forwarding(b: &Behavior) -> Forwarding<'_> {
+    let query = match (b.forward.query_string, &b.cache_key.query) {
+        (true, _) | (false, QueryKey::All) => QueryForward::AsSent,
+        (false, QueryKey::None) => QueryForward::None,
+        (false, QueryKey::Only(names)) => QueryForward::Only(names),
+    };
+    Forwarding {
+        headers: b.forward.headers.as_deref(),
+        key_headers: &b.cache_key.headers,
+        cookies: &b.forward.cookies,
+        key_cookies: &b.cache_key.cookies,
+        query,
     }
 }
 

@@ -71,23 +71,7 @@ pub fn build(out: &mut Vec<u8>, host: &[u8], target: &[u8], query: &QueryKey) {
     }
 }
 
-/// Appends the parameters of query `q` whose names are in `names`
-/// (sorted), in name order and, for one name, in the order sent; the first
-/// preceded by `first` (`?`), the others by `&`. Names are compared as
-/// sent (percent-encoding is not decoded: `a%62` is not `ab`).
-pub fn append_kept(out: &mut Vec<u8>, q: &[u8], names: &[Box<[u8]>], first: u8) {
-    let mut sep = first;
-    for name in names {
-        for param in q.split(|&b| b == b'&') {
-            let n = memchr::memchr(b'=', param).map_or(param, |i| &param[..i]);
-            if n == &name[..] {
-                out.push(sep);
-                out.extend_from_slice(param);
-                sep = b'&';
-            }
-        }
-    }
-}
+pub use crate::http::query::append_kept;
 
 /// The length of the URL part of `key`: all of a URL's key, the part
 /// before the request values in a variant's key.

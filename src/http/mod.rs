@@ -2,6 +2,7 @@
 //!
 //! - [`parse`]: request heads as spans over the read buffer, strict framing.
 //! - [`path`]: request path normalisation (RFC 3986 §6.2.2).
+//! - [`query`]: the query parameters a policy keeps (key and forwarding).
 //! - [`response`]: origin response heads and their body framing.
 //! - [`chunked`]: an incremental chunked-coding decoder.
 //! - [`body`]: the request/response body cursor that both directions share.
@@ -24,6 +25,7 @@ pub mod edit;
 pub mod frame;
 pub mod parse;
 pub mod path;
+pub mod query;
 pub mod response;
 pub mod token;
 pub mod write;

@@ -110,7 +110,7 @@ pub enum QueryForward<'a> {
     /// None: the path alone.
     None,
     /// Only these parameters (sorted names), in name order: the query the
-    /// cache key keeps ([`crate::cache::key::append_kept`]).
+    /// cache key keeps ([`super::query::append_kept`]).
     Only(&'a [Box<[u8]>]),
 }
 
@@ -286,7 +286,7 @@ fn write_target(out: &mut Vec<u8>, target: &[u8], query: QueryForward) {
         (QueryForward::None, _) | (QueryForward::Only(_), None) => out.extend_from_slice(path),
         (QueryForward::Only(names), Some(q)) => {
             out.extend_from_slice(path);
-            crate::cache::key::append_kept(out, q, names, b'?');
+            super::query::append_kept(out, q, names, b'?');
         }
     }
 }

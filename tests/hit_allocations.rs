@@ -47,7 +47,10 @@ fn hits_allocate_nothing() {
     let origin = ringfront::sample_origin::SampleOrigin::start("127.0.0.1:0", "o").unwrap();
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 1\npin_workers = false\n\
-         [[origin]]\nid = \"o\"\naddress = \"{}\"\n[[behavior]]\npath = \"*\"\ntarget = \"o\"\n",
+         [[origin]]\nid = \"o\"\naddress = \"{}\"\n\
+         [[behavior]]\npath = \"/keyed\"\ntarget = \"o\"\n\
+         cache_key_headers = [\"x-device\"]\ncache_key_cookies = [\"session\"]\n\
+         [[behavior]]\npath = \"*\"\ntarget = \"o\"\n",
         origin.addr()
     );
     let cfg = Arc::new(ringfront::config::Config::from_str(&text, std::path::Path::new(".")).unwrap());
@@ -62,6 +65,10 @@ fn hits_allocate_nothing() {
     hits_on(&mut s, encoding, "a Vary: Accept-Encoding variant");
     let varies_on_origin = b"GET /v?size=1024&vary=Origin HTTP/1.1\r\nHost: t\r\nOrigin: https://A.example\r\n\r\n";
     hits_on(&mut s, varies_on_origin, "a Vary: Origin variant");
+    // A behavior's key header and key cookie (SPEC §2): the cookie is
+    // found in the Cookie list in place.
+    let keyed = b"GET /keyed?size=1024 HTTP/1.1\r\nHost: t\r\nX-Device: phone\r\nCookie: a=1; session=s; b=2\r\n\r\n";
+    hits_on(&mut s, keyed, "a key header and cookie variant");
     drop(s);
     running.stop();
 }

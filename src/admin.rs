@@ -122,7 +122,8 @@ async fn handle(mut s: TcpStream, admin: Arc<Admin>) {
             }
         }
         (b"POST", b"/invalidate") => {
-            let n = invalidate(admin.cache.as_deref(), &body);
+            let cfg = admin.shared.latest().map(|g| g.cfg.clone());
+            let n = invalidate(admin.cache.as_deref(), cfg.as_deref(), &body);
             log::info!("admin: invalidated {n} object(s)");
             (200, TEXT, format!("{n}\n"))
         }
@@ -149,9 +150,16 @@ async fn handle(mut s: TcpStream, admin: Arc<Admin>) {
 /// normalised paths: `/p/%7Euser` removes what `/p/~user` stored. Each key
 /// costs a few hash lookups however many paths are listed ([`Patterns`]),
 /// and the store is walked in batches ([`Store::remove_where`]).
-pub fn invalidate(store: Option<&Store>, body: &[u8]) -> usize {
+///
+/// An exact path names a URL as a viewer requests it: its query is also
+/// taken as the behavior its path falls under (in `cfg`) keys it
+/// (`cache_query_string`), so under an allow-list `/p?b=2&utm_source=x&a=1`
+/// removes the object stored for `/p?a=1&b=2`, as a request for it would
+/// find it. The path as written is matched too. Prefixes match keys as
+/// written.
+pub fn invalidate(store: Option<&Store>, cfg: Option<&crate::config::Config>, body: &[u8]) -> usize {
     let Some(store) = store else { return 0 };
-    let patterns = Patterns::parse(body);
+    let patterns = Patterns::parse(body, cfg);
     if patterns.is_empty() {
         return 0;
     }
@@ -169,7 +177,7 @@ struct Patterns {
 }
 
 impl Patterns {
-    fn parse(body: &[u8]) -> Patterns {
+    fn parse(body: &[u8], cfg: Option<&crate::config::Config>) -> Patterns {
         let mut p = Patterns::default();
         let lines = body
             .split(|&b| b == b'\n')
@@ -181,6 +189,9 @@ impl Patterns {
                 p.prefix_lens.push(n.len());
                 p.prefixes.insert(n);
             } else {
+                if let Some(keyed) = cfg.and_then(|c| keyed_target(c, &n)) {
+                    p.exact.insert(keyed);
+                }
                 p.exact.insert(n);
             }
         }
@@ -200,6 +211,17 @@ impl Patterns {
                 .iter()
                 .any(|&n| target.get(..n).is_some_and(|p| self.prefixes.contains(p)))
     }
+}
+
+/// The target (path and query) a cache key holds for a request of
+/// `target`, under the query policy of the behavior its path falls
+/// under ([`crate::cache::key::build`]); `None` when it is `target` itself.
+fn keyed_target(cfg: &crate::config::Config, target: &[u8]) -> Option<Vec<u8>> {
+    let path = memchr::memchr(b'?', target).map_or(target, |i| &target[..i]);
+    let mut key = Vec::with_capacity(target.len() + 1);
+    crate::cache::key::build(&mut key, b"", target, &cfg.behavior_for(path).cache_key.query);
+    let keyed = crate::cache::key::target(&key)?;
+    (keyed != target).then(|| keyed.to_vec())
 }
 
 /// An invalidation pattern with its path normalised (a trailing `*` kept);
@@ -272,17 +294,38 @@ mod tests {
         put(&s, "b", "/img/2.png", "identity");
         put(&s, "a", "/css/x.css", "identity");
         put(&s, "a", "/img/1.png?v=2", "identity");
-        assert_eq!(invalidate(Some(&s), b"/img/1.png\n"), 2);
-        assert_eq!(invalidate(Some(&s), b"\r\n/img/*\r\n/nothing\n"), 2);
+        assert_eq!(invalidate(Some(&s), None, b"/img/1.png\n"), 2);
+        assert_eq!(invalidate(Some(&s), None, b"\r\n/img/*\r\n/nothing\n"), 2);
         assert_eq!(s.stats().objects, 1);
-        assert_eq!(invalidate(Some(&s), b""), 0);
-        assert_eq!(invalidate(None, b"/x"), 0);
+        assert_eq!(invalidate(Some(&s), None, b""), 0);
+        assert_eq!(invalidate(None, None, b"/x"), 0);
         put(&s, "h", "/p/~user", "identity");
         put(&s, "h", "/q/a/b", "identity");
         assert_eq!(
-            invalidate(Some(&s), b"/p/%7Euser\n/q/x/../a/*\n"),
+            invalidate(Some(&s), None, b"/p/%7Euser\n/q/x/../a/*\n"),
             2,
             "patterns are normalised like paths"
         );
+    }
+
+    /// An exact path's query is also taken as its behavior keys it: under
+    /// an allow-list, in any order and with other parameters.
+    #[test]
+    fn an_exact_path_is_keyed_as_its_behavior_keys_it() {
+        let text = "[[origin]]\nid = \"o\"\naddress = \"127.0.0.1:9\"\n\
+                    [[behavior]]\npath = \"/q/*\"\ntarget = \"o\"\ncache_query_string = [\"a\", \"b\"]\n\
+                    [[behavior]]\npath = \"*\"\ntarget = \"o\"\n";
+        let cfg = crate::config::Config::from_str(text, std::path::Path::new(".")).unwrap();
+        let keyed = |t: &str| keyed_target(&cfg, t.as_bytes()).map(|k| String::from_utf8(k).unwrap());
+        assert_eq!(keyed("/q/p?b=2&x=1&a=1").as_deref(), Some("/q/p?a=1&b=2"));
+        assert_eq!(keyed("/q/p?a=1&b=2"), None, "as written");
+        assert_eq!(keyed("/r?b=2&a=1"), None, "the whole query");
+        let s = Store::new(1 << 20, 1 << 16);
+        let mut k = Vec::new();
+        crate::cache::key::build(&mut k, b"h", b"/q/p?a=1&b=2", &cfg.behaviors[0].cache_key.query);
+        let obj = Object::simple(Bytes::new(), Bytes::new(), 200, Instant::now(), Duration::from_secs(60));
+        assert!(s.insert(&k, Arc::new(obj)));
+        assert_eq!(invalidate(Some(&s), None, b"/q/p?b=2&a=1\n"), 0);
+        assert_eq!(invalidate(Some(&s), Some(&cfg), b"/q/p?b=2&a=1\n"), 1);
     }
 }

@@ -49,6 +49,8 @@ fn hits_allocate_nothing() {
         "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 1\npin_workers = false\n\
          [[origin]]\nid = \"o\"\naddress = \"{}\"\n\
          [[behavior]]\npath = \"/edited/*\"\ntarget = \"o\"\n{EDITED}\
+         [[behavior]]\npath = \"/keyed\"\ntarget = \"o\"\n\
+         cache_key_headers = [\"x-device\"]\ncache_key_cookies = [\"session\"]\n\
          [[behavior]]\npath = \"*\"\ntarget = \"o\"\n",
         origin.addr()
     );
@@ -77,6 +79,15 @@ fn hits_allocate_nothing() {
     // A behavior with a response headers policy (SPEC §5): edited in place.
     let edited = b"GET /edited/obj?size=1024 HTTP/1.1\r\nHost: t\r\n\r\n";
     hits_on(&mut s, edited, "an object with viewer_response", EDITED_HIT);
+    // A behavior's key header and key cookie (SPEC §2): the cookie is
+    // found in the Cookie list in place.
+    let keyed = b"GET /keyed?size=1024 HTTP/1.1\r\nHost: t\r\nX-Device: phone\r\nCookie: a=1; session=s; b=2\r\n\r\n";
+    hits_on(
+        &mut s,
+        keyed,
+        "a key header and cookie variant",
+        "X-Cache: Hit from ringfront",
+    );
     drop(s);
     running.stop();
 }

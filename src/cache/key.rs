@@ -14,6 +14,8 @@
 //! accepted, else `gzip`, else `identity`, so `gzip, deflate, br` and
 //! `br;q=1, gzip` are one request.
 
+use super::vary::Vary;
+
 /// What of the query string joins a URL's key (`cache_query_string`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum QueryKey {
@@ -41,6 +43,12 @@ impl QueryKey {
 /// A behavior's cache key policy (SPEC §2, CloudFront's cache policy):
 /// what of a request, besides its host and path, makes it another object.
 /// Whatever joins the key is also forwarded to the origin.
+///
+/// The query string is part of a URL's key ([`build`]); the key headers
+/// and cookies are not (invalidation finds every object of a URL by its
+/// URL's key whatever they are): they select a variant of the URL, as the
+/// headers a response's Vary names do ([`vary`](super::vary)), under
+/// [`KeyPolicy::names`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyPolicy {
     /// `cache_query_string`.
@@ -51,6 +59,48 @@ pub struct KeyPolicy {
     /// `cache_key_cookies`: cookie names (case-sensitive, RFC 6265), sorted,
     /// each once.
     pub cookies: Vec<Box<[u8]>>,
+    /// The names every response of the behavior is stored by, besides
+    /// its own Vary's: `headers` and a pseudo-name per cookie
+    /// ([`vary::cookie_name`](super::vary::cookie_name)), built once by
+    /// [`KeyPolicy::new`] so a request builds none. Empty: the key is the
+    /// URL's.
+    pub names: Vary,
+}
+
+impl KeyPolicy {
+    /// A policy keying on `query`, the request headers `headers` (any
+    /// case) and the cookies `cookies`; `None` when those name more than
+    /// [`MAX_NAMES`](super::vary::MAX_NAMES) together (nothing could be
+    /// stored).
+    pub fn new(query: QueryKey, headers: Vec<Box<[u8]>>, cookies: Vec<Box<[u8]>>) -> Option<KeyPolicy> {
+        let mut headers: Vec<Box<[u8]>> = headers.into_iter().map(|h| h.to_ascii_lowercase().into()).collect();
+        headers.sort_unstable();
+        headers.dedup();
+        let mut cookies = cookies;
+        cookies.sort_unstable();
+        cookies.dedup();
+        let pseudo: Vec<Vec<u8>> = cookies.iter().map(|c| super::vary::cookie_name(c)).collect();
+        let names = Vary::default().with(headers.iter().map(|h| &h[..]).chain(pseudo.iter().map(|c| &c[..])))?;
+        Some(KeyPolicy {
+            query,
+            headers,
+            cookies,
+            names,
+        })
+    }
+
+    /// The names a response whose own Vary names `own` is stored by:
+    /// those and the policy's ([`Vary::with`]); `None` past
+    /// [`MAX_NAMES`](super::vary::MAX_NAMES): it is not stored.
+    pub fn stored_vary(&self, own: Vary) -> Option<Vary> {
+        if self.names.is_empty() {
+            return Some(own);
+        }
+        if own.is_empty() {
+            return Some(self.names.clone());
+        }
+        own.with(self.names.names())
+    }
 }
 
 /// Appends the key of a request's URL to `out`.
@@ -192,5 +242,44 @@ mod tests {
         assert_eq!(url_len(b"no-nul"), 6);
         assert_eq!(target(b"no-nul"), None);
         assert_eq!(target(b"h\0"), Some(&b""[..]));
+    }
+
+    fn bytes(list: &[&str]) -> Vec<Box<[u8]>> {
+        list.iter().map(|s| s.as_bytes().into()).collect()
+    }
+
+    #[test]
+    fn a_policy_names_its_headers_and_its_cookies_apart() {
+        let p = KeyPolicy::new(
+            QueryKey::All,
+            bytes(&["X-Device", "origin", "x-device"]),
+            bytes(&["sid", "Sid"]),
+        )
+        .unwrap();
+        assert_eq!(p.headers, bytes(&["origin", "x-device"]));
+        assert_eq!(p.cookies, bytes(&["Sid", "sid"]));
+        assert_eq!(p.names.as_bytes(), b"cookie;Sid,cookie;sid,origin,x-device");
+        assert!(KeyPolicy::default().names.is_empty());
+        assert!(KeyPolicy::new(QueryKey::None, vec![], vec![]).unwrap().names.is_empty());
+        let many: Vec<String> = (0..=super::super::vary::MAX_NAMES).map(|i| format!("h{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(KeyPolicy::new(QueryKey::All, bytes(&many), vec![]).is_none());
+    }
+
+    #[test]
+    fn a_response_is_stored_by_its_own_names_and_the_policy_s() {
+        let own = |v: &str| Vary::parse(Some(v.as_bytes())).unwrap();
+        let p = KeyPolicy::new(QueryKey::All, bytes(&["x-device"]), bytes(&["sid"])).unwrap();
+        assert_eq!(p.stored_vary(Vary::default()).unwrap(), p.names);
+        assert_eq!(
+            p.stored_vary(own("Origin, X-Device")).unwrap().as_bytes(),
+            b"cookie;sid,origin,x-device"
+        );
+        assert_eq!(KeyPolicy::default().stored_vary(own("Origin")).unwrap(), own("origin"));
+        let sixteen: Vec<String> = (0..super::super::vary::MAX_NAMES).map(|i| format!("h{i}")).collect();
+        assert!(
+            p.stored_vary(own(&sixteen.join(","))).is_none(),
+            "past the limit: not stored"
+        );
     }
 }

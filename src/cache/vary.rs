@@ -22,10 +22,39 @@
 //! defined to be case-insensitive"); `Accept-Encoding` reduced to the one
 //! coding the origin is sent, `br`, `gzip` or `identity`
 //! ([`normalize_accept_encoding`](super::key::normalize_accept_encoding)).
+//! Other values keep their case, `Origin` included: RFC 6454 §4 lowercases
+//! an origin's scheme and host (they are case-insensitive) and a browser
+//! sends that lowercase ASCII serialisation (§6.2), but it checks the
+//! `Access-Control-Allow-Origin` echoed back byte for byte (Fetch, "CORS
+//! check"), so folding `HTTPS://A.example` into `https://a.example` could
+//! hand one client the other's echo; kept apart, the worst is one more
+//! variant.
+//!
+//! A behavior's key policy (SPEC §2 `cache_key_headers`,
+//! `cache_key_cookies`) joins the key through the same names: every
+//! response of such a behavior is stored as if it varied on its own Vary
+//! names, the key headers and one pseudo-name per key cookie,
+//! `cookie;NAME` ([`cookie_name`]). A `;` is no token character (RFC 9110
+//! §5.6.2), so a pseudo-name never equals a header name (the `Cookie`
+//! header itself, from an origin's `Vary: Cookie`, included), and cookie
+//! names are tokens (RFC 6265 §4.1.1), so it holds no comma either. Its
+//! value is `-` when the request has no such cookie, else `=` and the
+//! cookie's values in the order sent, joined by `;` (which no cookie value
+//! holds), read from every Cookie line ([`super::cookie::values`]): the
+//! request's other cookies, and the order of its cookies, make no other
+//! variant.
 
 use super::key::normalize_accept_encoding;
 use crate::http::parse::RequestHead;
 use crate::http::token::list_members;
+
+/// What a key cookie's pseudo-name starts with, its name following.
+pub const COOKIE: &[u8] = b"cookie;";
+
+/// The pseudo-name key cookie `name` (case kept) is stored by.
+pub fn cookie_name(name: &[u8]) -> Vec<u8> {
+    [COOKIE, name].concat()
+}
 
 /// At most this many variants of one URL are stored (SPEC §4); the 17th
 /// replaces the oldest.
@@ -138,6 +167,10 @@ pub fn append_values(out: &mut Vec<u8>, vary: &Vary, buf: &[u8], head: &RequestH
     out.extend_from_slice(&vary.names);
     for name in vary.names() {
         out.push(0);
+        if let Some(cookie) = name.strip_prefix(COOKIE) {
+            append_cookie(out, cookie, buf, head);
+            continue;
+        }
         if name == b"accept-encoding" {
             // No header means identity (SPEC §4): absent and `identity`
             // are one variant, as they are one request to the origin.
@@ -166,6 +199,20 @@ pub fn append_values(out: &mut Vec<u8>, vary: &Vary, buf: &[u8], head: &RequestH
                 out.extend_from_slice(m);
             }
         }
+    }
+}
+
+/// Appends a key cookie's part of a variant key: `-` when the request has
+/// no cookie `name`, else `=` and its values joined by `;`.
+fn append_cookie(out: &mut Vec<u8>, name: &[u8], buf: &[u8], head: &RequestHead) {
+    let mut sep = b'=';
+    for v in super::cookie::values(request_lines(buf, head, b"cookie"), name) {
+        out.push(sep);
+        out.extend_from_slice(v);
+        sep = b';';
+    }
+    if sep == b'=' {
+        out.push(b'-');
     }
 }
 
@@ -263,5 +310,25 @@ mod tests {
             values(&v, ""),
             "no Accept-Encoding means identity"
         );
+    }
+
+    /// A key cookie's pseudo-name is keyed by that cookie's value alone:
+    /// absent, present, other cookies and their order.
+    #[test]
+    fn a_key_cookie_is_keyed_by_its_value_alone() {
+        let name = cookie_name(b"session");
+        let v = Vary::default().with([&name[..], b"x-device"]).unwrap();
+        assert_eq!(v.as_bytes(), b"cookie;session,x-device");
+        assert_eq!(values(&v, ""), b"\0-\0-");
+        assert_eq!(values(&v, "Cookie: a=1\r\n"), b"\0-\0-");
+        assert_eq!(values(&v, "Cookie: a=1; session=s1\r\n"), b"\0=s1\0-");
+        assert_eq!(values(&v, "Cookie: session=s1;a=2\r\n"), b"\0=s1\0-");
+        assert_eq!(values(&v, "Cookie: a=2\r\nCookie: session=s1\r\n"), b"\0=s1\0-");
+        assert_eq!(values(&v, "Cookie: session=\r\n"), b"\0=\0-", "empty is not absent");
+        assert_eq!(values(&v, "Cookie: session=a; session=b\r\n"), b"\0=a;b\0-");
+        assert_eq!(values(&v, "Cookie: Session=S\r\nX-Device: tv\r\n"), b"\0-\0=tv");
+        // The Cookie header's own name, from an origin's Vary, is another.
+        let both = v.with([&b"cookie"[..]]).unwrap();
+        assert_eq!(values(&both, "Cookie: session=s; a=1\r\n"), b"\0=session=s; a=1\0=s\0-");
     }
 }

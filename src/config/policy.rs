@@ -15,6 +15,7 @@ use crate::http::edit::{CookieForward, ForwardPolicy, ResponseEdits};
 /// with the origin's own Vary names they stay within
 /// [`crate::cache::vary::MAX_NAMES`].
 pub const MAX_KEY_NAMES: usize = 6;
+const _: () = assert!(2 * MAX_KEY_NAMES <= crate::cache::vary::MAX_NAMES);
 
 /// Headers no policy may name: framing and hop-by-hop (RFC 9110 §7.6.1),
 /// and Host, which is always in the key and always forwarded.
@@ -74,12 +75,11 @@ pub(super) fn resolve(e: &mut Errors, i: usize, b: &RawBehavior) -> Policies {
         cookies: forward_cookies(e, &key("forward_cookies"), b.forward_cookies.as_ref()),
         query_string: b.forward_query_string,
     };
+    // Within MAX_KEY_NAMES each (checked above), the key's names stay
+    // within vary::MAX_NAMES; past them the config is refused anyway.
+    let cache_key = KeyPolicy::new(query, headers, cookies).unwrap_or_default();
     Policies {
-        cache_key: KeyPolicy {
-            query,
-            headers,
-            cookies,
-        },
+        cache_key,
         forward,
         viewer_response: viewer_response(e, &key("viewer_response"), &b.viewer_response),
     }
@@ -300,6 +300,7 @@ mod tests {
         );
         assert_eq!(b.cache_key.headers, vec![b"origin"[..].into(), b"x-device"[..].into()]);
         assert_eq!(b.cache_key.cookies, vec![b"session"[..].into()]);
+        assert_eq!(b.cache_key.names.as_bytes(), b"cookie;session,origin,x-device");
         assert_eq!(b.forward.headers, Some(vec![b"authorization"[..].into()]));
         assert_eq!(b.forward.cookies, CookieForward::None);
         assert!(!b.forward.query_string && b.compress);

@@ -188,7 +188,7 @@ async fn look_up<'c>(
     let mut cache_key = cache_key(w, v, behavior);
     let mut stale = None;
     if let (Some(store), Some(k)) = (w.cache.as_ref(), cache_key.as_mut()) {
-        match lookup::decide(find(store, v, k), received, v.method() == b"GET") {
+        match lookup::decide(find(store, v, k, &behavior.cache_key), received, v.method() == b"GET") {
             Lookup::Fresh(obj) => {
                 v.put_key(cache_key.unwrap_or_default());
                 return Err(super::hit::serve(w, v, &obj, received, &behavior.viewer_response).await);
@@ -231,7 +231,7 @@ async fn look_up<'c>(
                 Join::Follower(flight) => flight,
             };
             let before = k.clone();
-            if let Some(obj) = follow(w, store, v, k, &flight, received).await {
+            if let Some(obj) = follow(w, (store, &behavior.cache_key), v, k, &flight, received).await {
                 return Err(super::hit::serve(w, v, &obj, received, &behavior.viewer_response).await);
             }
             if *k == before {
@@ -291,15 +291,28 @@ fn cache_key(w: &Worker, v: &mut Viewer, behavior: &crate::config::Behavior) -> 
 
 /// The object the request in `v` is answered from, looked up from its
 /// URL's key `k`, which becomes the variant's key when the URL's stored
-/// responses vary ([`Store::lookup`](crate::cache::store::Store::lookup)).
+/// responses vary ([`Store::lookup`](crate::cache::store::Store::lookup)),
+/// or the behavior keys on headers or cookies (`policy`).
 fn find(
     store: &crate::cache::store::Store,
     v: &Viewer,
     k: &mut Vec<u8>,
+    policy: &crate::config::KeyPolicy,
 ) -> Option<std::sync::Arc<crate::cache::store::Object>> {
-    store.lookup(k, |vary, k| {
+    let found = store.lookup(k, |vary, k| {
         crate::cache::vary::append_values(k, vary, v.buf(), v.head())
-    })
+    });
+    if policy.names.is_empty() || k.len() > crate::cache::key::url_len(k) {
+        return found;
+    }
+    // SPEC §2: the key headers and cookies select what the request gets.
+    // No record for the URL, so nothing stored by them: the fetch
+    // collapses on (and an error page is stored under) the variant their
+    // values select, so viewers of other values do not wait for it. An
+    // object under the URL's key alone (stored before a reload gave the
+    // behavior its key names) is for no one.
+    crate::cache::vary::append_values(k, &policy.names, v.buf(), v.head());
+    None
 }
 
 /// stale-while-revalidate: one background refresh behind the stale answer.
@@ -334,7 +347,7 @@ fn spawn_refresh(
 /// looked under.
 async fn follow(
     w: &Worker,
-    store: &crate::cache::store::Store,
+    (store, policy): (&crate::cache::store::Store, &crate::config::KeyPolicy),
     v: &Viewer,
     key: &mut Vec<u8>,
     flight: &crate::cache::collapse::Flight,
@@ -343,5 +356,5 @@ async fn follow(
     let give_up = received + w.cfg.server.client_idle_timeout;
     let _ = monoio::time::timeout_at(give_up.into(), flight.wait()).await;
     key.truncate(crate::cache::key::url_len(key));
-    find(store, v, key).filter(|o| o.is_fresh(Instant::now()))
+    find(store, v, key, policy).filter(|o| o.is_fresh(Instant::now()))
 }

@@ -51,8 +51,9 @@ pub struct Request<'a> {
     /// The cache key, when the response may be stored (a GET without a body
     /// on a caching behavior, with a cache configured): the URL's key, or
     /// the variant's the request selects when the URL's stored responses
-    /// vary. A response is stored under its URL and its own Vary's values
-    /// (`record::Capture`).
+    /// vary (or the behavior keys on headers or cookies). A response is
+    /// stored under its URL and the values of its own Vary's and the
+    /// behavior's key names (`record::Capture`).
     pub cache_key: Option<Vec<u8>>,
     /// A HEAD's cache key: its response updates the GET stored there
     /// (RFC 9111 §4.3.4, §4.3.5), it is not stored itself.
@@ -376,7 +377,8 @@ async fn answer_failure(
     let r = super::answers::origin_failed(ex.w, up.v, &failed).await;
     if page {
         let key = req.cache_key.as_deref();
-        report.stored = super::record::store_error_page(ex.w, key, status, ex.origin_max_age());
+        let names = &ex.behavior.cache_key.names;
+        report.stored = super::record::store_error_page(ex.w, (key, names), status, ex.origin_max_age());
     }
     report.answered(r, None)
 }

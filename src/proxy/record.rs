@@ -78,7 +78,8 @@ impl Capture {
     /// share; `Some` starts recording it. `key` is the request's cache key
     /// (its URL's, or a variant's); the response is stored under its URL
     /// and, when it varies, the values `request` (buffer and head) has for
-    /// the headers its own Vary names (RFC 9111 §4.1).
+    /// the headers its own Vary names (RFC 9111 §4.1) and the behavior's
+    /// key headers and cookies (SPEC §2).
     pub(super) fn start(
         ex: &Exchange<'_>,
         key: &[u8],
@@ -93,8 +94,9 @@ impl Capture {
             w.cfg.cache.max_object_size,
             SystemTime::now(),
         )?;
+        let vary = ex.behavior.cache_key.stored_vary(admitted.vary)?;
         let mut key = key[..crate::cache::key::url_len(key)].to_vec();
-        vary::append_values(&mut key, &admitted.vary, buf, request);
+        vary::append_values(&mut key, &vary, buf, request);
         let known = admitted.len.unwrap_or(0);
         let charge = known + ex.head.head_len as u64 + key.len() as u64;
         let room = w.cache.as_ref()?.reserve(charge)?;
@@ -105,7 +107,7 @@ impl Capture {
         Some(Capture {
             room,
             key,
-            vary: admitted.vary,
+            vary,
             life: admitted.life,
             head: Vec::with_capacity(ex.head.head_len + 64),
             body: bytes::BytesMut::with_capacity(usize::try_from(known).ok()?),
@@ -398,8 +400,15 @@ fn decode(reader: &mut ResponseReader, buf: &mut [u8], ranges: &mut Vec<std::ops
 
 /// Stores the error page answered for `status` (SPEC §4: for
 /// `max(error_response.min_ttl, origin max-age)`), when the request is
-/// cacheable and that is above zero. True when stored.
-pub(super) fn store_error_page(w: &Worker, key: Option<&[u8]>, status: u16, origin_max_age: Option<u64>) -> bool {
+/// cacheable and that is above zero, under the request's `key`; `names`:
+/// the behavior's key names (SPEC §2), which a key made of them alone
+/// (nothing stored for its URL yet) is stored by. True when stored.
+pub(super) fn store_error_page(
+    w: &Worker,
+    (key, names): (Option<&[u8]>, &Vary),
+    status: u16,
+    origin_max_age: Option<u64>,
+) -> bool {
     let (Some(store), Some(key), Some(page)) = (w.cache.as_ref(), key, w.cfg.error_page(status)) else {
         return false;
     };
@@ -424,5 +433,8 @@ pub(super) fn store_error_page(w: &Worker, key: Option<&[u8]>, status: u16, orig
         Instant::now(),
         ttl,
     );
+    if !names.is_empty() && vary::key_names(key) == Some(names.as_bytes()) {
+        return store.insert_with_vary(key, names, Arc::new(obj));
+    }
     store.insert(key, Arc::new(obj))
 }

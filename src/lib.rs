@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`admin`] | the admin listener: `/healthz`, `/invalidate` |
 //! | [`cache`] | the cache decision, admission, the store (sharded, S3-FIFO), freshness rules, keys and Vary variants, 304/HEAD updates, invalidation, collapsing |
+//! | [`compress`] | `compress = true`: which responses, brotli and gzip, the coded heads, the idle-priority pool that compresses stored bodies |
 //! | [`config`] | the TOML schema (SPEC §2), defaults, validation, `check` |
 //! | [`runtime`] | worker threads: one monoio runtime per core, pinning, driver choice, listeners |
 //! | [`reload`] | SIGHUP: config reloads on a thread of their own, one at a time |
@@ -56,6 +57,7 @@
 
 pub mod admin;
 pub mod cache;
+pub mod compress;
 pub mod config;
 pub mod demo;
 pub mod http;

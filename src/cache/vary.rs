@@ -216,6 +216,43 @@ fn append_cookie(out: &mut Vec<u8>, name: &[u8], buf: &[u8], head: &RequestHead)
     }
 }
 
+/// The key of the variant whose value of header `name` (lowercase) is
+/// `=value`, the others those of `key`: `key` is a URL's key or a
+/// variant's that [`append_values`] made from `vary`'s names, and the
+/// result's names are `vary`'s and `name` ([`Vary::with`]). How one
+/// response is stored under several values of a header the request had
+/// one value of (its compressed variants, one per Accept-Encoding); the
+/// request's own values are written by [`append_values`] alone. `None`
+/// past [`MAX_NAMES`], or when `key` was not made from `vary`.
+pub fn with_value(key: &[u8], vary: &Vary, name: &[u8], value: &[u8]) -> Option<(Vary, Vec<u8>)> {
+    let url = &key[..super::key::url_len(key)];
+    let mut old = key.get(url.len() + 1..).unwrap_or_default().split(|&b| b == 0);
+    let values: Vec<&[u8]> = match vary.is_empty() {
+        true if url.len() == key.len() => Vec::new(),
+        false if old.next() == Some(vary.as_bytes()) => old.collect(),
+        _ => return None,
+    };
+    if values.len() != vary.names().count() {
+        return None;
+    }
+    let names = vary.with([name])?;
+    let mut out = Vec::with_capacity(key.len() + name.len() + value.len() + 3);
+    out.extend_from_slice(url);
+    out.push(0);
+    out.extend_from_slice(names.as_bytes());
+    for n in names.names() {
+        out.push(0);
+        match vary.names().position(|o| o == n) {
+            Some(i) if n != name => out.extend_from_slice(values[i]),
+            _ => {
+                out.push(b'=');
+                out.extend_from_slice(value);
+            }
+        }
+    }
+    Some((names, out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,6 +329,46 @@ mod tests {
         assert_eq!(values(&v, "X-Tenant: B\r\n"), b"\0-\0=B", "case kept");
         // Commas inside quoted strings are not list separators.
         assert_eq!(values(&v, "X-Tenant: \"a, \\\"b\" ,c\r\n"), b"\0-\0=\"a, \\\"b\",c");
+    }
+
+    /// The key `with_value` makes is the key `append_values` makes for a
+    /// request with that value: whatever the request's own.
+    #[test]
+    fn a_value_set_for_one_name_keys_as_a_request_with_that_value() {
+        let request = |lines: &str| {
+            let raw = format!("GET / HTTP/1.1\r\nHost: h\r\n{lines}\r\n");
+            let mut head = RequestHead::default();
+            assert!(matches!(parse_request(raw.as_bytes(), 8192, &mut head), Ok(Some(_))));
+            (raw, head)
+        };
+        let key_for = |v: &Vary, lines: &str| {
+            let (raw, head) = request(lines);
+            let mut k = b"h\0/p".to_vec();
+            append_values(&mut k, v, raw.as_bytes(), &head);
+            k
+        };
+        let ae = Vary::parse(Some(b"accept-encoding")).unwrap();
+        // A response that did not vary: its URL key gains the name.
+        let (names, k) = with_value(b"h\0/p", &Vary::default(), b"accept-encoding", b"br").unwrap();
+        assert_eq!(names, ae);
+        assert_eq!(k, key_for(&ae, "Accept-Encoding: gzip, br\r\n"));
+        // One that varied on other names keeps their values.
+        let origin = vary("Origin, X-Tenant").unwrap();
+        let lines = "Origin: o\r\nAccept-Encoding: gzip\r\n";
+        let (names, k) = with_value(&key_for(&origin, lines), &origin, b"accept-encoding", b"identity").unwrap();
+        assert_eq!(names, vary("Origin, X-Tenant, Accept-Encoding").unwrap());
+        assert_eq!(k, key_for(&names, "Origin: o\r\n"));
+        // One that varied on Accept-Encoding already: the value replaced.
+        let both = vary("Accept-Encoding, Origin").unwrap();
+        let (names, k) = with_value(&key_for(&both, lines), &both, b"accept-encoding", b"br").unwrap();
+        assert_eq!(names, both);
+        assert_eq!(k, key_for(&both, "Origin: o\r\nAccept-Encoding: br\r\n"));
+        // A key not made from those names.
+        assert!(with_value(b"h\0/p", &origin, b"accept-encoding", b"br").is_none());
+        assert!(with_value(&key_for(&both, lines), &origin, b"accept-encoding", b"br").is_none());
+        let full: Vec<String> = (0..MAX_NAMES).map(|i| format!("h{i}")).collect();
+        let full = vary(&full.join(",")).unwrap();
+        assert!(with_value(&key_for(&full, ""), &full, b"accept-encoding", b"br").is_none());
     }
 
     #[test]

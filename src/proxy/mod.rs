@@ -14,9 +14,11 @@
 //!    and actions, send the body (`upload`), read the head, forwarding
 //!    interim 1xx heads); a success to an unsafe method invalidates what it
 //!    changed (`invalidate`, RFC 9111 §4.4); then a storable
-//!    response is recorded whole, stored, its waiters released, and answered
-//!    from the store (`record`), any other is streamed to the viewer
-//!    (`deliver`), or an error page, 502 or 504 is answered (`answers`);
+//!    response is recorded whole, stored (with its compressed variants,
+//!    `compressed`), its waiters released, and answered from the store
+//!    (`record`), any other is streamed to the viewer (`deliver`, compressed
+//!    on the fly where it may be), or an error page, 502 or 504 is answered
+//!    (`answers`);
 //! 5. **finish** — keep the connection for the next request, or close.
 //!
 //! The viewer connection is a [`viewer::Viewer`] (private fields: its
@@ -36,6 +38,7 @@
 //! not change.
 
 mod answers;
+mod compressed;
 pub mod conn;
 mod deliver;
 mod exchange;

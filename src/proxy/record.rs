@@ -9,7 +9,11 @@
 //! connection nor the waiting requests; it costs the proxy nothing beyond
 //! the stored object it shares with them. Responses that cannot be stored
 //! stream through ([`deliver`](super::deliver)). A background refresh
-//! records the same way ([`record`]) and only stores.
+//! records the same way ([`record`]) and only stores. With `compress =
+//! true`, a compressible response is stored as three variants, identity,
+//! brotli and gzip, before the waiters are released
+//! ([`compressed`](super::compressed)), and this viewer is answered from
+//! the one its Accept-Encoding selects.
 //!
 //! A chunked or close-delimited body has no length until it ends (RFC 9112
 //! §6.3): its room grows as it comes ([`Reservation::grow`]), it is decoded
@@ -261,7 +265,11 @@ pub(super) async fn record_then_serve(
             return Recorded::Streamed(deliver::resume(ex, v, c, keep, *p).await);
         }
     };
-    let stored = ex.w.cache.as_ref().is_some_and(|s| r.store_in(s));
+    // Stored as it came, or with its compressed variants (`compressed`).
+    let (stored, obj) = match ex.w.cache.as_deref() {
+        Some(s) => super::compressed::store(s, ex.behavior, &r, (v.buf(), v.head())).await,
+        None => (false, r.obj.clone()),
+    };
     // The waiters find the object now, whatever this viewer does next.
     if let Some(mut g) = leader.take() {
         if stored {
@@ -277,7 +285,7 @@ pub(super) async fn record_then_serve(
     let (next, status, bytes) = super::hit::answer(
         ex.w,
         v,
-        &r.obj,
+        &obj,
         Instant::now(),
         label,
         &extra,

@@ -154,7 +154,9 @@ async fn store_result(
             if r.reuse == Reuse::Reusable {
                 ex.pool(c);
             }
-            r.store_in(&job.store)
+            super::compressed::store(&job.store, ex.behavior, &r, (&job.head, head))
+                .await
+                .0
         }
         // Failed, or too large to store after all: the stale object stays.
         Err(_) => false,

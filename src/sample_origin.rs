@@ -340,16 +340,61 @@ fn text() -> &'static [u8] {
     static T: OnceLock<Box<[u8]>> = OnceLock::new();
     T.get_or_init(|| {
         const WORDS: [&str; 48] = [
-            "the", "edge", "cache", "origin", "request", "response", "viewer", "behavior", "policy", "header",
-            "cookie", "query", "object", "variant", "stored", "fresh", "stale", "served", "failover", "primary",
-            "secondary", "group", "connection", "timeout", "status", "body", "length", "chunk", "gzip", "brotli",
-            "compress", "encoding", "vary", "key", "host", "path", "normalised", "shared", "memory", "shard",
-            "eviction", "queue", "worker", "ring", "socket", "buffer", "event", "loop",
+            "the",
+            "edge",
+            "cache",
+            "origin",
+            "request",
+            "response",
+            "viewer",
+            "behavior",
+            "policy",
+            "header",
+            "cookie",
+            "query",
+            "object",
+            "variant",
+            "stored",
+            "fresh",
+            "stale",
+            "served",
+            "failover",
+            "primary",
+            "secondary",
+            "group",
+            "connection",
+            "timeout",
+            "status",
+            "body",
+            "length",
+            "chunk",
+            "gzip",
+            "brotli",
+            "compress",
+            "encoding",
+            "vary",
+            "key",
+            "host",
+            "path",
+            "normalised",
+            "shared",
+            "memory",
+            "shard",
+            "eviction",
+            "queue",
+            "worker",
+            "ring",
+            "socket",
+            "buffer",
+            "event",
+            "loop",
         ];
         let mut out = Vec::with_capacity(TEXT_LEN + 64);
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         let mut next = || {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             (x >> 33) as usize
         };
         while out.len() < TEXT_LEN {

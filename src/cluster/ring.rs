@@ -22,6 +22,14 @@
 //!
 //! Build once per config (allocates the points); [`Ring::owner`] is a
 //! binary search that allocates nothing.
+//!
+//! Why not a crate: pingora-ketama (Cloudflare's port of this algorithm,
+//! well kept) places points by a `SocketAddr`, so its owners would follow
+//! peer addresses rather than ids (SPEC §8: 160 points per peer id), and a
+//! host given a new address would lose its keys; the other ring crates use
+//! other hashes (MD5 libmemcached ketama, FNV) and are not nginx's. This is
+//! the same placement over names, on `crc32fast` (the CRC that crate uses),
+//! checked below against owners nginx chose.
 
 /// Points per peer (nginx: 160 per unit of weight; every peer weighs 1).
 pub const POINTS_PER_PEER: usize = 160;
@@ -72,7 +80,8 @@ impl Ring {
     }
 
     /// The index of the peer that owns `key` (for a cache key, its URL
-    /// part, so every variant of a URL has one owner).
+    /// part, `&key[..cache::key::url_len(key)]`, so every variant of a URL
+    /// has one owner).
     pub fn owner(&self, key: &[u8]) -> usize {
         self.peer_at(self.first_point(key))
     }

@@ -174,3 +174,115 @@ fn behavior_policies_of_the_wrong_type_are_rejected_naming_the_key() {
         assert!(line.contains(says), "{bad}: {line}");
     }
 }
+
+/// GOOD with a `[cluster]` of three peers, this host `edge-a`.
+fn with_cluster(extra: &str) -> String {
+    format!(
+        "{GOOD}\n[cluster]\nid = \"site-edge\"\nself = \"edge-a\"\n{extra}peers = [\n  {{ id = \"edge-a\", address = \"127.0.0.1:8080\", admin = \"127.0.0.1:9901\" }},\n  {{ id = \"edge-b\", address = \"127.0.0.2:8080\", admin = \"127.0.0.2:9901\" }},\n  {{ id = \"edge-c\", address = \"127.0.0.3:8080\" }},\n]\n"
+    )
+}
+
+#[test]
+fn a_cluster_is_summarised_with_each_peer_and_its_share_of_the_keys() {
+    let (code, out, err) = check(&with_cluster("store_peer_fetches = false\n"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("cluster \"site-edge\": self = \"edge-a\", 3 peers, connection_timeout = 1s, response_timeout = 10s, fast_fail_after = 1, fast_fail_probe_interval = 2s, store_peer_fetches = false"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "peer \"edge-a\" (self): 127.0.0.1:8080 (127.0.0.1:8080), admin 127.0.0.1:9901 (127.0.0.1:9901), owns "
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("peer \"edge-c\": 127.0.0.3:8080 (127.0.0.3:8080), admin none, owns "),
+        "{out}"
+    );
+    // server.via is still the default: the summary says what to set.
+    assert!(out.contains("server.via = \"ringfront\""), "{out}");
+}
+
+#[test]
+fn cluster_self_must_be_one_of_the_peers() {
+    let line = one_error(
+        &with_cluster("").replace("self = \"edge-a\"", "self = \"edge-z\""),
+        "cluster.self",
+    );
+    assert!(line.contains("edge-z") && line.contains("names no peer"), "{line}");
+    assert!(line.contains("line 23"), "{line}");
+}
+
+#[test]
+fn cluster_peer_ids_must_be_unique() {
+    let line = one_error(
+        &with_cluster("").replace("id = \"edge-c\"", "id = \"edge-b\""),
+        "cluster.peers[2].id",
+    );
+    assert!(line.contains("duplicate"), "{line}");
+}
+
+#[test]
+fn cluster_peer_addresses_must_be_host_and_port() {
+    for bad in ["127.0.0.3", "127.0.0.3:99999", ""] {
+        let line = one_error(
+            &with_cluster("").replace("\"127.0.0.3:8080\"", &format!("{bad:?}")),
+            "cluster.peers[2].address",
+        );
+        assert!(line.contains("host:port"), "{line}");
+    }
+    one_error(
+        &with_cluster("").replace("\"127.0.0.2:9901\"", "\"nine\""),
+        "cluster.peers[1].admin",
+    );
+    let line = one_error(
+        &with_cluster("").replace("\"127.0.0.3:8080\"", "\"127.0.0.2:8080\""),
+        "cluster.peers[2].address",
+    );
+    assert!(line.contains("peers[1]"), "{line}");
+}
+
+#[test]
+fn a_cluster_needs_peers() {
+    let text = format!("{GOOD}\n[cluster]\nid = \"site-edge\"\nself = \"edge-a\"\npeers = []\n");
+    let (code, _, err) = check(&text);
+    assert_eq!(code, 2);
+    assert!(
+        err.lines()
+            .any(|l| l.contains("cluster.peers:") && l.contains("at least one")),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_cluster_id_is_a_cdn_loop_token() {
+    let line = one_error(
+        &with_cluster("").replace("id = \"site-edge\"", "id = \"site edge\""),
+        "cluster.id",
+    );
+    assert!(line.contains("token"), "{line}");
+    one_error(&with_cluster("").replace("id = \"site-edge\"\n", ""), "cluster.id");
+    one_error(
+        &with_cluster("").replace("id = \"edge-c\"", "id = \"edge;c\""),
+        "cluster.peers[2].id",
+    );
+}
+
+#[test]
+fn cluster_timeouts_and_counts_are_ranged() {
+    for (extra, key) in [
+        ("connection_timeout = \"61s\"\n", "cluster.connection_timeout"),
+        ("connection_timeout = \"5ms\"\n", "cluster.connection_timeout"),
+        ("response_timeout = \"301s\"\n", "cluster.response_timeout"),
+        ("fast_fail_after = 0\n", "cluster.fast_fail_after"),
+        (
+            "fast_fail_probe_interval = \"2h\"\n",
+            "cluster.fast_fail_probe_interval",
+        ),
+    ] {
+        let line = one_error(&with_cluster(extra), key);
+        assert!(line.contains("out of range"), "{line}");
+    }
+    one_error(&with_cluster("weight = 2\n"), "cluster.weight");
+}

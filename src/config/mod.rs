@@ -8,11 +8,13 @@
 //! key, with the line number found through a span-keeping parse of the same
 //! text (toml_edit), so `ringfront check` can print all of them at once.
 
+mod cluster;
 mod files;
 mod policy;
 mod units;
 mod validate;
 
+pub use cluster::{Cluster, Peer, RawCluster, RawPeer};
 pub use files::{check_file, read_file, MAX_ERROR_PAGE, MAX_PEM_FILE};
 pub use units::{parse_duration, parse_size, Dur, Size};
 pub use validate::{
@@ -317,6 +319,7 @@ pub struct RawConfig {
     pub origin_group: Vec<RawGroup>,
     pub behavior: Vec<RawBehavior>,
     pub error_response: Vec<RawErrorResponse>,
+    pub cluster: Option<RawCluster>,
 }
 
 /// The viewer-facing server settings, resolved.
@@ -413,6 +416,8 @@ pub struct Config {
     pub error_pages: Vec<ErrorPage>,
     /// The statuses of `error_pages`, for the attempt machine's plan.
     pub error_page_statuses: Vec<u16>,
+    /// `[cluster]` (SPEC §8): the peers and the ring of their ids.
+    pub cluster: Option<Cluster>,
 }
 
 impl Config {
@@ -556,6 +561,9 @@ impl Config {
                 p.body.len(),
                 Dur(p.min_ttl)
             );
+        }
+        if let Some(c) = &self.cluster {
+            o.push_str(&cluster::describe(c, &s.via));
         }
         o
     }

@@ -150,6 +150,11 @@ pub(super) struct Errors<'a> {
 }
 
 impl Errors<'_> {
+    /// How many problems so far.
+    pub(super) fn len(&self) -> usize {
+        self.list.len()
+    }
+
     pub(super) fn push(&mut self, path: &[Seg], message: impl Into<String>) {
         let mut key = String::new();
         for s in path {
@@ -200,7 +205,7 @@ impl Errors<'_> {
     }
 }
 
-fn resolve_addrs(key: &[Seg], s: &str, e: &mut Errors, what: &str) -> Vec<SocketAddr> {
+pub(super) fn resolve_addrs(key: &[Seg], s: &str, e: &mut Errors, what: &str) -> Vec<SocketAddr> {
     match s.to_socket_addrs() {
         Ok(a) => {
             let v: Vec<SocketAddr> = a.collect();
@@ -216,7 +221,7 @@ fn resolve_addrs(key: &[Seg], s: &str, e: &mut Errors, what: &str) -> Vec<Socket
     }
 }
 
-fn check_range(e: &mut Errors, key: &[Seg], v: Duration, lo_ms: u64, hi_ms: u64) {
+pub(super) fn check_range(e: &mut Errors, key: &[Seg], v: Duration, lo_ms: u64, hi_ms: u64) {
     if v < Duration::from_millis(lo_ms) || v > Duration::from_millis(hi_ms) {
         e.push(
             key,
@@ -775,6 +780,8 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
         );
     }
 
+    let cluster = raw.cluster.as_ref().and_then(|c| super::cluster::resolve(&mut e, c));
+
     if !e.list.is_empty() {
         return Err(e.list);
     }
@@ -790,6 +797,7 @@ pub(super) fn validate(raw: RawConfig, text: &str, base: &Path) -> Result<Config
         behaviors,
         error_page_statuses: error_pages.iter().map(|p| p.status).collect(),
         error_pages,
+        cluster,
     })
 }
 

@@ -5,6 +5,7 @@
 //! for a fixed time.
 #![allow(dead_code)]
 
+pub mod netns;
 pub mod pki;
 pub mod rfc;
 pub mod scripted;

@@ -1,0 +1,8 @@
+//! A cluster of ringfront hosts acting as one cache (SPEC §8, `[cluster]`).
+//!
+//! [`Ring`] says which peer owns a cache key: ketama consistent hashing with
+//! nginx's point placement, so removing a peer moves only the keys it owned.
+
+mod ring;
+
+pub use ring::{Ring, POINTS_PER_PEER};

@@ -412,3 +412,42 @@ fn a_background_refresh_stores_every_coding_of_the_new_response() {
     }
     assert_eq!(origin_requests(&o, "/swr"), 2);
 }
+
+/// A stale compressed variant is revalidated with the origin's own strong
+/// tag and a 304 refreshes it: its body is not fetched again, and it still
+/// shows the weak tag (the 304's strong one names the origin's bytes, not
+/// the coded ones: RFC 9110 §8.8.1).
+#[test]
+fn a_compressed_variant_is_revalidated_with_the_origins_tag() {
+    let body = page(6000);
+    let b = body.clone();
+    let o = ScriptedOrigin::start(move |head| {
+        if head.to_ascii_lowercase().contains("if-none-match: \"v1\"") {
+            return Reply::now(b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nCache-Control: max-age=3600\r\n\r\n");
+        }
+        // Stale on arrival (Age past max-age), kept for stale-if-error.
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nETag: \"v1\"\r\nCache-Control: max-age=1, stale-if-error=600\r\nAge: 5\r\nContent-Length: {}\r\n\r\n",
+            b.len()
+        );
+        Reply::now(&[head.as_bytes(), &b].concat())
+    });
+    let p = proxy(&o, true);
+    let mut c = p.client();
+    let first = get(&mut c, "/stale", BR);
+    assert!(decoded(&first) == body);
+    let again = get(&mut c, "/stale", BR);
+    assert_eq!(
+        again.header("x-cache"),
+        Some("RefreshHit from ringfront"),
+        "{:?}",
+        again.headers
+    );
+    assert_eq!(again.header("content-encoding"), Some("br"));
+    assert_eq!(again.header("etag"), Some("W/\"v1\""));
+    assert!(decoded(&again) == body);
+    let asked = o.received();
+    assert_eq!(asked.len(), 2, "one fetch, one revalidation");
+    assert!(String::from_utf8_lossy(&asked[1]).contains("If-None-Match: \"v1\""));
+    assert_eq!(get(&mut c, "/stale", BR).header("x-cache"), HIT);
+}

@@ -557,7 +557,7 @@ impl Store {
     /// and is refused when the URL has no variants or other names now.
     /// Returns false when the object is too large to cache or refused.
     pub fn insert(&self, key: &[u8], obj: Arc<Object>) -> bool {
-        self.put(key, None, obj)
+        self.put(key, None, obj, None)
     }
 
     /// Stores a response selected by the request headers `vary` names
@@ -569,15 +569,30 @@ impl Store {
     /// oldest (the newest is likelier to be asked for again than the
     /// oldest; refusing would keep the first 16 forever).
     pub fn insert_with_vary(&self, key: &[u8], vary: &Vary, obj: Arc<Object>) -> bool {
-        self.put(key, (!vary.is_empty()).then_some(vary), obj)
+        self.put(key, (!vary.is_empty()).then_some(vary), obj, None)
     }
 
-    fn put(&self, key: &[u8], vary: Option<&Vary>, obj: Arc<Object>) -> bool {
+    /// As [`Store::insert_with_vary`], but only while `key` still holds
+    /// `placeholder` (the same `Arc`): a compressed variant replaces the
+    /// identity object stored in its place while it was being compressed,
+    /// unless the URL was invalidated, refreshed or evicted meanwhile (then
+    /// the newer state stands). One lock hold for the check and the insert.
+    pub fn replace(&self, key: &[u8], vary: &Vary, placeholder: &Arc<Object>, obj: Arc<Object>) -> bool {
+        self.put(key, (!vary.is_empty()).then_some(vary), obj, Some(placeholder))
+    }
+
+    fn put(&self, key: &[u8], vary: Option<&Vary>, obj: Arc<Object>, expect: Option<&Arc<Object>>) -> bool {
         let charge = obj.charge(key);
         let Ok(mut guard) = self.shard(key).lock() else {
             return false;
         };
         let s = &mut *guard;
+        if let Some(expected) = expect {
+            let holds = s.map.get(key).and_then(|&i| s.slots.get(i));
+            if !holds.is_some_and(|e| Arc::ptr_eq(&e.obj, expected)) {
+                return false;
+            }
+        }
         let url = &key[..key::url_len(key)];
         // A variant's key without names: a variant of the URL's record,
         // made from the names the record holds (else the URL's Vary changed
@@ -763,6 +778,27 @@ mod tests {
             Instant::now(),
             Duration::from_secs(60),
         ))
+    }
+
+    #[test]
+    fn a_stand_in_is_replaced_only_while_it_is_still_there() {
+        let s = Store::new(64 << 20, 1 << 20);
+        let vary = Vary::parse(Some(b"Accept-Encoding")).unwrap();
+        let key = b"h\0/p\0accept-encoding\0=br";
+        let stand_in = obj(10);
+        assert!(s.insert_with_vary(key, &vary, stand_in.clone()));
+        let coded = obj(3);
+        assert!(s.replace(key, &vary, &stand_in, coded.clone()));
+        assert!(Arc::ptr_eq(&s.get(key).unwrap(), &coded));
+        // Invalidated meanwhile: the coded variant does not bring it back.
+        s.remove_url(b"h\0/p");
+        assert!(!s.replace(key, &vary, &stand_in, obj(3)));
+        assert!(s.get(key).is_none());
+        // Stored again meanwhile: the newer object stands.
+        let newer = obj(12);
+        assert!(s.insert_with_vary(key, &vary, newer.clone()));
+        assert!(!s.replace(key, &vary, &stand_in, obj(3)));
+        assert!(Arc::ptr_eq(&s.get(key).unwrap(), &newer));
     }
 
     #[test]

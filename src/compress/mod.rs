@@ -17,7 +17,7 @@
 pub mod codec;
 pub mod eligible;
 pub mod head;
-mod oneshot;
+pub mod oneshot;
 pub mod pool;
 
 pub use codec::{Coding, Encoder};

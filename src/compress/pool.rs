@@ -107,22 +107,30 @@ pub fn submit(data: Bytes, coding: Coding) -> Option<Receiver<Vec<u8>>> {
     Some(rx)
 }
 
-/// How long a waiter gives the pool for a body of `len` bytes: half a
-/// second, and a tenth of a second per MiB (the slowest coder, gzip 6, does
-/// 34 MB/s on an idle CPU: a budget for a third of that speed, as a pool
-/// at SCHED_IDLE gets only the CPU the workers leave).
+/// How long the request that stored a body of `len` bytes waits for its
+/// compression before it is answered from the identity object (which
+/// stands in for the coded ones until they are ready): half a second, and
+/// a tenth of a second per MiB (the slowest coder, gzip 6, does 34 MB/s on
+/// an idle CPU: a budget for a third of that speed, as a pool at
+/// SCHED_IDLE gets only the CPU the workers leave).
 pub fn budget(len: usize) -> Duration {
     Duration::from_millis(500 + 100 * (len as u64 >> 20))
 }
 
-/// `body` in both codings ([`Coding::ALL`]'s order), from the pool, within
-/// [`budget`]; `None` when the pool had no room or did not answer in time
-/// (the jobs not yet started are then skipped).
-pub async fn compress_all(body: &Bytes) -> Option<[Vec<u8>; 2]> {
+/// How long the coded variants are waited for at all: a pool starved by
+/// busy workers may take this long (a minute, and two seconds per MiB);
+/// past it they are given up and the identity object keeps standing in.
+pub fn patience(len: usize) -> Duration {
+    Duration::from_millis(60_000 + 2_000 * (len as u64 >> 20))
+}
+
+/// `body` queued for both codings ([`Coding::ALL`]'s order); `None` when
+/// the pool had no room for both (a job queued alone is skipped, its
+/// receiver dropped).
+pub fn submit_all(body: &Bytes) -> Option<[Receiver<Vec<u8>>; 2]> {
     let br = submit(body.clone(), Coding::Br)?;
     let gzip = submit(body.clone(), Coding::Gzip)?;
-    let both = async { Some([br.await?, gzip.await?]) };
-    monoio::time::timeout(budget(body.len()), both).await.ok().flatten()
+    Some([br, gzip])
 }
 
 /// A pool thread: lowers its priority, then compresses jobs one after

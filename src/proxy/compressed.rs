@@ -32,6 +32,8 @@ use crate::config::Behavior;
 use crate::http::parse::RequestHead;
 use crate::http::response::RespBody;
 use bytes::Bytes;
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// The normalised Accept-Encoding values of the three variants, identity
@@ -42,19 +44,15 @@ const VALUES: [&[u8]; 3] = [b"identity", b"br", b"gzip"];
 /// returns whether it was stored and the object that answers `request`
 /// (its buffer and head): the variant its Accept-Encoding selects.
 pub(super) async fn store(
-    store: &Store,
+    store: &Arc<Store>,
     behavior: &Behavior,
     r: &Recording,
     (buf, request): (&[u8], &RequestHead),
 ) -> (bool, Arc<Object>) {
     if may_compress(behavior, request.method.of(buf), &r.obj) {
-        if let Some(variants) = compressed(r).await {
-            let stored = variants
-                .iter()
-                .all(|(key, names, obj)| store.insert_with_vary(key, names, obj.clone()));
-            let asked = normalize_accept_encoding(request_lines(buf, request, b"accept-encoding"));
-            let i = VALUES.iter().position(|v| *v == asked).unwrap_or(0);
-            return (stored, variants[i].2.clone());
+        let asked = normalize_accept_encoding(request_lines(buf, request, b"accept-encoding"));
+        if let Some(answer) = store_coded(store, r, asked).await {
+            return answer;
         }
     }
     (r.store_in(store), r.obj.clone())
@@ -80,24 +78,108 @@ fn may_compress(b: &Behavior, method: &[u8], obj: &Object) -> bool {
     })
 }
 
-/// A variant to store: its key, the names it varies on, the object.
-type Variant = (Vec<u8>, Vary, Arc<Object>);
-
-/// The three variants of `r` (in [`VALUES`]' order); `None` when the pool
-/// did not compress the body, or the key cannot take one more name.
-async fn compressed(r: &Recording) -> Option<[Variant; 3]> {
-    let [br, gzip] = compress::pool::compress_all(&r.obj.body).await?;
-    let bodies = [
-        (None, r.obj.body.clone()),
-        (Some(Coding::Br), Bytes::from(br.into_boxed_slice())),
-        (Some(Coding::Gzip), Bytes::from(gzip.into_boxed_slice())),
-    ];
+/// The keys of the three variants of `r` (in [`VALUES`]' order) and the
+/// names each varies on; `None` when the key cannot take one more name.
+fn keys(r: &Recording) -> Option<[(Vec<u8>, Vary); 3]> {
     let mut out = Vec::with_capacity(3);
-    for (value, (coding, body)) in VALUES.into_iter().zip(bodies) {
+    for value in VALUES {
         let (names, key) = vary::with_value(&r.key, &r.vary, b"accept-encoding", value)?;
-        out.push((key, names, Arc::new(coded(&r.obj, coding, body))));
+        out.push((key, names));
     }
     out.try_into().ok()
+}
+
+/// Compresses `r`'s body on the pool ([`compress::pool`], off the event
+/// loop) and stores the three variants; returns whether they were stored
+/// and the object for `asked`. The request (and those waiting on its
+/// flight, released after this) waits up to
+/// [`pool::budget`](compress::pool::budget) so that each gets its own
+/// coding. Past that, a pool starved by busy workers does not hold it up:
+/// the identity object is stored under all three keys, so no request for
+/// the URL goes to the origin meanwhile, and each coded variant replaces
+/// its stand-in when the pool is done ([`Upgrade`]), unless the URL was
+/// invalidated or stored again meanwhile ([`Store::replace`]).
+async fn store_coded(store: &Arc<Store>, r: &Recording, asked: &[u8]) -> Option<(bool, Arc<Object>)> {
+    let [identity_key, br_key, gzip_key] = keys(r)?;
+    let identity = Arc::new(coded(&r.obj, None, r.obj.body.clone()));
+    let i = VALUES.iter().position(|v| *v == asked).unwrap_or(0);
+    let handoff = Rc::new(RefCell::new(Handoff::default()));
+    if let Some(jobs) = compress::pool::submit_all(&r.obj.body) {
+        let (done, finished) = compress::oneshot::channel();
+        let up = Upgrade {
+            store: store.clone(),
+            keys: [br_key.clone(), gzip_key.clone()],
+            original: r.obj.clone(),
+            handoff: handoff.clone(),
+        };
+        monoio::spawn(up.run(jobs, done));
+        let _ = monoio::time::timeout(compress::pool::budget(r.obj.body.len()), finished).await;
+    }
+    let keys = [identity_key, br_key, gzip_key];
+    let bodies = handoff.borrow_mut().bodies.take();
+    let objects: [Arc<Object>; 3] = match bodies {
+        Some([br, gzip]) => [
+            identity,
+            Arc::new(coded(&r.obj, Some(Coding::Br), Bytes::from(br.into_boxed_slice()))),
+            Arc::new(coded(&r.obj, Some(Coding::Gzip), Bytes::from(gzip.into_boxed_slice()))),
+        ],
+        None => {
+            handoff.borrow_mut().stand_in = Some(identity.clone());
+            [identity.clone(), identity.clone(), identity]
+        }
+    };
+    let stored = keys
+        .iter()
+        .zip(&objects)
+        .all(|((key, names), obj)| store.insert_with_vary(key, names, obj.clone()));
+    Some((stored, objects[i].clone()))
+}
+
+/// What the pool's task and the request that stored a response pass each
+/// other (one thread: the worker's).
+#[derive(Default)]
+struct Handoff {
+    /// The br and gzip bodies, when the pool finished while the request
+    /// still waited.
+    bodies: Option<[Vec<u8>; 2]>,
+    /// The identity object stored in the coded variants' place, once the
+    /// request stopped waiting: the task then stores them itself.
+    stand_in: Option<Arc<Object>>,
+}
+
+/// The coded variants of one stored response, waited for on a task of
+/// their own.
+struct Upgrade {
+    store: Arc<Store>,
+    /// The br and gzip variants' keys and names.
+    keys: [(Vec<u8>, Vary); 2],
+    /// The response as recorded.
+    original: Arc<Object>,
+    handoff: Rc<RefCell<Handoff>>,
+}
+
+impl Upgrade {
+    /// Waits (at most [`pool::patience`](compress::pool::patience)) for the
+    /// pool's two codings; hands them to the request if it still waits,
+    /// else stores each in place of its stand-in. Then says it is done.
+    async fn run(self, [br, gzip]: [compress::oneshot::Receiver<Vec<u8>>; 2], done: compress::oneshot::Sender<()>) {
+        let both = async { Some([br.await?, gzip.await?]) };
+        let patience = compress::pool::patience(self.original.body.len());
+        let Ok(Some(bodies)) = monoio::time::timeout(patience, both).await else {
+            return;
+        };
+        let stand_in = self.handoff.borrow().stand_in.clone();
+        match stand_in {
+            None => self.handoff.borrow_mut().bodies = Some(bodies),
+            Some(stand_in) => {
+                for ((key, names), (coding, body)) in self.keys.iter().zip(Coding::ALL.into_iter().zip(bodies)) {
+                    let obj = coded(&self.original, Some(coding), Bytes::from(body.into_boxed_slice()));
+                    self.store.replace(key, names, &stand_in, Arc::new(obj));
+                }
+            }
+        }
+        done.send(());
+    }
 }
 
 /// `obj` as the representation in `coding` (`None`: identity) whose body
@@ -106,14 +188,6 @@ async fn compressed(r: &Recording) -> Option<[Variant; 3]> {
 fn coded(obj: &Object, coding: Option<Coding>, body: Bytes) -> Object {
     let mut head = Vec::with_capacity(obj.head.len() + 64);
     compress::head::rewrite(&obj.head, coding, Some(body.len() as u64), &mut head);
-    let etag = match coding {
-        None => obj.etag.clone(),
-        Some(_) => obj.etag.as_deref().map(|t| {
-            let mut weak = Vec::with_capacity(t.len() + 2);
-            compress::head::weak_etag(t, &mut weak);
-            Bytes::from(weak)
-        }),
-    };
     Object {
         head: Bytes::from(head.into_boxed_slice()),
         body,
@@ -123,7 +197,9 @@ fn coded(obj: &Object, coding: Option<Coding>, body: Bytes) -> Object {
         ttl: obj.ttl,
         stale_while_revalidate: obj.stale_while_revalidate,
         stale_if_error: obj.stale_if_error,
-        etag,
+        // The origin's tag, to revalidate with; the head shows a coded
+        // variant's weak form ([`compress::head::rewrite`]).
+        etag: obj.etag.clone(),
         last_modified: obj.last_modified.clone(),
     }
 }

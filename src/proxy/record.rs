@@ -266,7 +266,7 @@ pub(super) async fn record_then_serve(
         }
     };
     // Stored as it came, or with its compressed variants (`compressed`).
-    let (stored, obj) = match ex.w.cache.as_deref() {
+    let (stored, obj) = match ex.w.cache.as_ref() {
         Some(s) => super::compressed::store(s, ex.behavior, &r, (v.buf(), v.head())).await,
         None => (false, r.obj.clone()),
     };

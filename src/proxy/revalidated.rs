@@ -23,6 +23,16 @@ fn stored(o: &Object) -> Validators<'_> {
     }
 }
 
+/// Whether `o` is a representation ringfront coded (`compress`): its head
+/// says `W/` and the origin's strong tag, which [`Object::etag`] holds.
+fn weakened_etag(o: &Object) -> bool {
+    let Some(origin) = o.etag.as_deref() else { return false };
+    let shown = update::index(&o.head, o.status)
+        .header(&o.head, b"etag")
+        .map(<[u8]>::trim_ascii);
+    !origin.starts_with(b"W/") && shown.and_then(|t| t.strip_prefix(b"W/")) == Some(origin.trim_ascii())
+}
+
 /// Whether the 304 the exchange holds validates `old`, the object its
 /// conditional request was made from (§4.3.4); if not, it updates nothing.
 pub(super) fn validates(ex: &Exchange<'_>, old: &Object) -> bool {
@@ -35,14 +45,22 @@ pub(super) fn validates(ex: &Exchange<'_>, old: &Object) -> bool {
 pub(super) fn update(ex: &Exchange<'_>, at: Option<(&Store, &[u8])>, old: &Object) -> (Arc<Object>, bool) {
     let policy = super::record::policy(ex.behavior);
     let actions = &ex.behavior.origin_response;
+    // A compressed variant shows a weak ETag (its bytes are not the
+    // origin's) and keeps the origin's tag to revalidate with: the 304's
+    // strong tag must not replace the weak one (RFC 9110 §8.8.1).
+    let weakened = weakened_etag(old);
     let r = admission::refreshed(
         old,
         (&ex.buf, &ex.head),
         &policy,
-        |name| actions.touches(name),
+        |name| actions.touches(name) || (weakened && name.eq_ignore_ascii_case(b"etag")),
         (Instant::now(), SystemTime::now()),
     );
-    let obj = Arc::new(r.obj);
+    let mut obj = r.obj;
+    if weakened {
+        obj.etag = old.etag.clone();
+    }
+    let obj = Arc::new(obj);
     let stored = match at {
         Some((store, key)) if r.storable => store.insert(key, obj.clone()),
         Some((store, key)) => {

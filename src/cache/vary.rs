@@ -45,7 +45,7 @@
 //! variant.
 
 use super::key::normalize_accept_encoding;
-use crate::http::parse::RequestHead;
+use crate::http::parse::{HeaderClass, HeaderRef, RequestHead};
 use crate::http::token::list_members;
 
 /// What a key cookie's pseudo-name starts with, its name following.
@@ -147,12 +147,24 @@ pub fn storable(list: &[u8]) -> bool {
     Vary::parse(Some(list)).is_some()
 }
 
-/// Every line of request header `name` (any case) in `head` over `buf`.
+/// Every line of request header `name` (any case) in `head` over `buf`
+/// that an origin is sent: not a hop-by-hop header, nor one the request's
+/// Connection names (RFC 9110 §7.6.1: "connection options", which a proxy
+/// removes before forwarding, as `http::write` does). A variant is keyed
+/// on what the origin answered, so a header the origin never saw is
+/// absent: keyed as sent, `X-Device: mobile` with `Connection: X-Device`
+/// would store the answer for no X-Device under `mobile`.
 pub fn request_lines<'a>(buf: &'a [u8], head: &'a RequestHead, name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
     head.headers
         .iter()
-        .filter(move |h| h.name.of(buf).eq_ignore_ascii_case(name))
+        .filter(move |h| h.name.of(buf).eq_ignore_ascii_case(name) && forwarded(buf, head, h))
         .map(move |h| h.value.of(buf))
+}
+
+/// True when header line `h` of `head` may reach an origin
+/// ([`request_lines`]).
+fn forwarded(buf: &[u8], head: &RequestHead, h: &HeaderRef) -> bool {
+    h.class != HeaderClass::HopByHop && (head.connection_tokens.is_empty() || !head.named_by_connection(buf, h.name))
 }
 
 /// Appends to `out` (a URL's key) the names `vary` holds and the request's
@@ -329,6 +341,22 @@ mod tests {
         assert_eq!(values(&v, "X-Tenant: B\r\n"), b"\0-\0=B", "case kept");
         // Commas inside quoted strings are not list separators.
         assert_eq!(values(&v, "X-Tenant: \"a, \\\"b\" ,c\r\n"), b"\0-\0=\"a, \\\"b\",c");
+    }
+
+    /// RFC 9110 §7.6.1: what Connection names, and hop-by-hop headers,
+    /// never reach the origin, so they key as absent.
+    #[test]
+    fn a_header_the_origin_is_not_sent_is_absent() {
+        let v = vary("X-Tenant, Origin").unwrap();
+        assert_eq!(values(&v, "X-Tenant: b\r\nConnection: x-tenant\r\n"), b"\0-\0-");
+        let lines = "Connection: close, X-TENANT\r\nX-Tenant: b\r\nOrigin: o\r\n";
+        assert_eq!(values(&v, lines), b"\0=o\0-");
+        assert_eq!(values(&v, "Connection: origin\r\nX-Tenant: b\r\n"), b"\0-\0=b");
+        let c = Vary::default().with([&cookie_name(b"s")[..]]).unwrap();
+        assert_eq!(values(&c, "Cookie: s=1\r\nConnection: cookie\r\n"), b"\0-");
+        assert_eq!(values(&vary("TE").unwrap(), "TE: trailers\r\n"), b"\0-");
+        let ae = vary("Accept-Encoding").unwrap();
+        assert_eq!(values(&ae, "Accept-Encoding: br\r\nConnection: accept-encoding\r\n"), b"\0=identity");
     }
 
     /// The key `with_value` makes is the key `append_values` makes for a

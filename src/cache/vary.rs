@@ -40,7 +40,7 @@
 //! names are tokens (RFC 6265 §4.1.1), so it holds no comma either. Its
 //! value is `-` when the request has no such cookie, else `=` and the
 //! cookie's values in the order sent, joined by `;` (which no cookie value
-//! holds), read from every Cookie line ([`super::cookie::values`]): the
+//! holds), read from every Cookie line ([`crate::http::cookie::values`]): the
 //! request's other cookies, and the order of its cookies, make no other
 //! variant.
 
@@ -218,7 +218,7 @@ pub fn append_values(out: &mut Vec<u8>, vary: &Vary, buf: &[u8], head: &RequestH
 /// no cookie `name`, else `=` and its values joined by `;`.
 fn append_cookie(out: &mut Vec<u8>, name: &[u8], buf: &[u8], head: &RequestHead) {
     let mut sep = b'=';
-    for v in super::cookie::values(request_lines(buf, head, b"cookie"), name) {
+    for v in crate::http::cookie::values(request_lines(buf, head, b"cookie"), name) {
         out.push(sep);
         out.extend_from_slice(v);
         sep = b';';

@@ -70,7 +70,11 @@ fn origin() -> ScriptedOrigin {
     ScriptedOrigin::start(|head| {
         let origin = first(head, "origin");
         let body = format!("device={} lang={} origin={origin}", first(head, "x-device"), lang(head));
-        let vary = if head.starts_with("GET /v/") { "Vary: X-Device\r\n" } else { "" };
+        let vary = if head.starts_with("GET /v/") {
+            "Vary: X-Device\r\n"
+        } else {
+            ""
+        };
         let reply = format!(
             "HTTP/1.1 200 OK\r\nCache-Control: max-age=3600\r\n{vary}Access-Control-Allow-Origin: {origin}\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
@@ -116,7 +120,11 @@ fn cookie_lines(o: &ScriptedOrigin, n: usize) -> Vec<String> {
 fn a_key_header_named_by_connection_is_keyed_as_absent() {
     let o = origin();
     let p = proxy(&o);
-    let attacker = get(&mut p.client(), "/h/conn", "X-Device: mobile\r\nConnection: X-Device\r\n");
+    let attacker = get(
+        &mut p.client(),
+        "/h/conn",
+        "X-Device: mobile\r\nConnection: X-Device\r\n",
+    );
     assert_eq!(attacker.text(), "device=- lang=- origin=-");
     let victim = get(&mut p.client(), "/h/conn", "X-Device: mobile\r\n");
     assert_eq!(victim.text(), "device=mobile lang=- origin=-");
@@ -128,7 +136,11 @@ fn a_key_header_named_by_connection_is_keyed_as_absent() {
 /// The same for a key cookie: `Connection: Cookie` drops every Cookie line.
 #[test]
 fn a_key_cookie_named_by_connection_is_keyed_as_absent() {
-    let victim = attack_then_victim("/c/conn", "Cookie: lang=fr\r\nConnection: Cookie\r\n", "Cookie: lang=fr\r\n");
+    let victim = attack_then_victim(
+        "/c/conn",
+        "Cookie: lang=fr\r\nConnection: Cookie\r\n",
+        "Cookie: lang=fr\r\n",
+    );
     assert_eq!(victim.text(), "device=- lang=fr origin=-");
 }
 
@@ -136,7 +148,11 @@ fn a_key_cookie_named_by_connection_is_keyed_as_absent() {
 /// keys on what the request that was forwarded held).
 #[test]
 fn a_vary_header_named_by_connection_is_keyed_as_absent() {
-    let victim = attack_then_victim("/v/conn", "X-Device: mobile\r\nConnection: x-device\r\n", "X-Device: mobile\r\n");
+    let victim = attack_then_victim(
+        "/v/conn",
+        "X-Device: mobile\r\nConnection: x-device\r\n",
+        "X-Device: mobile\r\n",
+    );
     assert_eq!(victim.text(), "device=mobile lang=- origin=-");
 }
 
@@ -176,7 +192,11 @@ fn a_cookie_hidden_in_another_cookies_value_reaches_neither_key_nor_origin() {
     // A valid pair beside invalid ones goes on, alone.
     let o = origin();
     let p = proxy(&o);
-    let r = get(&mut p.client(), "/c/mixed", "Cookie: x=\"a b\"; lang=fr; y=\\; z=\"1\r\n");
+    let r = get(
+        &mut p.client(),
+        "/c/mixed",
+        "Cookie: x=\"a b\"; lang=fr; y=\\; z=\"1\r\n",
+    );
     assert_eq!(r.text(), "device=- lang=fr origin=-");
     assert_eq!(cookie_lines(&o, 0), ["Cookie: lang=fr"]);
 }
@@ -186,7 +206,11 @@ fn a_cookie_hidden_in_another_cookies_value_reaches_neither_key_nor_origin() {
 /// its comma, which must not be served to the viewer of the real site.
 #[test]
 fn an_origin_with_a_trailing_comma_is_another_variant() {
-    let victim = attack_then_victim("/o/comma", "Origin: https://a.example,\r\n", "Origin: https://a.example\r\n");
+    let victim = attack_then_victim(
+        "/o/comma",
+        "Origin: https://a.example,\r\n",
+        "Origin: https://a.example\r\n",
+    );
     assert_eq!(victim.header("access-control-allow-origin"), Some("https://a.example"));
 }
 
@@ -207,5 +231,8 @@ fn a_key_header_with_empty_members_or_lines_is_another_variant() {
     let p = proxy(&o);
     get(&mut p.client(), "/h/ows", "X-Device: mobile\r\n");
     let r = get(&mut p.client(), "/h/ows", "X-Device: \t mobile \t\r\n");
-    assert_eq!((r.header("x-cache"), r.text()), (HIT, "device=mobile lang=- origin=-".into()));
+    assert_eq!(
+        (r.header("x-cache"), r.text()),
+        (HIT, "device=mobile lang=- origin=-".into())
+    );
 }

@@ -27,7 +27,7 @@
 //! read, rebuilt as `name=value` ([`super::write`]), so no parser finds
 //! another cookie in them.
 
-use super::token::is_token;
+use super::token::{is_token, trim_ows};
 
 /// The cookie pairs of `lines` (every line of the request's Cookie header)
 /// that may be read ([module doc](self)), in the order sent, as `(name,
@@ -47,7 +47,7 @@ pub fn values<'a>(lines: impl Iterator<Item = &'a [u8]>, name: &'a [u8]) -> impl
 /// name is not a token, or whose value is not cookie-octets.
 fn split_pair(pair: &[u8]) -> Option<(&[u8], &[u8])> {
     let eq = memchr::memchr(b'=', pair)?;
-    let (name, value) = (ows_trim(&pair[..eq]), ows_trim(&pair[eq + 1..]));
+    let (name, value) = (trim_ows(&pair[..eq]), trim_ows(&pair[eq + 1..]));
     (is_token(name) && is_value(value)).then_some((name, value))
 }
 
@@ -65,14 +65,6 @@ fn is_value(v: &[u8]) -> bool {
 /// whitespace, DQUOTE, comma, semicolon, backslash, control or non-ASCII.
 fn is_cookie_octet(b: u8) -> bool {
     matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E)
-}
-
-/// `s` without leading and trailing whitespace (SP, HTAB: RFC 9110 §5.6.3).
-fn ows_trim(s: &[u8]) -> &[u8] {
-    let ows = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = s.iter().position(|b| !ows(b)).unwrap_or(s.len());
-    let end = s.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
-    &s[start..end]
 }
 
 #[cfg(test)]
@@ -118,7 +110,10 @@ mod tests {
         assert_eq!(of(&["a=\"q\""], "a"), ["\"q\""]);
         assert_eq!(of(&["a=\"\""], "a"), ["\"\""]);
         assert_eq!(of(&["a=x=y"], "a"), ["x=y"], "cut at the first =");
-        assert_eq!(of(&["a=!#$%&'()*+-./:<>?@[]^_`{|}~"], "a"), ["!#$%&'()*+-./:<>?@[]^_`{|}~"]);
+        assert_eq!(
+            of(&["a=!#$%&'()*+-./:<>?@[]^_`{|}~"], "a"),
+            ["!#$%&'()*+-./:<>?@[]^_`{|}~"]
+        );
     }
 
     #[test]
@@ -135,7 +130,16 @@ mod tests {
         assert_eq!(all(&["session=1, lang=fr"]), Vec::<String>::new());
         assert_eq!(all(&["session=1,lang=fr"]), Vec::<String>::new());
         assert_eq!(of(&["session=1 lang=fr"], "lang"), Vec::<String>::new());
-        for bad in ["a=\"q", "a=q\"", "a=\"", "a=\"x\"y\"", "a=x\\y", "a=x\ty", "a=\u{e9}", "a=x\x7fy"] {
+        for bad in [
+            "a=\"q",
+            "a=q\"",
+            "a=\"",
+            "a=\"x\"y\"",
+            "a=x\\y",
+            "a=x\ty",
+            "a=\u{e9}",
+            "a=x\x7fy",
+        ] {
             assert_eq!(all(&[bad, "b=1"]), ["b=1"], "{bad:?}");
         }
     }

@@ -159,7 +159,7 @@ fn a_key_header_splits_the_cache_and_another_header_does_not() {
         let r = get(&mut c, "/k/h", "X-Other: z\r\n");
         assert_eq!(cached(&r), (HIT, "/k/h device=- cookie=-".into()));
     }
-    // A list's members are trimmed (SPEC §4), as a Vary value's are.
+    // Whitespace around a value is no part of it (RFC 9110 §5.5).
     let r = get(&mut c, "/k/h", "X-Device:   phone  \r\n");
     assert_eq!(cached(&r), (HIT, "/k/h device=phone cookie=-".into()));
     assert_eq!(fetches(&o), 3);

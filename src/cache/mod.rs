@@ -20,9 +20,8 @@
 //!   Accept-Encoding.
 //! - [`vary`]: the variants of a response that varies (RFC 9111 §4.1): the
 //!   header names, and the request values that key a variant; a behavior's
-//!   key headers and cookies join the key as such names.
-//! - [`cookie`]: a cookie's values in a request's Cookie header (RFC 6265
-//!   §5.4), for the key cookies.
+//!   key headers and cookies join the key as such names (the cookies read
+//!   by [`crate::http::cookie`], as the origin is sent them).
 //! - [`update`]: a stored response updated from a 304 or a HEAD's 200
 //!   (RFC 9111 §3.2, §4.3.4, §4.3.5): which may update it, and the merged
 //!   head. Pure.
@@ -31,7 +30,6 @@
 
 pub mod admission;
 pub mod collapse;
-pub mod cookie;
 pub mod freshness;
 pub mod invalidation;
 pub mod key;

@@ -12,23 +12,42 @@
 //! its second NUL ([`key::url_len`](super::key::url_len)) and the names at
 //! its third ([`key_names`]).
 //!
-//! Values match when §4.1 says they do, as far as it can be done without
-//! knowing each header's grammar: every line of the header as one list
-//! ("combining multiple header field lines with the same field name"),
-//! members split at commas outside quoted strings and trimmed of
-//! whitespace, empty members dropped ("adding or removing whitespace,
-//! where allowed"); `Accept` and `Accept-*` values lowercased (their
-//! tokens are case-insensitive: "case-normalization, where values are
-//! defined to be case-insensitive"); `Accept-Encoding` reduced to the one
-//! coding the origin is sent, `br`, `gzip` or `identity`
-//! ([`normalize_accept_encoding`](super::key::normalize_accept_encoding)).
-//! Other values keep their case, `Origin` included: RFC 6454 §4 lowercases
-//! an origin's scheme and host (they are case-insensitive) and a browser
-//! sends that lowercase ASCII serialisation (§6.2), but it checks the
-//! `Access-Control-Allow-Origin` echoed back byte for byte (Fetch, "CORS
-//! check"), so folding `HTTPS://A.example` into `https://a.example` could
-//! hand one client the other's echo; kept apart, the worst is one more
-//! variant.
+//! Values match when §4.1 lets them ("after any normalization that might
+//! take place") and the origin could not have told them apart: it is sent
+//! the values as the viewer wrote them, so a normalisation it does not
+//! share stores one request's answer for another (an origin echoing
+//! `Origin: https://a.example,` with its comma, stored for
+//! `https://a.example`; one reading the first of `X-Device:` and
+//! `X-Device: mobile`, stored for `mobile`). Hence:
+//!
+//! - `Accept`, `Accept-Charset` and `Accept-Language` (RFC 9110 §12.5):
+//!   lists of case-insensitive members, ringfront's one normalisation of
+//!   them: every line as one list ("combining multiple header field
+//!   lines with the same field name"), members split at commas outside
+//!   quoted strings and trimmed of whitespace, empty members dropped
+//!   ("adding or removing whitespace, where allowed"), lowercased
+//!   ("case-normalization, where values are defined to be
+//!   case-insensitive").
+//! - `Accept-Encoding`: reduced to the one coding the origin is sent,
+//!   `br`, `gzip` or `identity`
+//!   ([`normalize_accept_encoding`](super::key::normalize_accept_encoding)),
+//!   which is what the origin gets in its place.
+//! - Every other header, `Origin` and `Cookie` included: as sent, each
+//!   line's value trimmed of leading and trailing whitespace (no part of
+//!   a field value, RFC 9110 §5.5), the lines in order joined by a
+//!   `0x01` byte, which no value holds (the parser refuses control
+//!   bytes), an empty line kept. Case is kept too, `Origin`'s included:
+//!   RFC 6454 §4 lowercases an origin's scheme and host (they are
+//!   case-insensitive) and a browser sends that lowercase ASCII
+//!   serialisation (§6.2), but it checks the
+//!   `Access-Control-Allow-Origin` echoed back byte for byte (Fetch,
+//!   "CORS check"), so folding `HTTPS://A.example` into
+//!   `https://a.example` could hand one client the other's echo; kept
+//!   apart, the worst is one more variant.
+//!
+//! Only the lines an origin is sent count ([`request_lines`]): a header
+//! the request's `Connection` names is hop-by-hop (RFC 9110 §7.6.1),
+//! never forwarded, and keyed as absent.
 //!
 //! A behavior's key policy (SPEC §2 `cache_key_headers`,
 //! `cache_key_cookies`) joins the key through the same names: every
@@ -40,13 +59,14 @@
 //! names are tokens (RFC 6265 §4.1.1), so it holds no comma either. Its
 //! value is `-` when the request has no such cookie, else `=` and the
 //! cookie's values in the order sent, joined by `;` (which no cookie value
-//! holds), read from every Cookie line ([`super::cookie::values`]): the
-//! request's other cookies, and the order of its cookies, make no other
-//! variant.
+//! holds), read from every Cookie line by the parser the origin request
+//! is written with ([`crate::http::cookie::values`]: pairs that are not
+//! RFC 6265 cookie-octets count for neither): the request's other
+//! cookies, and the order of its cookies, make no other variant.
 
 use super::key::normalize_accept_encoding;
-use crate::http::parse::RequestHead;
-use crate::http::token::list_members;
+use crate::http::parse::{HeaderClass, HeaderRef, RequestHead};
+use crate::http::token::{list_members, trim_ows};
 
 /// What a key cookie's pseudo-name starts with, its name following.
 pub const COOKIE: &[u8] = b"cookie;";
@@ -147,12 +167,24 @@ pub fn storable(list: &[u8]) -> bool {
     Vary::parse(Some(list)).is_some()
 }
 
-/// Every line of request header `name` (any case) in `head` over `buf`.
+/// Every line of request header `name` (any case) in `head` over `buf`
+/// that an origin is sent: not a hop-by-hop header, nor one the request's
+/// Connection names (RFC 9110 §7.6.1: "connection options", which a proxy
+/// removes before forwarding, as `http::write` does). A variant is keyed
+/// on what the origin answered, so a header the origin never saw is
+/// absent: keyed as sent, `X-Device: mobile` with `Connection: X-Device`
+/// would store the answer for no X-Device under `mobile`.
 pub fn request_lines<'a>(buf: &'a [u8], head: &'a RequestHead, name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
     head.headers
         .iter()
-        .filter(move |h| h.name.of(buf).eq_ignore_ascii_case(name))
+        .filter(move |h| h.name.of(buf).eq_ignore_ascii_case(name) && forwarded(buf, head, h))
         .map(move |h| h.value.of(buf))
+}
+
+/// True when header line `h` of `head` may reach an origin
+/// ([`request_lines`]).
+fn forwarded(buf: &[u8], head: &RequestHead, h: &HeaderRef) -> bool {
+    h.class != HeaderClass::HopByHop && (head.connection_tokens.is_empty() || !head.named_by_connection(buf, h.name))
 }
 
 /// Appends to `out` (a URL's key) the names `vary` holds and the request's
@@ -186,19 +218,49 @@ pub fn append_values(out: &mut Vec<u8>, vary: &Vary, buf: &[u8], head: &RequestH
             continue;
         }
         out.push(b'=');
-        let lowercase = name == b"accept" || name.starts_with(b"accept-");
-        let mut first = true;
-        for m in lines.flat_map(list_members) {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            if lowercase {
-                out.extend(m.iter().map(u8::to_ascii_lowercase));
-            } else {
-                out.extend_from_slice(m);
-            }
+        if is_negotiation_list(name) {
+            append_list(out, lines);
+        } else {
+            append_as_sent(out, lines);
         }
+    }
+}
+
+/// The headers keyed as lists ([module doc](self)): `Accept`,
+/// `Accept-Charset` and `Accept-Language` (RFC 9110 §12.5), lists whose
+/// members are case-insensitive and whose whitespace and empty members
+/// carry nothing (§5.6.1). `name` is lowercase.
+fn is_negotiation_list(name: &[u8]) -> bool {
+    matches!(name, b"accept" | b"accept-charset" | b"accept-language")
+}
+
+/// Appends every line as one list: members trimmed, empty ones dropped,
+/// lowercased, joined by commas.
+fn append_list<'a>(out: &mut Vec<u8>, lines: impl Iterator<Item = &'a [u8]>) {
+    let mut first = true;
+    for m in lines.flat_map(list_members) {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.extend(m.iter().map(u8::to_ascii_lowercase));
+    }
+}
+
+/// Separates the lines of a header keyed as sent: a control byte, which
+/// the parser refuses in a value (RFC 9110 §5.5), so no value holds it;
+/// not NUL, which separates a key's parts.
+const LINE_SEP: u8 = 0x01;
+
+/// Appends the lines as sent: each trimmed of whitespace, which is no part
+/// of a field value (RFC 9110 §5.5), in order, joined by [`LINE_SEP`],
+/// empty ones kept.
+fn append_as_sent<'a>(out: &mut Vec<u8>, lines: impl Iterator<Item = &'a [u8]>) {
+    for (i, line) in lines.enumerate() {
+        if i > 0 {
+            out.push(LINE_SEP);
+        }
+        out.extend_from_slice(trim_ows(line));
     }
 }
 
@@ -206,7 +268,7 @@ pub fn append_values(out: &mut Vec<u8>, vary: &Vary, buf: &[u8], head: &RequestH
 /// no cookie `name`, else `=` and its values joined by `;`.
 fn append_cookie(out: &mut Vec<u8>, name: &[u8], buf: &[u8], head: &RequestHead) {
     let mut sep = b'=';
-    for v in super::cookie::values(request_lines(buf, head, b"cookie"), name) {
+    for v in crate::http::cookie::values(request_lines(buf, head, b"cookie"), name) {
         out.push(sep);
         out.extend_from_slice(v);
         sep = b';';
@@ -319,16 +381,46 @@ mod tests {
         assert_eq!(url, b"h\0/p", "no Vary: the URL's key");
     }
 
+    /// A header other than the Accept lists is keyed as sent: each line
+    /// trimmed of whitespace, lines joined by 0x01, empty ones kept.
     #[test]
-    fn values_trimmed_joined_and_absent_told_from_empty() {
+    fn values_are_keyed_as_sent_and_absent_told_from_empty() {
         let v = vary("X-Tenant, Origin").unwrap();
         assert_eq!(values(&v, "Origin: a\r\nX-Tenant: b\r\n"), b"\0=a\0=b");
-        assert_eq!(values(&v, "x-tenant:  b , c \r\n"), b"\0-\0=b,c");
-        assert_eq!(values(&v, "X-Tenant: b\r\nX-Tenant: ,c\r\n"), b"\0-\0=b,c");
+        assert_eq!(values(&v, "x-tenant: \t b , c \t\r\n"), b"\0-\0=b , c");
+        assert_eq!(values(&v, "X-Tenant: b\r\nX-Tenant: ,c\r\n"), b"\0-\0=b\x01,c");
+        assert_eq!(values(&v, "X-Tenant:\r\nX-Tenant: c\r\n"), b"\0-\0=\x01c");
+        assert_eq!(values(&v, "X-Tenant: c\r\nX-Tenant:\r\n"), b"\0-\0=c\x01");
         assert_eq!(values(&v, "X-Tenant:\r\n"), b"\0-\0=");
         assert_eq!(values(&v, "X-Tenant: B\r\n"), b"\0-\0=B", "case kept");
-        // Commas inside quoted strings are not list separators.
-        assert_eq!(values(&v, "X-Tenant: \"a, \\\"b\" ,c\r\n"), b"\0-\0=\"a, \\\"b\",c");
+        assert_eq!(
+            values(&v, "Origin: https://a.example,\r\n"),
+            b"\0=https://a.example,\0-"
+        );
+        assert_eq!(values(&v, "X-Tenant: \"a, \\\"b\" ,c\r\n"), b"\0-\0=\"a, \\\"b\" ,c");
+        // The separator is a byte no request value holds.
+        let mut head = RequestHead::default();
+        let raw = b"GET / HTTP/1.1\r\nHost: h\r\nX-Tenant: b\x01c\r\n\r\n";
+        assert!(parse_request(raw, 8192, &mut head).is_err());
+    }
+
+    /// RFC 9110 §7.6.1: what Connection names, and hop-by-hop headers,
+    /// never reach the origin, so they key as absent.
+    #[test]
+    fn a_header_the_origin_is_not_sent_is_absent() {
+        let v = vary("X-Tenant, Origin").unwrap();
+        assert_eq!(values(&v, "X-Tenant: b\r\nConnection: x-tenant\r\n"), b"\0-\0-");
+        let lines = "Connection: close, X-TENANT\r\nX-Tenant: b\r\nOrigin: o\r\n";
+        assert_eq!(values(&v, lines), b"\0=o\0-");
+        assert_eq!(values(&v, "Connection: origin\r\nX-Tenant: b\r\n"), b"\0-\0=b");
+        let c = Vary::default().with([&cookie_name(b"s")[..]]).unwrap();
+        assert_eq!(values(&c, "Cookie: s=1\r\nConnection: cookie\r\n"), b"\0-");
+        assert_eq!(values(&vary("TE").unwrap(), "TE: trailers\r\n"), b"\0-");
+        let ae = vary("Accept-Encoding").unwrap();
+        assert_eq!(
+            values(&ae, "Accept-Encoding: br\r\nConnection: accept-encoding\r\n"),
+            b"\0=identity"
+        );
     }
 
     /// The key `with_value` makes is the key `append_values` makes for a
@@ -382,6 +474,15 @@ mod tests {
             b"\0=text/html\0=br\0=en-us,fr"
         );
         assert_eq!(values(&v, ""), b"\0-\0=identity\0-");
+        let lines = "Accept: a/b,,\r\nAccept: ,C/D\r\nAccept-Language: , fr\r\n";
+        assert_eq!(values(&v, lines), b"\0=a/b,c/d\0=identity\0=fr");
+        let c = vary("Accept-Charset, Accept-Datetime").unwrap();
+        let lines = "Accept-Charset: UTF-8 ,\r\nAccept-Datetime: Thu, 31 May 2007 20:35:00 GMT\r\n";
+        assert_eq!(
+            values(&c, lines),
+            b"\0=utf-8\0=Thu, 31 May 2007 20:35:00 GMT",
+            "the three lists only"
+        );
         assert_eq!(
             values(&v, "Accept-Encoding: identity\r\n"),
             values(&v, ""),

@@ -3,6 +3,8 @@
 //! - [`parse`]: request heads as spans over the read buffer, strict framing.
 //! - [`path`]: request path normalisation (RFC 3986 §6.2.2).
 //! - [`query`]: the query parameters a policy keeps (key and forwarding).
+//! - [`cookie`]: the cookies of a request's Cookie header (RFC 6265), one
+//!   reading for the cache key and the origin request.
 //! - [`response`]: origin response heads and their body framing.
 //! - [`chunked`]: an incremental chunked-coding decoder.
 //! - [`body`]: the request/response body cursor that both directions share.
@@ -20,6 +22,7 @@
 
 pub mod body;
 pub mod chunked;
+pub mod cookie;
 pub mod date;
 pub mod edit;
 pub mod frame;

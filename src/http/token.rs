@@ -13,6 +13,15 @@ pub fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_tchar(b))
 }
 
+/// `s` without leading and trailing whitespace, SP and HTAB (RFC 9110
+/// §5.6.3 OWS): what §5.5 says is no part of a field value.
+pub fn trim_ows(s: &[u8]) -> &[u8] {
+    let ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = s.iter().position(|b| !ows(b)).unwrap_or(s.len());
+    let end = s.iter().rposition(|b| !ows(b)).map_or(start, |i| i + 1);
+    &s[start..end]
+}
+
 /// The members of a list field value (RFC 9110 §5.6.1), each trimmed of
 /// whitespace, empty ones skipped ("a recipient MUST parse and ignore a
 /// reasonable number of empty list elements"); commas inside a quoted
@@ -56,6 +65,14 @@ pub fn list_members(v: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ows_is_trimmed_from_both_ends_only() {
+        assert_eq!(trim_ows(b" \t a b\t "), b"a b");
+        assert_eq!(trim_ows(b"ab"), b"ab");
+        assert_eq!(trim_ows(b" \t "), b"");
+        assert_eq!(trim_ows(b""), b"");
+    }
 
     #[test]
     fn tokens() {

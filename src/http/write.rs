@@ -141,10 +141,15 @@ impl Forwarding<'_> {
             || (with_body && (is(b"content-type") || is(b"content-encoding")))
     }
 
-    /// True when the Cookie lines go as sent; else [`Forwarding::cookie`]
-    /// picks the cookies of one line of ringfront's own.
+    /// True when the Cookie lines go as sent: `forward_cookies = "all"`
+    /// and no key cookies. Else [`Forwarding::cookie`] picks the cookies
+    /// of one line of ringfront's own, read as the key reads them
+    /// ([`super::cookie`]): a behavior keyed on cookies sends the origin
+    /// exactly the cookies its key was made of (under "all", every valid
+    /// pair in the order sent), not lines the origin might read otherwise
+    /// (only the first, or split at spaces and commas).
     fn cookies_as_sent(&self) -> bool {
-        matches!(self.cookies, CookieForward::All)
+        matches!(self.cookies, CookieForward::All) && self.key_cookies.is_empty()
     }
 
     /// True when the cookie `name` goes to the origin (names are
@@ -295,7 +300,8 @@ fn write_target(out: &mut Vec<u8>, target: &[u8], query: QueryForward) {
 struct Seen {
     /// X-Forwarded-For lines, joined into one with the viewer appended.
     xff: bool,
-    /// Cookie lines to filter into one (`forward_cookies` not "all").
+    /// Cookie lines to filter into one ([`Forwarding::cookies_as_sent`]
+    /// false).
     cookie: bool,
 }
 
@@ -369,32 +375,29 @@ fn cookie_line<'a>(out: &mut Vec<u8>, lines: impl IntoIterator<Item = &'a [u8]>,
 }
 
 /// Appends the cookie pairs of `lines` whose names `keep` accepts, in the
-/// order sent, joined by `"; "`; true when it appended any. Several Cookie
-/// lines are read as one list (RFC 6265 §5.4 has a user agent send one
-/// line; split ones are joined with `"; "`, as RFC 9113 §8.2.3 joins HTTP/2
-/// cookie crumbs). Each value is
-/// `cookie-pair *( ";" SP cookie-pair )` (RFC 6265 §4.2.1), read leniently:
-/// whitespace around a pair is dropped, and a pair without `=` or without
-/// a name, which names no cookie, is dropped.
+/// order sent, each rebuilt as `name=value`, joined by `"; "` (RFC 6265
+/// §4.2.1); true when it appended any. The pairs are those
+/// [`super::cookie::pairs`] reads, the key cookies' reading: several lines
+/// are one list (RFC 6265 §5.4 has a user agent send one line; split ones
+/// are joined with `"; "`, as RFC 9113 §8.2.3 joins HTTP/2 cookie
+/// crumbs), and a pair without `=`, or whose name is not a token or whose
+/// value is not cookie-octets, is dropped.
 fn append_cookies<'a>(
     out: &mut Vec<u8>,
     lines: impl IntoIterator<Item = &'a [u8]>,
     keep: impl Fn(&[u8]) -> bool,
 ) -> bool {
     let mut any = false;
-    for pair in lines.into_iter().flat_map(|l| l.split(|&b| b == b';')) {
-        let pair = pair.trim_ascii();
-        let Some(eq) = memchr::memchr(b'=', pair) else {
-            continue;
-        };
-        let name = pair[..eq].trim_ascii();
-        if name.is_empty() || !keep(name) {
+    for (name, value) in super::cookie::pairs(lines.into_iter()) {
+        if !keep(name) {
             continue;
         }
         if any {
             out.extend_from_slice(b"; ");
         }
-        out.extend_from_slice(pair);
+        out.extend_from_slice(name);
+        out.push(b'=');
+        out.extend_from_slice(value);
         any = true;
     }
     any
@@ -882,9 +885,10 @@ mod tests {
             cookies(&["b=2; x=9", "y=8;a=1"], &["a", "b"]).as_deref(),
             Some("b=2; a=1")
         );
-        // A value may hold '=' and is kept as sent; whitespace around a pair is not.
+        // A value may hold '=' and is kept as sent; whitespace around a
+        // pair, its name and its value is not.
         assert_eq!(
-            cookies(&["  t=a=b==  ;\tu=\"q\" "], &["t", "u"]).as_deref(),
+            cookies(&["  t=a=b==  ;\tu = \"q\" "], &["t", "u"]).as_deref(),
             Some("t=a=b==; u=\"q\"")
         );
         // Empty values are cookies too.
@@ -900,6 +904,10 @@ mod tests {
         assert_eq!(cookies(&["x=1", "y=2"], &["a"]), None);
         assert_eq!(cookies(&[], &["a"]), None);
         assert_eq!(cookies(&[""], &["a"]), None);
+        // RFC 6265 §4.1.1: a name that is no token, a value that is not
+        // cookie-octets (another parser would split it): the pair goes.
+        let lines = ["a=1 b=2; b=3, c=4; c=\"5; d d=6; d=7"];
+        assert_eq!(cookies(&lines, &["a", "b", "c", "d"]).as_deref(), Some("d=7"));
     }
 
     #[test]
@@ -926,6 +934,16 @@ mod tests {
             s.contains("\r\nCookie: keep=1; drop=2\r\nX-A: a\r\nCookie: k2=3\r\n"),
             "{s}"
         );
+        // Key cookies: "all" is every valid pair, on one line of ours.
+        let s = rewritten(req, f(&CookieForward::All, &key));
+        assert!(s.contains("\r\nX-A: a\r\nCookie: keep=1; drop=2; k2=3\r\n"), "{s}");
+        assert_eq!(s.matches("Cookie").count(), 1, "{s}");
+        let bad = b"GET / HTTP/1.1\r\nHost: h\r\nCookie: s=1 k2=2\r\n\r\n";
+        assert!(!rewritten(bad, f(&CookieForward::All, &key)).contains("Cookie"));
+        // Named by Connection: no line at all (RFC 9110 §7.6.1).
+        let hop = b"GET / HTTP/1.1\r\nHost: h\r\nConnection: cookie\r\nCookie: k2=3\r\n\r\n";
+        assert!(!rewritten(hop, f(&CookieForward::All, &key)).contains("Cookie"));
+        assert!(!rewritten(hop, f(&CookieForward::All, &[])).contains("Cookie"));
     }
 
     #[test]

@@ -1,17 +1,44 @@
 //! Query strings (RFC 3986 §3.4): the parameters a policy keeps, for the
 //! cache key (`cache_query_string` as a list) and for what the origin is
 //! sent (`forward_query_string = false`).
+//!
+//! A parameter is kept when the origin would read it as a listed name, not
+//! only when it is spelled as one: an allow-list that compared names as
+//! sent would key `?id=1&i%64=666` as `?id=1` while the origin, which
+//! decodes the name, reads id 666 (a poisoned `?id=1`). So:
+//!
+//! - names are compared after decoding their percent-encodings (RFC 3986
+//!   §2.1; `i%64` is `id`, §2.3, and `tags%5B%5D` is `tags[]`, which is
+//!   what PHP, Rack, Python and Express read). Every valid `%XX` is
+//!   decoded, not only those of unreserved characters: a decoded byte a
+//!   listed name cannot hold (`&`, `=`, `;`, `#`, whitespace, controls:
+//!   the config refuses them) never matches, so decoding more can only
+//!   keep more. `+` is not read as a space: a listed name has none;
+//! - a parameter holding `;` is also read as the `;`-separated pieces
+//!   old Rack and Python (`parse_qs` before 3.9.2) split it into: it is
+//!   kept, whole, when any piece's name is listed, under the first such;
+//! - a kept parameter keeps its raw text, so `i%64=666` joins the key as
+//!   sent and makes another key than `id=666` or `id=1`.
+//!
+//! Limitation: names are case-sensitive (as RFC 3986 and most frameworks
+//! read them). ASP.NET reads query names case-insensitively, so to it
+//! `ID=666` is `id`; in front of such an origin, use
+//! `forward_query_string = false` (it then gets only the key's
+//! parameters) or key on the whole query string.
 
-/// Appends the parameters of query `q` whose names are in `names`
-/// (sorted), in name order and, for one name, in the order sent; the first
-/// preceded by `first` (`?`), the others by `&`. Names are compared as
-/// sent (percent-encoding is not decoded: `a%62` is not `ab`).
+use super::path::hex;
+use std::cmp::Ordering;
+
+/// Appends the parameters of query `q` whose names (read as the module
+/// says) are in `names` (sorted), in name order and, for one name, in the
+/// order sent; the first preceded by `first` (`?`), the others by `&`.
+/// Allocates nothing beyond `out`'s growth; costs names × parameters
+/// comparisons (callers on the hit path bound both).
 pub fn append_kept(out: &mut Vec<u8>, q: &[u8], names: &[Box<[u8]>], first: u8) {
     let mut sep = first;
-    for name in names {
+    for i in 0..names.len() {
         for param in q.split(|&b| b == b'&') {
-            let n = memchr::memchr(b'=', param).map_or(param, |i| &param[..i]);
-            if n == &name[..] {
+            if kept_as(param, names, i) {
                 out.push(sep);
                 out.extend_from_slice(param);
                 sep = b'&';
@@ -20,18 +47,94 @@ pub fn append_kept(out: &mut Vec<u8>, q: &[u8], names: &[Box<[u8]>], first: u8) 
     }
 }
 
+/// True when `param` is kept under `names[i]`: its name is that one, or,
+/// holding `;`, the first of its pieces' names that is listed is.
+fn kept_as(param: &[u8], names: &[Box<[u8]>], i: usize) -> bool {
+    let Some(want) = names.get(i) else { return false };
+    if memchr::memchr(b';', param).is_none() {
+        return decoded_cmp(name_of(param), want) == Ordering::Equal;
+    }
+    let listed = |piece: &[u8]| names.binary_search_by(|n| decoded_cmp(name_of(piece), n).reverse()).ok();
+    param.split(|&b| b == b';').find_map(listed) == Some(i)
+}
+
+/// A parameter's name: what comes before its first `=`.
+fn name_of(param: &[u8]) -> &[u8] {
+    memchr::memchr(b'=', param).map_or(param, |i| &param[..i])
+}
+
+/// `raw` with its percent-encodings decoded, compared with `name`.
+fn decoded_cmp(raw: &[u8], name: &[u8]) -> Ordering {
+    Decoded(raw).cmp(name.iter().copied())
+}
+
+/// The bytes of a query name with every valid `%XX` decoded (a `%` not
+/// followed by two hex digits stands for itself).
+struct Decoded<'a>(&'a [u8]);
+
+impl Iterator for Decoded<'_> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        let (byte, rest) = match self.0 {
+            [b'%', h, l, rest @ ..] => match (hex(*h), hex(*l)) {
+                (Some(h), Some(l)) => (h << 4 | l, rest),
+                _ => (b'%', &self.0[1..]),
+            },
+            [b, rest @ ..] => (*b, rest),
+            [] => return None,
+        };
+        self.0 = rest;
+        Some(byte)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn kept(q: &str, names: &[&str]) -> String {
+        let mut names: Vec<Box<[u8]>> = names.iter().map(|n| n.as_bytes().into()).collect();
+        names.sort_unstable();
+        let mut out = Vec::new();
+        append_kept(&mut out, q.as_bytes(), &names, b'?');
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
     fn kept_parameters_come_in_name_order_and_whole_names_only() {
-        let names: Vec<Box<[u8]>> = vec![b"a"[..].into(), b"b"[..].into()];
-        let mut out = Vec::new();
-        append_kept(&mut out, b"b=2&ab=9&a=1&a=0", &names, b'?');
-        assert_eq!(out, b"?a=1&a=0&b=2");
-        out.clear();
-        append_kept(&mut out, b"c=3", &names, b'?');
-        assert!(out.is_empty());
+        assert_eq!(kept("b=2&ab=9&a=1&a=0", &["a", "b"]), "?a=1&a=0&b=2");
+        assert_eq!(kept("c=3", &["a", "b"]), "");
+    }
+
+    #[test]
+    fn names_are_compared_percent_decoded_and_kept_as_sent_rfc3986_2_1() {
+        assert_eq!(kept("id=1&i%64=666", &["id"]), "?id=1&i%64=666");
+        assert_eq!(kept("%69%64=2", &["id"]), "?%69%64=2");
+        assert_eq!(kept("I%44=2", &["id"]), "", "case kept");
+        assert_eq!(kept("tags%5B%5D=1&tags[]=2", &["tags[]"]), "?tags%5B%5D=1&tags[]=2");
+        assert_eq!(kept("a%2=1&a%zz=2&a%=3", &["a%2", "a%"]), "?a%=3&a%2=1", "malformed: as sent");
+        assert_eq!(kept("a%26b=1", &["a"]), "", "an encoded & is part of the name");
+        assert_eq!(kept("i%64", &["id"]), "?i%64", "a name without a value");
+    }
+
+    #[test]
+    fn legacy_semicolon_pieces_keep_the_whole_parameter_once() {
+        assert_eq!(kept("x=1;id=666", &["id"]), "?x=1;id=666");
+        assert_eq!(kept("x=1;i%64=666&y=2", &["id"]), "?x=1;i%64=666");
+        // Under the first listed piece's name only.
+        assert_eq!(kept("b=1;a=2&a=3", &["a", "b"]), "?a=3&b=1;a=2");
+        assert_eq!(kept(";;;&id=1;", &["id"]), "?id=1;");
+        assert_eq!(kept("x=1;y=2", &["id"]), "");
+    }
+
+    #[test]
+    fn decoding_is_bytewise_and_total() {
+        let d = |s: &[u8]| Decoded(s).collect::<Vec<u8>>();
+        assert_eq!(d(b"%41%7e%7E%00"), b"A~~\0");
+        assert_eq!(d(b"%"), b"%");
+        assert_eq!(d(b"%4"), b"%4");
+        assert_eq!(d(b"%%41"), b"%A");
+        assert_eq!(d(b"\xff%ff"), b"\xff\xff");
     }
 }

@@ -502,3 +502,40 @@ fn a_parameter_the_origin_reads_as_listed_joins_the_key() {
     assert_eq!(get(&mut c, "/q/semi?utm=2", "").header("x-cache"), HIT);
     assert_eq!(fetches(&o), 4);
 }
+
+/// Keying reads every parameter once per listed name, and every cookie
+/// pair once per key cookie, under the cache shard's lock: a request with
+/// more than 256 query parameters (on an allow-list) or 256 cookie pairs
+/// (empty ones counted, on key cookies) is not looked up at all. It goes
+/// to the origin as uncacheable (never a hit, never stored), so `?&&&…`
+/// or `Cookie: ;;;…` cost a hit no more than a normal request.
+#[test]
+fn requests_too_long_to_key_cheaply_pass_to_the_origin() {
+    let o = origin();
+    let p = proxy(&o);
+    let mut c = p.client();
+    let query = |n: usize| format!("/q/many?id=1{}", "&".repeat(n - 1));
+    for _ in 0..2 {
+        assert_eq!(get(&mut c, &query(257), "").header("x-cache"), MISS);
+    }
+    assert_eq!(fetches(&o), 2);
+    assert_eq!(get(&mut c, &query(256), "").header("x-cache"), MISS);
+    assert_eq!(get(&mut c, &query(256), "").header("x-cache"), HIT);
+    let cookie = |n: usize| format!("Cookie: session=a{}\r\n", ";".repeat(n - 1));
+    for _ in 0..2 {
+        let r = get(&mut c, "/k/many", &cookie(257));
+        assert_eq!(r.header("x-cache"), MISS);
+        assert!(!r.header("cache-status").unwrap_or("").contains("stored"), "{r:?}");
+    }
+    let split = format!("{}Cookie: ;\r\n", cookie(256));
+    assert_eq!(get(&mut c, "/k/many", &split).header("x-cache"), MISS, "lines are one list");
+    assert_eq!(fetches(&o), 6);
+    assert_eq!(get(&mut c, "/k/many", &cookie(256)).header("x-cache"), MISS);
+    assert_eq!(get(&mut c, "/k/many", &cookie(256)).header("x-cache"), HIT);
+    // What the behavior does not key on is not counted.
+    let many = format!("/k/all?{}", "&".repeat(300));
+    assert_eq!(get(&mut c, &many, "").header("x-cache"), MISS);
+    assert_eq!(get(&mut c, &many, "").header("x-cache"), HIT, "the whole query keys");
+    assert_eq!(get(&mut c, "/q/c", &cookie(300)).header("x-cache"), MISS);
+    assert_eq!(get(&mut c, "/q/c", &cookie(300)).header("x-cache"), HIT, "no key cookies");
+}

@@ -15,6 +15,7 @@
 //! `br;q=1, gzip` are one request.
 
 use super::vary::Vary;
+use crate::http::parse::RequestHead;
 
 /// What of the query string joins a URL's key (`cache_query_string`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,6 +101,46 @@ impl KeyPolicy {
             return Some(self.names.clone());
         }
         own.with(self.names.names())
+    }
+}
+
+/// Keying a request on an allow-list reads each of its query parameters
+/// once per listed name ([`append_kept`]), and on key cookies each of its
+/// cookie pairs once per key cookie, the cookies inside the cache shard's
+/// lock ([`Store::lookup`](super::store::Store::lookup)): a request with
+/// more parameters than this (`&` and the legacy `;` both separate them),
+/// or more cookie pairs (empty ones counted), when its behavior keys on
+/// them, is not looked up at all but passed to the origin as uncacheable
+/// ([`KeyPolicy::too_costly`]). With at most 32 listed names (the config's
+/// bound) and 6 key cookies, a hit reads at most a few thousand names.
+pub const MAX_KEYED_PIECES: usize = 256;
+
+impl KeyPolicy {
+    /// True when keying the request `head` (over `buf`) with target
+    /// `target` would read more than [`MAX_KEYED_PIECES`] query
+    /// parameters or cookie pairs. Counts separators with memchr, stopping
+    /// at the bound; allocates nothing.
+    pub fn too_costly(&self, target: &[u8], buf: &[u8], head: &RequestHead) -> bool {
+        if let (QueryKey::Only(_), Some(q)) = (&self.query, memchr::memchr(b'?', target)) {
+            // n separators make n + 1 parameters.
+            if memchr::memchr2_iter(b'&', b';', &target[q + 1..]).nth(MAX_KEYED_PIECES - 1).is_some() {
+                return true;
+            }
+        }
+        if self.cookies.is_empty() {
+            return false;
+        }
+        let mut pairs = 0usize;
+        for h in head.headers.iter().filter(|h| h.name.of(buf).eq_ignore_ascii_case(b"cookie")) {
+            // A line of n `;` holds n + 1 pairs, empty ones included.
+            let left = MAX_KEYED_PIECES.saturating_sub(pairs);
+            let seps = memchr::memchr_iter(b';', h.value.of(buf)).take(left).count();
+            pairs = pairs.saturating_add(seps + 1);
+            if pairs > MAX_KEYED_PIECES {
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -242,6 +283,29 @@ mod tests {
         assert_eq!(url_len(b"no-nul"), 6);
         assert_eq!(target(b"no-nul"), None);
         assert_eq!(target(b"h\0"), Some(&b""[..]));
+    }
+
+    #[test]
+    fn a_request_with_too_many_parameters_or_cookie_pairs_is_too_costly_to_key() {
+        use crate::http::parse::parse_request;
+        let costly = |p: &KeyPolicy, target: &str, lines: &str| {
+            let raw = format!("GET {target} HTTP/1.1\r\nHost: h\r\n{lines}\r\n");
+            let mut head = RequestHead::default();
+            assert!(matches!(parse_request(raw.as_bytes(), 65536, &mut head), Ok(Some(_))));
+            p.too_costly(head.path.of(raw.as_bytes()), raw.as_bytes(), &head)
+        };
+        let listed = KeyPolicy::new(QueryKey::only(bytes(&["id"])), vec![], bytes(&["s"])).unwrap();
+        let amps = |n: usize| format!("/p?{}", "&".repeat(n));
+        assert!(!costly(&listed, &amps(255), ""), "256 parameters");
+        assert!(costly(&listed, &amps(256), ""), "257 parameters");
+        assert!(costly(&listed, &format!("/p?{}", "a;".repeat(200) + &"&".repeat(100)), ""));
+        assert!(!costly(&KeyPolicy::default(), &amps(1000), ""), "the whole query: not counted");
+        let semis = |n: usize| format!("Cookie: {}\r\n", ";".repeat(n));
+        assert!(!costly(&listed, "/p", &semis(255)));
+        assert!(costly(&listed, "/p", &semis(256)));
+        assert!(costly(&listed, "/p", &format!("{}{}", semis(200), semis(55))), "lines add up");
+        assert!(!costly(&listed, "/p", &format!("{}{}", semis(200), semis(54))));
+        assert!(!costly(&KeyPolicy::default(), "/p", &semis(1000)), "no key cookies: not counted");
     }
 
     fn bytes(list: &[&str]) -> Vec<Box<[u8]>> {

@@ -17,6 +17,12 @@ use crate::http::edit::{CookieForward, ForwardPolicy, ResponseEdits};
 pub const MAX_KEY_NAMES: usize = 6;
 const _: () = assert!(2 * MAX_KEY_NAMES <= crate::cache::vary::MAX_NAMES);
 
+/// At most this many names in a `cache_query_string` allow-list: a
+/// request's key reads each of its parameters once per name
+/// ([`crate::http::query::append_kept`]), up to
+/// [`crate::cache::key::MAX_KEYED_PIECES`] parameters.
+pub const MAX_QUERY_NAMES: usize = 32;
+
 /// Headers no policy may name: framing and hop-by-hop (RFC 9110 §7.6.1),
 /// and Host, which is always in the key and always forwarded.
 const FRAMING: [&str; 10] = [
@@ -45,7 +51,7 @@ pub(super) fn resolve(e: &mut Errors, i: usize, b: &RawBehavior) -> Policies {
     let query = match &b.cache_query_string {
         None | Some(toml::Value::Boolean(true)) => QueryKey::All,
         Some(toml::Value::Boolean(false)) => QueryKey::None,
-        Some(toml::Value::Array(a)) => QueryKey::only(names(e, &key("cache_query_string"), a, "parameter", false)),
+        Some(toml::Value::Array(a)) => QueryKey::only(query_names(e, &key("cache_query_string"), a)),
         Some(_) => {
             e.push(
                 &key("cache_query_string"),
@@ -101,6 +107,15 @@ fn names(e: &mut Errors, key: &[Seg], list: &[toml::Value], what: &str, fold: bo
     }
     out.sort_unstable();
     out.dedup();
+    out
+}
+
+/// `cache_query_string` as a list: at most [`MAX_QUERY_NAMES`] names.
+fn query_names(e: &mut Errors, key: &[Seg], list: &[toml::Value]) -> Vec<Box<[u8]>> {
+    let out = names(e, key, list, "parameter", false);
+    if out.len() > MAX_QUERY_NAMES {
+        e.push(key, format!("at most {MAX_QUERY_NAMES} names (have {})", out.len()));
+    }
     out
 }
 
@@ -372,5 +387,19 @@ mod tests {
         ] {
             assert_eq!(error_key(line).0, key, "{line}");
         }
+    }
+
+    /// Every hit on an allow-list reads each parameter once per name: at
+    /// most 32 names.
+    #[test]
+    fn an_allow_list_names_at_most_32_parameters() {
+        let list = |n: usize| {
+            let names: Vec<String> = (0..n).map(|i| format!("\"p{i}\"")).collect();
+            format!("cache_query_string = [{}]", names.join(", "))
+        };
+        assert!(with(&list(32)).is_ok());
+        let (key, message) = error_key(&list(33));
+        assert_eq!(key, "behavior[0].cache_query_string");
+        assert!(message.contains("at most 32"), "{message}");
     }
 }

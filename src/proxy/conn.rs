@@ -283,6 +283,11 @@ fn record_forwarded(
 fn cache_key(w: &Worker, v: &mut Viewer, behavior: &crate::config::Behavior) -> Option<Vec<u8>> {
     let body = v.head().body != BodyKind::None;
     lookup::cacheable(w.cache.is_some(), behavior.cache, v.method(), body).ok()?;
+    // Too many parameters or cookie pairs to key cheaply: not looked up,
+    // passed as uncacheable (`KeyPolicy::too_costly`).
+    if behavior.cache_key.too_costly(v.target(), v.buf(), v.head()) {
+        return None;
+    }
     let mut k = v.take_key();
     k.clear();
     crate::cache::key::build(&mut k, v.host(), v.target(), &behavior.cache_key.query);

@@ -539,3 +539,45 @@ fn requests_too_long_to_key_cheaply_pass_to_the_origin() {
     assert_eq!(get(&mut c, "/q/c", &cookie(300)).header("x-cache"), MISS);
     assert_eq!(get(&mut c, "/q/c", &cookie(300)).header("x-cache"), HIT, "no key cookies");
 }
+
+/// `/r/*` caching, keyed on `key` (TOML lines) and marked `x-config: n`.
+fn reloadable(o: &ScriptedOrigin, n: u32, key: &str) -> String {
+    let behavior = format!(
+        "[[behavior]]\npath = \"/r/*\"\ntarget = \"o\"\ncache = true\n{key}\n\
+         viewer_response = {{ set = {{ \"x-config\" = \"{n}\" }} }}\n"
+    );
+    config(&[("o", o.addr)], "o", &behavior)
+}
+
+/// A key header or cookie added by a reload (SIGHUP) takes effect for a
+/// URL whose responses were stored as variants of other names (here its
+/// own `Vary: Origin`): those variants were not selected by the new key
+/// names, so the first request after the reload goes to the origin and
+/// its response, stored by every name, replaces them.
+#[test]
+fn key_names_added_by_a_reload_apply_to_variants_stored_before() {
+    let o = ScriptedOrigin::start(|head| Reply::now(&echo(head, "Cache-Control: max-age=3600\r\nVary: Origin\r\n")));
+    let p = Proxy::start(&reloadable(&o, 1, ""));
+    let mut c = p.client();
+    let (a, b) = ("Origin: x\r\nX-Device: a\r\n", "Origin: x\r\nX-Device: b\r\n");
+    assert_eq!(get(&mut c, "/r/v", a).header("x-cache"), MISS);
+    assert_eq!(cached(&get(&mut c, "/r/v", b)), (HIT, "/r/v device=a cookie=-".into()));
+    for (n, key, other, body) in [
+        (2, "cache_key_headers = [\"x-device\"]", b, "/r/v device=b cookie=-"),
+        (
+            3,
+            "cache_key_headers = [\"x-device\"]\ncache_key_cookies = [\"s\"]",
+            "Origin: x\r\nX-Device: b\r\nCookie: s=2\r\n",
+            "/r/v device=b cookie=s=2",
+        ),
+    ] {
+        std::fs::write(&p.config_path, reloadable(&o, n, key)).unwrap();
+        p.hup();
+        let marked = n.to_string();
+        eventually("the reload applies", || {
+            get(&mut c, "/r/probe", "").header("x-config") == Some(marked.as_str())
+        });
+        assert_eq!(cached(&get(&mut c, "/r/v", other)), (MISS, body.into()), "{key}");
+        assert_eq!(cached(&get(&mut c, "/r/v", other)), (HIT, body.into()), "{key}");
+    }
+}

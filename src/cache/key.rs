@@ -90,6 +90,16 @@ impl KeyPolicy {
         })
     }
 
+    /// True when a URL whose stored responses were selected by `vary`'s
+    /// names was selected by every name of this policy too (both lists
+    /// are sorted: one merge walk, no allocation). False for a record
+    /// stored before a reload gave the behavior more key names: its
+    /// variants were chosen without them, so none is this request's.
+    pub fn selects_within(&self, vary: &Vary) -> bool {
+        let mut have = vary.names();
+        self.names.names().all(|want| have.any(|n| n == want))
+    }
+
     /// The names a response whose own Vary names `own` is stored by:
     /// those and the policy's ([`Vary::with`]); `None` past
     /// [`MAX_NAMES`](super::vary::MAX_NAMES): it is not stored.
@@ -328,6 +338,21 @@ mod tests {
         let many: Vec<String> = (0..=super::super::vary::MAX_NAMES).map(|i| format!("h{i}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert!(KeyPolicy::new(QueryKey::All, bytes(&many), vec![]).is_none());
+    }
+
+    #[test]
+    fn a_record_is_selected_by_the_policy_when_it_holds_every_key_name() {
+        let own = |v: &str| Vary::parse(Some(v.as_bytes())).unwrap();
+        let p = KeyPolicy::new(QueryKey::All, bytes(&["x-device"]), bytes(&["sid"])).unwrap();
+        assert!(p.selects_within(&p.names));
+        assert!(p.selects_within(&p.stored_vary(own("origin, accept, zz")).unwrap()));
+        assert!(!p.selects_within(&own("origin")));
+        assert!(!p.selects_within(&own("x-device")));
+        assert!(!p.selects_within(&Vary::default()));
+        let cookie_only = KeyPolicy::new(QueryKey::All, vec![], bytes(&["sid"])).unwrap();
+        assert!(!cookie_only.selects_within(&own("x-device")));
+        assert!(KeyPolicy::default().selects_within(&own("origin")));
+        assert!(KeyPolicy::default().selects_within(&Vary::default()));
     }
 
     #[test]

@@ -305,7 +305,12 @@ fn find(
     policy: &crate::config::KeyPolicy,
 ) -> Option<std::sync::Arc<crate::cache::store::Object>> {
     let found = store.lookup(k, |vary, k| {
-        crate::cache::vary::append_values(k, vary, v.buf(), v.head())
+        // Stored before a reload added key names: selected without them,
+        // so no variant is this request's; `k` left as the URL's key
+        // matches nothing, and the response fetched replaces the record.
+        if policy.selects_within(vary) {
+            crate::cache::vary::append_values(k, vary, v.buf(), v.head());
+        }
     });
     if policy.names.is_empty() || k.len() > crate::cache::key::url_len(k) {
         return found;
@@ -314,8 +319,9 @@ fn find(
     // No record for the URL, so nothing stored by them: the fetch
     // collapses on (and an error page is stored under) the variant their
     // values select, so viewers of other values do not wait for it. An
-    // object under the URL's key alone (stored before a reload gave the
-    // behavior its key names) is for no one.
+    // object under the URL's key alone, or a record of variants without
+    // every key name (stored before a reload gave the behavior its key
+    // names), is for no one.
     crate::cache::vary::append_values(k, &policy.names, v.buf(), v.head());
     None
 }

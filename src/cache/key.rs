@@ -114,16 +114,17 @@ impl KeyPolicy {
     }
 }
 
-/// Keying a request on an allow-list reads each of its query parameters
-/// once per listed name ([`append_kept`]), and on key cookies each of its
-/// cookie pairs once per key cookie, the cookies inside the cache shard's
-/// lock ([`Store::lookup`](super::store::Store::lookup)): a request with
-/// more parameters than this (`&` and the legacy `;` both separate them),
-/// or more cookie pairs (empty ones counted), when its behavior keys on
-/// them, is not looked up at all but passed to the origin as uncacheable
-/// ([`KeyPolicy::too_costly`]). With at most 32 listed names (the config's
-/// bound) and 6 key cookies, a hit reads at most a few thousand names.
+/// Keying a request on key cookies reads each of its cookie pairs once
+/// per key cookie, inside the cache shard's lock
+/// ([`Store::lookup`](super::store::Store::lookup)), and on an allow-list
+/// puts its kept parameters in order on the stack ([`append_kept`]): a
+/// request with more query parameters than this (`&` and the legacy `;`
+/// both separate them), or more cookie pairs (empty ones counted), when
+/// its behavior keys on them, is not looked up at all but passed to the
+/// origin as uncacheable ([`KeyPolicy::too_costly`]), so `?&&&…` or
+/// `Cookie: ;;;…` cost a hit no more than a few hundred pieces do.
 pub const MAX_KEYED_PIECES: usize = 256;
+const _: () = assert!(MAX_KEYED_PIECES <= crate::http::query::KEPT_ON_STACK);
 
 impl KeyPolicy {
     /// True when keying the request `head` (over `buf`) with target

@@ -17,10 +17,9 @@ use crate::http::edit::{CookieForward, ForwardPolicy, ResponseEdits};
 pub const MAX_KEY_NAMES: usize = 6;
 const _: () = assert!(2 * MAX_KEY_NAMES <= crate::cache::vary::MAX_NAMES);
 
-/// At most this many names in a `cache_query_string` allow-list: a
-/// request's key reads each of its parameters once per name
-/// ([`crate::http::query::append_kept`]), up to
-/// [`crate::cache::key::MAX_KEYED_PIECES`] parameters.
+/// At most this many names in a `cache_query_string` allow-list: every
+/// parameter of a request is looked up among them
+/// ([`crate::http::query::append_kept`]), on every hit.
 pub const MAX_QUERY_NAMES: usize = 32;
 
 /// Headers no policy may name: framing and hop-by-hop (RFC 9110 §7.6.1),

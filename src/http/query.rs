@@ -29,33 +29,66 @@
 use super::path::hex;
 use std::cmp::Ordering;
 
+/// How many kept parameters are put in name order on the stack; a query
+/// keeping more (one too long to be looked up in the cache, see
+/// `cache::key::MAX_KEYED_PIECES`) is ordered on the heap.
+pub const KEPT_ON_STACK: usize = 256;
+
 /// Appends the parameters of query `q` whose names (read as the module
 /// says) are in `names` (sorted), in name order and, for one name, in the
 /// order sent; the first preceded by `first` (`?`), the others by `&`.
-/// Allocates nothing beyond `out`'s growth; costs names × parameters
-/// comparisons (callers on the hit path bound both).
+/// One pass over `q` (a binary search of `names` per parameter), then a
+/// sort of what is kept: no names × parameters work. Allocates nothing
+/// beyond `out`'s growth while at most [`KEPT_ON_STACK`] are kept.
 pub fn append_kept(out: &mut Vec<u8>, q: &[u8], names: &[Box<[u8]>], first: u8) {
-    let mut sep = first;
-    for i in 0..names.len() {
-        for param in q.split(|&b| b == b'&') {
-            if kept_as(param, names, i) {
-                out.push(sep);
-                out.extend_from_slice(param);
-                sep = b'&';
+    if names.is_empty() {
+        return;
+    }
+    // (name index, start, end) of each kept parameter.
+    let mut stack = [(0usize, 0usize, 0usize); KEPT_ON_STACK];
+    let mut heap = Vec::new();
+    let mut n = 0;
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'&', q).chain(std::iter::once(q.len())) {
+        if let Some(i) = q.get(start..end).and_then(|p| listed_as(p, names)) {
+            if let Some(slot) = stack.get_mut(n) {
+                *slot = (i, start, end);
+            } else {
+                if heap.is_empty() {
+                    heap.extend_from_slice(&stack);
+                }
+                heap.push((i, start, end));
             }
+            n += 1;
         }
+        start = end + 1;
+    }
+    let kept = if heap.is_empty() { &mut stack[..n] } else { &mut heap[..] };
+    // By name, then by position: the order sent within a name.
+    kept.sort_unstable();
+    let mut sep = first;
+    for &(_, start, end) in kept.iter() {
+        out.push(sep);
+        out.extend_from_slice(q.get(start..end).unwrap_or_default());
+        sep = b'&';
     }
 }
 
-/// True when `param` is kept under `names[i]`: its name is that one, or,
-/// holding `;`, the first of its pieces' names that is listed is.
-fn kept_as(param: &[u8], names: &[Box<[u8]>], i: usize) -> bool {
-    let Some(want) = names.get(i) else { return false };
+/// The index in `names` of the name `param` is kept under: its own name,
+/// or, holding `;`, the first of its pieces' names that is listed.
+fn listed_as(param: &[u8], names: &[Box<[u8]>]) -> Option<usize> {
     if memchr::memchr(b';', param).is_none() {
-        return decoded_cmp(name_of(param), want) == Ordering::Equal;
+        return position(name_of(param), names);
     }
-    let listed = |piece: &[u8]| names.binary_search_by(|n| decoded_cmp(name_of(piece), n).reverse()).ok();
-    param.split(|&b| b == b';').find_map(listed) == Some(i)
+    param.split(|&b| b == b';').find_map(|piece| position(name_of(piece), names))
+}
+
+/// Where `raw` (a name as sent) is in `names`, compared decoded.
+fn position(raw: &[u8], names: &[Box<[u8]>]) -> Option<usize> {
+    if memchr::memchr(b'%', raw).is_none() {
+        return names.binary_search_by(|n| (**n).cmp(raw)).ok();
+    }
+    names.binary_search_by(|n| decoded_cmp(raw, n).reverse()).ok()
 }
 
 /// A parameter's name: what comes before its first `=`.
@@ -126,6 +159,18 @@ mod tests {
         assert_eq!(kept("b=1;a=2&a=3", &["a", "b"]), "?a=3&b=1;a=2");
         assert_eq!(kept(";;;&id=1;", &["id"]), "?id=1;");
         assert_eq!(kept("x=1;y=2", &["id"]), "");
+    }
+
+    #[test]
+    fn more_kept_parameters_than_the_stack_holds_keep_their_order() {
+        let q: Vec<String> = (0..600).map(|i| format!("{}={i}", ["b", "a", "c"][i % 3])).collect();
+        let want: Vec<String> = ["a", "b"]
+            .iter()
+            .flat_map(|n| q.iter().filter(move |p| p.starts_with(&format!("{n}="))).cloned())
+            .collect();
+        assert_eq!(kept(&q.join("&"), &["a", "b"]), format!("?{}", want.join("&")));
+        assert_eq!(kept("a=1", &[]), "");
+        assert_eq!(kept("", &["a"]), "");
     }
 
     #[test]

@@ -528,7 +528,11 @@ fn requests_too_long_to_key_cheaply_pass_to_the_origin() {
         assert!(!r.header("cache-status").unwrap_or("").contains("stored"), "{r:?}");
     }
     let split = format!("{}Cookie: ;\r\n", cookie(256));
-    assert_eq!(get(&mut c, "/k/many", &split).header("x-cache"), MISS, "lines are one list");
+    assert_eq!(
+        get(&mut c, "/k/many", &split).header("x-cache"),
+        MISS,
+        "lines are one list"
+    );
     assert_eq!(fetches(&o), 6);
     assert_eq!(get(&mut c, "/k/many", &cookie(256)).header("x-cache"), MISS);
     assert_eq!(get(&mut c, "/k/many", &cookie(256)).header("x-cache"), HIT);
@@ -537,7 +541,11 @@ fn requests_too_long_to_key_cheaply_pass_to_the_origin() {
     assert_eq!(get(&mut c, &many, "").header("x-cache"), MISS);
     assert_eq!(get(&mut c, &many, "").header("x-cache"), HIT, "the whole query keys");
     assert_eq!(get(&mut c, "/q/c", &cookie(300)).header("x-cache"), MISS);
-    assert_eq!(get(&mut c, "/q/c", &cookie(300)).header("x-cache"), HIT, "no key cookies");
+    assert_eq!(
+        get(&mut c, "/q/c", &cookie(300)).header("x-cache"),
+        HIT,
+        "no key cookies"
+    );
 }
 
 /// `/r/*` caching, keyed on `key` (TOML lines) and marked `x-config: n`.

@@ -257,7 +257,11 @@ fn a_forwarded_interim_response_gets_the_policy_and_100_continue_stays_bare() {
     let p = proxy(o.addr, false, POLICY);
     let mut s = std::net::TcpStream::connect(p.addr).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-    std::io::Write::write_all(&mut s, b"GET /hints HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        b"GET /hints HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
     let out = String::from_utf8_lossy(&common::read_until_close(&mut s)).into_owned();
     let (interim, fin) = out.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{out}"));
     assert!(interim.starts_with("HTTP/1.1 103 "), "{out}");
@@ -266,7 +270,10 @@ fn a_forwarded_interim_response_gets_the_policy_and_100_continue_stays_bare() {
     assert!(!lower.contains("x-powered-by"), "{interim}");
     assert_eq!(lower.matches("\r\nserver: ").count(), 1, "{interim}");
     assert!(lower.contains("\r\nserver: edge"), "{interim}");
-    assert!(lower.contains("\r\nstrict-transport-security: max-age=63072000"), "{interim}");
+    assert!(
+        lower.contains("\r\nstrict-transport-security: max-age=63072000"),
+        "{interim}"
+    );
     assert!(!lower.contains("max-age=1"), "{interim}");
     assert!(fin.starts_with("HTTP/1.1 200 ") && fin.ends_with("ok"), "{out}");
     assert!(!fin.to_ascii_lowercase().contains("x-powered-by"), "{fin}");

@@ -134,7 +134,10 @@ impl KeyPolicy {
     pub fn too_costly(&self, target: &[u8], buf: &[u8], head: &RequestHead) -> bool {
         if let (QueryKey::Only(_), Some(q)) = (&self.query, memchr::memchr(b'?', target)) {
             // n separators make n + 1 parameters.
-            if memchr::memchr2_iter(b'&', b';', &target[q + 1..]).nth(MAX_KEYED_PIECES - 1).is_some() {
+            if memchr::memchr2_iter(b'&', b';', &target[q + 1..])
+                .nth(MAX_KEYED_PIECES - 1)
+                .is_some()
+            {
                 return true;
             }
         }
@@ -142,7 +145,11 @@ impl KeyPolicy {
             return false;
         }
         let mut pairs = 0usize;
-        for h in head.headers.iter().filter(|h| h.name.of(buf).eq_ignore_ascii_case(b"cookie")) {
+        for h in head
+            .headers
+            .iter()
+            .filter(|h| h.name.of(buf).eq_ignore_ascii_case(b"cookie"))
+        {
             // A line of n `;` holds n + 1 pairs, empty ones included.
             let left = MAX_KEYED_PIECES.saturating_sub(pairs);
             let seps = memchr::memchr_iter(b';', h.value.of(buf)).take(left).count();
@@ -309,14 +316,27 @@ mod tests {
         let amps = |n: usize| format!("/p?{}", "&".repeat(n));
         assert!(!costly(&listed, &amps(255), ""), "256 parameters");
         assert!(costly(&listed, &amps(256), ""), "257 parameters");
-        assert!(costly(&listed, &format!("/p?{}", "a;".repeat(200) + &"&".repeat(100)), ""));
-        assert!(!costly(&KeyPolicy::default(), &amps(1000), ""), "the whole query: not counted");
+        assert!(costly(
+            &listed,
+            &format!("/p?{}", "a;".repeat(200) + &"&".repeat(100)),
+            ""
+        ));
+        assert!(
+            !costly(&KeyPolicy::default(), &amps(1000), ""),
+            "the whole query: not counted"
+        );
         let semis = |n: usize| format!("Cookie: {}\r\n", ";".repeat(n));
         assert!(!costly(&listed, "/p", &semis(255)));
         assert!(costly(&listed, "/p", &semis(256)));
-        assert!(costly(&listed, "/p", &format!("{}{}", semis(200), semis(55))), "lines add up");
+        assert!(
+            costly(&listed, "/p", &format!("{}{}", semis(200), semis(55))),
+            "lines add up"
+        );
         assert!(!costly(&listed, "/p", &format!("{}{}", semis(200), semis(54))));
-        assert!(!costly(&KeyPolicy::default(), "/p", &semis(1000)), "no key cookies: not counted");
+        assert!(
+            !costly(&KeyPolicy::default(), "/p", &semis(1000)),
+            "no key cookies: not counted"
+        );
     }
 
     fn bytes(list: &[&str]) -> Vec<Box<[u8]>> {

@@ -75,7 +75,13 @@ pub(super) fn resolve(e: &mut Errors, i: usize, b: &RawBehavior) -> Policies {
             "accept-encoding is keyed already, normalised to br, gzip or identity (SPEC §4); use compress",
         );
     }
-    unseen_key(e, &key("origin_request"), &b.origin_request, (&headers, &cookies));
+    unseen_key(
+        e,
+        &key("origin_request"),
+        &b.origin_request,
+        &headers,
+        !cookies.is_empty(),
+    );
     let forward = ForwardPolicy {
         headers: forward_headers(e, &key("forward_headers"), b.forward_headers.as_ref()),
         cookies: forward_cookies(e, &key("forward_cookies"), b.forward_cookies.as_ref()),
@@ -95,13 +101,13 @@ pub(super) fn resolve(e: &mut Errors, i: usize, b: &RawBehavior) -> Policies {
 /// Cookie header when there are key cookies: the response would be keyed
 /// on the viewer's value while the origin saw another or none (SPEC §2:
 /// "Whatever joins the key is also forwarded to the origin").
-fn unseen_key(e: &mut Errors, key: &[Seg], raw: &RawHeaderActions, (headers, cookies): (&[Box<[u8]>], &[Box<[u8]>])) {
+fn unseen_key(e: &mut Errors, key: &[Seg], raw: &RawHeaderActions, headers: &[Box<[u8]>], key_cookies: bool) {
     let set = raw.set.keys().map(|n| ("set", n));
     for (sub, name) in set.chain(raw.remove.iter().map(|n| ("remove", n))) {
         let lower = name.to_ascii_lowercase();
         let why = if headers.iter().any(|h| &h[..] == lower.as_bytes()) {
             "it is in cache_key_headers"
-        } else if lower == "cookie" && !cookies.is_empty() {
+        } else if lower == "cookie" && key_cookies {
             "it carries the cache_key_cookies"
         } else {
             continue;
@@ -305,12 +311,20 @@ fn viewer_response(e: &mut Errors, key: &[Seg], raw: &RawHeaderActions) -> Respo
     for (name, value) in &raw.set {
         // TOML keys are case-sensitive, header names are not (RFC 9110
         // §5.1): "X-A" and "x-a" would be two lines of one header.
-        if raw.set.keys().take_while(|k| *k != name).any(|k| k.eq_ignore_ascii_case(name)) {
+        if raw
+            .set
+            .keys()
+            .take_while(|k| *k != name)
+            .any(|k| k.eq_ignore_ascii_case(name))
+        {
             let mut k = key.to_vec();
             k.push(Seg::K("set"));
             e.push(
                 &k,
-                format!("{} is set twice (header names are case-insensitive)", name.to_ascii_lowercase()),
+                format!(
+                    "{} is set twice (header names are case-insensitive)",
+                    name.to_ascii_lowercase()
+                ),
             );
             continue;
         }
@@ -556,7 +570,10 @@ mod tests {
         for word in ["all", "none", "ALL"] {
             let (k, m) = error_key(&format!("forward_headers = [\"{word}\"]"));
             assert_eq!(k, "behavior[0].forward_headers", "{word}");
-            assert!(m.contains("not a list member") && m.contains("write forward_headers = "), "{m}");
+            assert!(
+                m.contains("not a list member") && m.contains("write forward_headers = "),
+                "{m}"
+            );
         }
     }
 
@@ -565,9 +582,22 @@ mod tests {
     #[test]
     fn query_names_are_any_decoded_name_without_separators() {
         let c = with("cache_query_string = [\"tags[]\", \"a.b\", \"filter[x]\", \"q+\", \"caf\u{e9}\"]").unwrap();
-        let QueryKey::Only(names) = &c.behaviors[0].cache_key.query else { panic!("not a list") };
+        let QueryKey::Only(names) = &c.behaviors[0].cache_key.query else {
+            panic!("not a list")
+        };
         assert_eq!(names.len(), 5);
-        for bad in ["", "a&b", "a=b", "a#b", "a;b", "a b", "a\\tb", "a\\u0001", "a\\u007f", "tags%5B%5D"] {
+        for bad in [
+            "",
+            "a&b",
+            "a=b",
+            "a#b",
+            "a;b",
+            "a b",
+            "a\\tb",
+            "a\\u0001",
+            "a\\u007f",
+            "tags%5B%5D",
+        ] {
             let (k, m) = error_key(&format!("cache_query_string = [\"{bad}\"]"));
             assert_eq!(k, "behavior[0].cache_query_string", "{bad:?}: {m}");
         }

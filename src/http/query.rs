@@ -63,7 +63,11 @@ pub fn append_kept(out: &mut Vec<u8>, q: &[u8], names: &[Box<[u8]>], first: u8) 
         }
         start = end + 1;
     }
-    let kept = if heap.is_empty() { &mut stack[..n] } else { &mut heap[..] };
+    let kept = if heap.is_empty() {
+        &mut stack[..n]
+    } else {
+        &mut heap[..]
+    };
     // By name, then by position: the order sent within a name.
     kept.sort_unstable();
     let mut sep = first;
@@ -80,7 +84,9 @@ fn listed_as(param: &[u8], names: &[Box<[u8]>]) -> Option<usize> {
     if memchr::memchr(b';', param).is_none() {
         return position(name_of(param), names);
     }
-    param.split(|&b| b == b';').find_map(|piece| position(name_of(piece), names))
+    param
+        .split(|&b| b == b';')
+        .find_map(|piece| position(name_of(piece), names))
 }
 
 /// Where `raw` (a name as sent) is in `names`, compared decoded.
@@ -146,7 +152,11 @@ mod tests {
         assert_eq!(kept("%69%64=2", &["id"]), "?%69%64=2");
         assert_eq!(kept("I%44=2", &["id"]), "", "case kept");
         assert_eq!(kept("tags%5B%5D=1&tags[]=2", &["tags[]"]), "?tags%5B%5D=1&tags[]=2");
-        assert_eq!(kept("a%2=1&a%zz=2&a%=3", &["a%2", "a%"]), "?a%=3&a%2=1", "malformed: as sent");
+        assert_eq!(
+            kept("a%2=1&a%zz=2&a%=3", &["a%2", "a%"]),
+            "?a%=3&a%2=1",
+            "malformed: as sent"
+        );
         assert_eq!(kept("a%26b=1", &["a"]), "", "an encoded & is part of the name");
         assert_eq!(kept("i%64", &["id"]), "?i%64", "a name without a value");
     }

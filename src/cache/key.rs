@@ -27,7 +27,12 @@ pub enum QueryKey {
     None,
     /// Only these parameters (names as written in the config, sorted and
     /// deduplicated), in name order, so `?b=2&a=1` and `?a=1&b=2` are one
-    /// object and anything else (`utm_*`, `fbclid`) is dropped.
+    /// object and anything else (`utm_*`, `fbclid`) is dropped. A
+    /// parameter is kept, as sent, when an origin would read it as a
+    /// listed name: compared percent-decoded (`i%64` is `id`), legacy
+    /// `;`-separated pieces included, case-sensitively (an ASP.NET
+    /// origin's case-insensitive names are not covered:
+    /// [`crate::http::query`]).
     Only(Vec<Box<[u8]>>),
 }
 

@@ -175,6 +175,54 @@ fn behavior_policies_of_the_wrong_type_are_rejected_naming_the_key() {
     }
 }
 
+/// Policies that contradict each other are refused, each on one line
+/// naming the key: an origin_request action on what the key reads, a
+/// viewer_response header set in two cases, the keyword "all" as a list
+/// member, too many or malformed query names. Query names are any name
+/// a query can spell (`tags[]`), as the origin decodes them.
+#[test]
+fn contradicting_policies_are_rejected_naming_the_key() {
+    let with = |lines: &str| GOOD.replace("[[behavior]]\n", &format!("[[behavior]]\n{lines}\n"));
+    let (code, _, err) = check(&with("cache_query_string = [\"tags[]\", \"a.b\", \"filter[x]\"]"));
+    assert_eq!(code, 0, "{err}");
+    let many: Vec<String> = (0..33).map(|i| format!("\"p{i}\"")).collect();
+    for (bad, key, says) in [
+        (
+            "cache_key_headers = [\"x-device\"]\norigin_request = { remove = [\"X-Device\"] }".to_string(),
+            "behavior[0].origin_request.remove",
+            "would key on what the origin never sees",
+        ),
+        (
+            "cache_key_cookies = [\"s\"]\norigin_request = { set = { \"cookie\" = \"\" } }".to_string(),
+            "behavior[0].origin_request.set",
+            "would key on what the origin never sees",
+        ),
+        (
+            "viewer_response = { set = { \"X-A\" = \"1\", \"x-a\" = \"2\" } }".to_string(),
+            "behavior[0].viewer_response.set",
+            "twice",
+        ),
+        (
+            "forward_headers = [\"all\"]".to_string(),
+            "behavior[0].forward_headers",
+            "is a string, not a list member",
+        ),
+        (
+            format!("cache_query_string = [{}]", many.join(", ")),
+            "behavior[0].cache_query_string",
+            "at most 32",
+        ),
+        (
+            "cache_query_string = [\"a=b\"]".to_string(),
+            "behavior[0].cache_query_string",
+            "not a valid parameter name",
+        ),
+    ] {
+        let line = one_error(&with(&bad), key);
+        assert!(line.contains(says), "{bad}: {line}");
+    }
+}
+
 /// GOOD with a `[cluster]` of three peers, this host `edge-a`.
 fn with_cluster(extra: &str) -> String {
     format!(

@@ -51,6 +51,7 @@ fn hits_allocate_nothing() {
          [[behavior]]\npath = \"/edited/*\"\ntarget = \"o\"\n{EDITED}\
          [[behavior]]\npath = \"/keyed\"\ntarget = \"o\"\n\
          cache_key_headers = [\"x-device\"]\ncache_key_cookies = [\"session\"]\n\
+         [[behavior]]\npath = \"/listed\"\ntarget = \"o\"\ncache_query_string = [\"id\", \"size\"]\n\
          [[behavior]]\npath = \"*\"\ntarget = \"o\"\n",
         origin.addr()
     );
@@ -88,6 +89,10 @@ fn hits_allocate_nothing() {
         "a key header and cookie variant",
         "X-Cache: Hit from ringfront",
     );
+    // An allow-list (SPEC §2): names compared percent-decoded and legacy
+    // `;` pieces, in place.
+    let listed = b"GET /listed?size=1024&utm=1&i%64=7&x=1;id=2 HTTP/1.1\r\nHost: t\r\n\r\n";
+    hits_on(&mut s, listed, "an allow-listed query", "X-Cache: Hit from ringfront");
     drop(s);
     running.stop();
 }

@@ -478,3 +478,114 @@ fn an_error_page_is_stored_for_its_key_values() {
     assert_eq!(cached(&get(&mut c, "/k/err", gone)), (HIT, "gone\n".into()));
     assert_eq!(fetches(&o), 2);
 }
+
+/// An origin decodes a parameter's name before it reads it (RFC 3986
+/// §2.1, §2.3: `i%64` is `id`), and old Rack and Python split parameters
+/// at `;` too: a parameter the origin reads as an allow-listed one joins
+/// the key, so `?id=1&i%64=666` (which the origin may answer as id 666)
+/// is not the viewer's `?id=1`, and neither is `?x=1;id=666` a URL
+/// without `id`.
+#[test]
+fn a_parameter_the_origin_reads_as_listed_joins_the_key() {
+    let o = origin();
+    let p = proxy(&o);
+    let mut c = p.client();
+    assert_eq!(get(&mut c, "/q/enc?id=1", "").header("x-cache"), MISS);
+    assert_eq!(get(&mut c, "/q/enc?id=1", "").header("x-cache"), HIT);
+    let r = get(&mut c, "/q/enc?id=1&i%64=666", "");
+    assert_eq!(cached(&r), (MISS, "/q/enc?id=1&i%64=666 device=- cookie=-".into()));
+    assert_eq!(get(&mut c, "/q/enc?id=1&utm=x&i%64=666", "").header("x-cache"), HIT);
+    assert_eq!(get(&mut c, "/q/enc?id=1", "").header("x-cache"), HIT);
+    assert_eq!(get(&mut c, "/q/semi", "").header("x-cache"), MISS);
+    let r = get(&mut c, "/q/semi?x=1;id=666", "");
+    assert_eq!(cached(&r), (MISS, "/q/semi?x=1;id=666 device=- cookie=-".into()));
+    assert_eq!(get(&mut c, "/q/semi?utm=2", "").header("x-cache"), HIT);
+    assert_eq!(fetches(&o), 4);
+}
+
+/// Keying reads every parameter once per listed name, and every cookie
+/// pair once per key cookie, under the cache shard's lock: a request with
+/// more than 256 query parameters (on an allow-list) or 256 cookie pairs
+/// (empty ones counted, on key cookies) is not looked up at all. It goes
+/// to the origin as uncacheable (never a hit, never stored), so `?&&&…`
+/// or `Cookie: ;;;…` cost a hit no more than a normal request.
+#[test]
+fn requests_too_long_to_key_cheaply_pass_to_the_origin() {
+    let o = origin();
+    let p = proxy(&o);
+    let mut c = p.client();
+    let query = |n: usize| format!("/q/many?id=1{}", "&".repeat(n - 1));
+    for _ in 0..2 {
+        assert_eq!(get(&mut c, &query(257), "").header("x-cache"), MISS);
+    }
+    assert_eq!(fetches(&o), 2);
+    assert_eq!(get(&mut c, &query(256), "").header("x-cache"), MISS);
+    assert_eq!(get(&mut c, &query(256), "").header("x-cache"), HIT);
+    let cookie = |n: usize| format!("Cookie: session=a{}\r\n", ";".repeat(n - 1));
+    for _ in 0..2 {
+        let r = get(&mut c, "/k/many", &cookie(257));
+        assert_eq!(r.header("x-cache"), MISS);
+        assert!(!r.header("cache-status").unwrap_or("").contains("stored"), "{r:?}");
+    }
+    let split = format!("{}Cookie: ;\r\n", cookie(256));
+    assert_eq!(
+        get(&mut c, "/k/many", &split).header("x-cache"),
+        MISS,
+        "lines are one list"
+    );
+    assert_eq!(fetches(&o), 6);
+    assert_eq!(get(&mut c, "/k/many", &cookie(256)).header("x-cache"), MISS);
+    assert_eq!(get(&mut c, "/k/many", &cookie(256)).header("x-cache"), HIT);
+    // What the behavior does not key on is not counted.
+    let many = format!("/k/all?{}", "&".repeat(300));
+    assert_eq!(get(&mut c, &many, "").header("x-cache"), MISS);
+    assert_eq!(get(&mut c, &many, "").header("x-cache"), HIT, "the whole query keys");
+    assert_eq!(get(&mut c, "/q/c", &cookie(300)).header("x-cache"), MISS);
+    assert_eq!(
+        get(&mut c, "/q/c", &cookie(300)).header("x-cache"),
+        HIT,
+        "no key cookies"
+    );
+}
+
+/// `/r/*` caching, keyed on `key` (TOML lines) and marked `x-config: n`.
+fn reloadable(o: &ScriptedOrigin, n: u32, key: &str) -> String {
+    let behavior = format!(
+        "[[behavior]]\npath = \"/r/*\"\ntarget = \"o\"\ncache = true\n{key}\n\
+         viewer_response = {{ set = {{ \"x-config\" = \"{n}\" }} }}\n"
+    );
+    config(&[("o", o.addr)], "o", &behavior)
+}
+
+/// A key header or cookie added by a reload (SIGHUP) takes effect for a
+/// URL whose responses were stored as variants of other names (here its
+/// own `Vary: Origin`): those variants were not selected by the new key
+/// names, so the first request after the reload goes to the origin and
+/// its response, stored by every name, replaces them.
+#[test]
+fn key_names_added_by_a_reload_apply_to_variants_stored_before() {
+    let o = ScriptedOrigin::start(|head| Reply::now(&echo(head, "Cache-Control: max-age=3600\r\nVary: Origin\r\n")));
+    let p = Proxy::start(&reloadable(&o, 1, ""));
+    let mut c = p.client();
+    let (a, b) = ("Origin: x\r\nX-Device: a\r\n", "Origin: x\r\nX-Device: b\r\n");
+    assert_eq!(get(&mut c, "/r/v", a).header("x-cache"), MISS);
+    assert_eq!(cached(&get(&mut c, "/r/v", b)), (HIT, "/r/v device=a cookie=-".into()));
+    for (n, key, other, body) in [
+        (2, "cache_key_headers = [\"x-device\"]", b, "/r/v device=b cookie=-"),
+        (
+            3,
+            "cache_key_headers = [\"x-device\"]\ncache_key_cookies = [\"s\"]",
+            "Origin: x\r\nX-Device: b\r\nCookie: s=2\r\n",
+            "/r/v device=b cookie=s=2",
+        ),
+    ] {
+        std::fs::write(&p.config_path, reloadable(&o, n, key)).unwrap();
+        p.hup();
+        let marked = n.to_string();
+        eventually("the reload applies", || {
+            get(&mut c, "/r/probe", "").header("x-config") == Some(marked.as_str())
+        });
+        assert_eq!(cached(&get(&mut c, "/r/v", other)), (MISS, body.into()), "{key}");
+        assert_eq!(cached(&get(&mut c, "/r/v", other)), (HIT, body.into()), "{key}");
+    }
+}

@@ -189,6 +189,26 @@ fn a_post_with_a_body_still_works_under_an_empty_list() {
     assert!(put.ends_with("\r\n\r\nabc"), "{put}");
 }
 
+/// Content-Type and Content-Encoding go under an empty list only to
+/// describe a body (RFC 9110 §8.3, §8.4): a GET or POST with
+/// `Content-Length: 0` has none, so a viewer's cannot reach the origin
+/// through them.
+#[test]
+fn an_empty_body_brings_no_content_headers_under_an_empty_list() {
+    let o = ok_origin();
+    let p = proxy(&o, "forward_headers = []");
+    let mut c = p.client();
+    let lines = "Content-Type: application/x-www-form-urlencoded\r\nContent-Encoding: gzip\r\nContent-Length: 0\r\n";
+    for method in ["GET", "POST"] {
+        assert_eq!(send(&mut c, method, "/e", lines).status, 200);
+    }
+    for head in heads(&o) {
+        assert!(!has(&head, "content-type"), "{head}");
+        assert!(!has(&head, "content-encoding"), "{head}");
+    }
+    assert_eq!(heads(&o).len(), 2);
+}
+
 /// `forward_cookies = "none"`: no Cookie line at all.
 #[test]
 fn forward_cookies_none_sends_no_cookie_line() {

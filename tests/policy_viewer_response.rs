@@ -240,3 +240,56 @@ fn a_400_for_a_malformed_body_of_a_routed_request_gets_the_policy() {
     assert_eq!(values(&r, "server"), ["edge"], "{r:?}");
     assert_eq!(values(&r, "strict-transport-security"), ["max-age=63072000"], "{r:?}");
 }
+
+/// SPEC §5 "to every response": an origin's interim response forwarded
+/// to the viewer (103 Early Hints, RFC 9110 §15.2) gets the policy too,
+/// before the final response does; ringfront's own `100 Continue`, which
+/// answers the viewer's Expect and no origin sent, stays bare.
+#[test]
+fn a_forwarded_interim_response_gets_the_policy_and_100_continue_stays_bare() {
+    let o = ScriptedOrigin::start(|_| {
+        let reply = format!(
+            "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n{ORIGIN_LINES}\r\n\
+             HTTP/1.1 200 OK\r\n{ORIGIN_LINES}Content-Length: 2\r\n\r\nok"
+        );
+        Reply::now(reply.as_bytes())
+    });
+    let p = proxy(o.addr, false, POLICY);
+    let mut s = std::net::TcpStream::connect(p.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        b"GET /hints HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let out = String::from_utf8_lossy(&common::read_until_close(&mut s)).into_owned();
+    let (interim, fin) = out.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{out}"));
+    assert!(interim.starts_with("HTTP/1.1 103 "), "{out}");
+    let lower = interim.to_ascii_lowercase();
+    assert!(lower.contains("\r\nlink: </s.css>; rel=preload"), "{interim}");
+    assert!(!lower.contains("x-powered-by"), "{interim}");
+    assert_eq!(lower.matches("\r\nserver: ").count(), 1, "{interim}");
+    assert!(lower.contains("\r\nserver: edge"), "{interim}");
+    assert!(
+        lower.contains("\r\nstrict-transport-security: max-age=63072000"),
+        "{interim}"
+    );
+    assert!(!lower.contains("max-age=1"), "{interim}");
+    assert!(fin.starts_with("HTTP/1.1 200 ") && fin.ends_with("ok"), "{out}");
+    assert!(!fin.to_ascii_lowercase().contains("x-powered-by"), "{fin}");
+
+    let mut c = p.client();
+    c.send(b"POST /up HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
+    let mut got = Vec::new();
+    let mut b = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        let n = std::io::Read::read(&mut c.s, &mut b).unwrap();
+        assert!(n > 0, "closed before 100 Continue");
+        got.extend_from_slice(&b[..n]);
+    }
+    assert_eq!(String::from_utf8_lossy(&got), "HTTP/1.1 100 Continue\r\n\r\n");
+    c.send(b"hi");
+    let fin = c.read_response(false).unwrap();
+    assert_eq!(fin.status, 200, "{fin:?}");
+    assert_edited(&fin);
+}

@@ -15,6 +15,7 @@
 //! `br;q=1, gzip` are one request.
 
 use super::vary::Vary;
+use crate::http::parse::RequestHead;
 
 /// What of the query string joins a URL's key (`cache_query_string`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,7 +27,12 @@ pub enum QueryKey {
     None,
     /// Only these parameters (names as written in the config, sorted and
     /// deduplicated), in name order, so `?b=2&a=1` and `?a=1&b=2` are one
-    /// object and anything else (`utm_*`, `fbclid`) is dropped.
+    /// object and anything else (`utm_*`, `fbclid`) is dropped. A
+    /// parameter is kept, as sent, when an origin would read it as a
+    /// listed name: compared percent-decoded (`i%64` is `id`), legacy
+    /// `;`-separated pieces included, case-sensitively (an ASP.NET
+    /// origin's case-insensitive names are not covered:
+    /// [`crate::http::query`]).
     Only(Vec<Box<[u8]>>),
 }
 
@@ -89,6 +95,16 @@ impl KeyPolicy {
         })
     }
 
+    /// True when a URL whose stored responses were selected by `vary`'s
+    /// names was selected by every name of this policy too (both lists
+    /// are sorted: one merge walk, no allocation). False for a record
+    /// stored before a reload gave the behavior more key names: its
+    /// variants were chosen without them, so none is this request's.
+    pub fn selects_within(&self, vary: &Vary) -> bool {
+        let mut have = vary.names();
+        self.names.names().all(|want| have.any(|n| n == want))
+    }
+
     /// The names a response whose own Vary names `own` is stored by:
     /// those and the policy's ([`Vary::with`]); `None` past
     /// [`MAX_NAMES`](super::vary::MAX_NAMES): it is not stored.
@@ -100,6 +116,54 @@ impl KeyPolicy {
             return Some(self.names.clone());
         }
         own.with(self.names.names())
+    }
+}
+
+/// Keying a request on key cookies reads each of its cookie pairs once
+/// per key cookie, inside the cache shard's lock
+/// ([`Store::lookup`](super::store::Store::lookup)), and on an allow-list
+/// puts its kept parameters in order on the stack ([`append_kept`]): a
+/// request with more query parameters than this (`&` and the legacy `;`
+/// both separate them), or more cookie pairs (empty ones counted), when
+/// its behavior keys on them, is not looked up at all but passed to the
+/// origin as uncacheable ([`KeyPolicy::too_costly`]), so `?&&&…` or
+/// `Cookie: ;;;…` cost a hit no more than a few hundred pieces do.
+pub const MAX_KEYED_PIECES: usize = 256;
+const _: () = assert!(MAX_KEYED_PIECES <= crate::http::query::KEPT_ON_STACK);
+
+impl KeyPolicy {
+    /// True when keying the request `head` (over `buf`) with target
+    /// `target` would read more than [`MAX_KEYED_PIECES`] query
+    /// parameters or cookie pairs. Counts separators with memchr, stopping
+    /// at the bound; allocates nothing.
+    pub fn too_costly(&self, target: &[u8], buf: &[u8], head: &RequestHead) -> bool {
+        if let (QueryKey::Only(_), Some(q)) = (&self.query, memchr::memchr(b'?', target)) {
+            // n separators make n + 1 parameters.
+            if memchr::memchr2_iter(b'&', b';', &target[q + 1..])
+                .nth(MAX_KEYED_PIECES - 1)
+                .is_some()
+            {
+                return true;
+            }
+        }
+        if self.cookies.is_empty() {
+            return false;
+        }
+        let mut pairs = 0usize;
+        for h in head
+            .headers
+            .iter()
+            .filter(|h| h.name.of(buf).eq_ignore_ascii_case(b"cookie"))
+        {
+            // A line of n `;` holds n + 1 pairs, empty ones included.
+            let left = MAX_KEYED_PIECES.saturating_sub(pairs);
+            let seps = memchr::memchr_iter(b';', h.value.of(buf)).take(left).count();
+            pairs = pairs.saturating_add(seps + 1);
+            if pairs > MAX_KEYED_PIECES {
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -244,6 +308,42 @@ mod tests {
         assert_eq!(target(b"h\0"), Some(&b""[..]));
     }
 
+    #[test]
+    fn a_request_with_too_many_parameters_or_cookie_pairs_is_too_costly_to_key() {
+        use crate::http::parse::parse_request;
+        let costly = |p: &KeyPolicy, target: &str, lines: &str| {
+            let raw = format!("GET {target} HTTP/1.1\r\nHost: h\r\n{lines}\r\n");
+            let mut head = RequestHead::default();
+            assert!(matches!(parse_request(raw.as_bytes(), 65536, &mut head), Ok(Some(_))));
+            p.too_costly(head.path.of(raw.as_bytes()), raw.as_bytes(), &head)
+        };
+        let listed = KeyPolicy::new(QueryKey::only(bytes(&["id"])), vec![], bytes(&["s"])).unwrap();
+        let amps = |n: usize| format!("/p?{}", "&".repeat(n));
+        assert!(!costly(&listed, &amps(255), ""), "256 parameters");
+        assert!(costly(&listed, &amps(256), ""), "257 parameters");
+        assert!(costly(
+            &listed,
+            &format!("/p?{}", "a;".repeat(200) + &"&".repeat(100)),
+            ""
+        ));
+        assert!(
+            !costly(&KeyPolicy::default(), &amps(1000), ""),
+            "the whole query: not counted"
+        );
+        let semis = |n: usize| format!("Cookie: {}\r\n", ";".repeat(n));
+        assert!(!costly(&listed, "/p", &semis(255)));
+        assert!(costly(&listed, "/p", &semis(256)));
+        assert!(
+            costly(&listed, "/p", &format!("{}{}", semis(200), semis(55))),
+            "lines add up"
+        );
+        assert!(!costly(&listed, "/p", &format!("{}{}", semis(200), semis(54))));
+        assert!(
+            !costly(&KeyPolicy::default(), "/p", &semis(1000)),
+            "no key cookies: not counted"
+        );
+    }
+
     fn bytes(list: &[&str]) -> Vec<Box<[u8]>> {
         list.iter().map(|s| s.as_bytes().into()).collect()
     }
@@ -264,6 +364,21 @@ mod tests {
         let many: Vec<String> = (0..=super::super::vary::MAX_NAMES).map(|i| format!("h{i}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert!(KeyPolicy::new(QueryKey::All, bytes(&many), vec![]).is_none());
+    }
+
+    #[test]
+    fn a_record_is_selected_by_the_policy_when_it_holds_every_key_name() {
+        let own = |v: &str| Vary::parse(Some(v.as_bytes())).unwrap();
+        let p = KeyPolicy::new(QueryKey::All, bytes(&["x-device"]), bytes(&["sid"])).unwrap();
+        assert!(p.selects_within(&p.names));
+        assert!(p.selects_within(&p.stored_vary(own("origin, accept, zz")).unwrap()));
+        assert!(!p.selects_within(&own("origin")));
+        assert!(!p.selects_within(&own("x-device")));
+        assert!(!p.selects_within(&Vary::default()));
+        let cookie_only = KeyPolicy::new(QueryKey::All, vec![], bytes(&["sid"])).unwrap();
+        assert!(!cookie_only.selects_within(&own("x-device")));
+        assert!(KeyPolicy::default().selects_within(&own("origin")));
+        assert!(KeyPolicy::default().selects_within(&Vary::default()));
     }
 
     #[test]

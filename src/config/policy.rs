@@ -17,6 +17,11 @@ use crate::http::edit::{CookieForward, ForwardPolicy, ResponseEdits};
 pub const MAX_KEY_NAMES: usize = 6;
 const _: () = assert!(2 * MAX_KEY_NAMES <= crate::cache::vary::MAX_NAMES);
 
+/// At most this many names in a `cache_query_string` allow-list: every
+/// parameter of a request is looked up among them
+/// ([`crate::http::query::append_kept`]), on every hit.
+pub const MAX_QUERY_NAMES: usize = 32;
+
 /// Headers no policy may name: framing and hop-by-hop (RFC 9110 §7.6.1),
 /// and Host, which is always in the key and always forwarded.
 const FRAMING: [&str; 10] = [
@@ -45,7 +50,7 @@ pub(super) fn resolve(e: &mut Errors, i: usize, b: &RawBehavior) -> Policies {
     let query = match &b.cache_query_string {
         None | Some(toml::Value::Boolean(true)) => QueryKey::All,
         Some(toml::Value::Boolean(false)) => QueryKey::None,
-        Some(toml::Value::Array(a)) => QueryKey::only(names(e, &key("cache_query_string"), a, "parameter", false)),
+        Some(toml::Value::Array(a)) => QueryKey::only(query_names(e, &key("cache_query_string"), a)),
         Some(_) => {
             e.push(
                 &key("cache_query_string"),
@@ -70,6 +75,13 @@ pub(super) fn resolve(e: &mut Errors, i: usize, b: &RawBehavior) -> Policies {
             "accept-encoding is keyed already, normalised to br, gzip or identity (SPEC §4); use compress",
         );
     }
+    unseen_key(
+        e,
+        &key("origin_request"),
+        &b.origin_request,
+        &headers,
+        !cookies.is_empty(),
+    );
     let forward = ForwardPolicy {
         headers: forward_headers(e, &key("forward_headers"), b.forward_headers.as_ref()),
         cookies: forward_cookies(e, &key("forward_cookies"), b.forward_cookies.as_ref()),
@@ -82,6 +94,30 @@ pub(super) fn resolve(e: &mut Errors, i: usize, b: &RawBehavior) -> Policies {
         cache_key,
         forward,
         viewer_response: viewer_response(e, &key("viewer_response"), &b.viewer_response),
+    }
+}
+
+/// `origin_request` actions that set or remove a key header, or the
+/// Cookie header when there are key cookies: the response would be keyed
+/// on the viewer's value while the origin saw another or none (SPEC §2:
+/// "Whatever joins the key is also forwarded to the origin").
+fn unseen_key(e: &mut Errors, key: &[Seg], raw: &RawHeaderActions, headers: &[Box<[u8]>], key_cookies: bool) {
+    let set = raw.set.keys().map(|n| ("set", n));
+    for (sub, name) in set.chain(raw.remove.iter().map(|n| ("remove", n))) {
+        let lower = name.to_ascii_lowercase();
+        let why = if headers.iter().any(|h| &h[..] == lower.as_bytes()) {
+            "it is in cache_key_headers"
+        } else if lower == "cookie" && key_cookies {
+            "it carries the cache_key_cookies"
+        } else {
+            continue;
+        };
+        let mut k = key.to_vec();
+        k.push(Seg::K(sub));
+        e.push(
+            &k,
+            format!("{lower}: {why}, so the cache would key on what the origin never sees"),
+        );
     }
 }
 
@@ -102,6 +138,68 @@ fn names(e: &mut Errors, key: &[Seg], list: &[toml::Value], what: &str, fold: bo
     out.sort_unstable();
     out.dedup();
     out
+}
+
+/// `cache_query_string` as a list: at most [`MAX_QUERY_NAMES`] names,
+/// each [`is_query_name`], sorted and deduplicated.
+fn query_names(e: &mut Errors, key: &[Seg], list: &[toml::Value]) -> Vec<Box<[u8]>> {
+    let mut out: Vec<Box<[u8]>> = Vec::new();
+    for v in list {
+        match v.as_str() {
+            Some(s) if s.contains('%') => e.push(
+                key,
+                format!(
+                    "{s:?}: names are compared percent-decoded, so write the name decoded ({:?})",
+                    percent_decoded(s)
+                ),
+            ),
+            Some(s) if is_query_name(s) => out.push(s.as_bytes().into()),
+            Some(s) => e.push(
+                key,
+                format!("{s:?} is not a valid parameter name: non-empty, without &, =, #, ;, whitespace or controls"),
+            ),
+            None => e.push(key, format!("must be a list of parameter names (strings), found {v}")),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    if out.len() > MAX_QUERY_NAMES {
+        e.push(key, format!("at most {MAX_QUERY_NAMES} names (have {})", out.len()));
+    }
+    out
+}
+
+/// A query parameter name as an origin reads it, decoded
+/// ([`crate::http::query`]): any non-empty text without the bytes that
+/// separate parameters or their parts (`&`, `=`, `;`, `#`), whitespace or
+/// controls, so `tags[]`, `a.b` and `filter[x]` are names. A `%` is
+/// refused apart: a name is written decoded.
+fn is_query_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s
+            .chars()
+            .any(|c| matches!(c, '&' | '=' | ';' | '#') || c.is_whitespace() || c.is_control())
+}
+
+/// `s` with its `%XX` decoded (for an error's hint).
+fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let pair = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match pair.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            Some(byte) if b[i] == b'%' => {
+                out.push(byte);
+                i += 3;
+            }
+            _ => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn strings(list: &[String]) -> Vec<toml::Value> {
@@ -145,7 +243,8 @@ fn forward_headers(e: &mut Errors, key: &[Seg], v: Option<&toml::Value>) -> Opti
         None => None,
         Some(toml::Value::String(s)) if s == "all" => None,
         Some(toml::Value::Array(a)) => {
-            let list = names(e, key, a, "header", true);
+            let a = without_keywords(e, key, a);
+            let list = names(e, key, &a, "header", true);
             Some(checked_headers(e, key, list, "forward_cookies"))
         }
         Some(_) => {
@@ -153,6 +252,27 @@ fn forward_headers(e: &mut Errors, key: &[Seg], v: Option<&toml::Value>) -> Opti
             None
         }
     }
+}
+
+/// `forward_headers` as a list, less the members `"all"` and `"none"`,
+/// refused with a hint: they are the policy's words, not header names
+/// (`["all"]` would forward no header called "all", not every header).
+fn without_keywords(e: &mut Errors, key: &[Seg], list: &[toml::Value]) -> Vec<toml::Value> {
+    let mut out = Vec::with_capacity(list.len());
+    for v in list {
+        match v.as_str() {
+            Some(s) if s.eq_ignore_ascii_case("all") => e.push(
+                key,
+                "\"all\" is a string, not a list member: write forward_headers = \"all\" to forward every header",
+            ),
+            Some(s) if s.eq_ignore_ascii_case("none") => e.push(
+                key,
+                "\"none\" is not a list member: write forward_headers = [] to forward no viewer header",
+            ),
+            _ => out.push(v.clone()),
+        }
+    }
+    out
 }
 
 fn forward_cookies(e: &mut Errors, key: &[Seg], v: Option<&toml::Value>) -> CookieForward {
@@ -189,6 +309,25 @@ fn viewer_response(e: &mut Errors, key: &[Seg], raw: &RawHeaderActions) -> Respo
         None
     };
     for (name, value) in &raw.set {
+        // TOML keys are case-sensitive, header names are not (RFC 9110
+        // §5.1): "X-A" and "x-a" would be two lines of one header.
+        if raw
+            .set
+            .keys()
+            .take_while(|k| *k != name)
+            .any(|k| k.eq_ignore_ascii_case(name))
+        {
+            let mut k = key.to_vec();
+            k.push(Seg::K("set"));
+            e.push(
+                &k,
+                format!(
+                    "{} is set twice (header names are case-insensitive)",
+                    name.to_ascii_lowercase()
+                ),
+            );
+            continue;
+        }
         let Some(lower) = named(e, "set", name) else { continue };
         // RFC 9110 §5.5: field-value is visible characters, SP and HTAB.
         if value.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
@@ -372,5 +511,96 @@ mod tests {
         ] {
             assert_eq!(error_key(line).0, key, "{line}");
         }
+    }
+
+    /// Every hit on an allow-list reads each parameter once per name: at
+    /// most 32 names.
+    #[test]
+    fn an_allow_list_names_at_most_32_parameters() {
+        let list = |n: usize| {
+            let names: Vec<String> = (0..n).map(|i| format!("\"p{i}\"")).collect();
+            format!("cache_query_string = [{}]", names.join(", "))
+        };
+        assert!(with(&list(32)).is_ok());
+        let (key, message) = error_key(&list(33));
+        assert_eq!(key, "behavior[0].cache_query_string");
+        assert!(message.contains("at most 32"), "{message}");
+    }
+
+    /// Header actions that contradict the key: the origin would never see
+    /// what the response is keyed on.
+    #[test]
+    fn origin_request_edits_of_what_the_key_reads_are_rejected() {
+        for (lines, key) in [
+            (
+                "cache_key_headers = [\"x-device\"]\norigin_request = { remove = [\"X-Device\"] }",
+                "behavior[0].origin_request.remove",
+            ),
+            (
+                "cache_key_headers = [\"X-Device\"]\norigin_request = { set = { \"x-device\" = \"tv\" } }",
+                "behavior[0].origin_request.set",
+            ),
+            (
+                "cache_key_cookies = [\"s\"]\norigin_request = { remove = [\"Cookie\"] }",
+                "behavior[0].origin_request.remove",
+            ),
+            (
+                "cache_key_cookies = [\"s\"]\norigin_request = { set = { \"cookie\" = \"s=1\" } }",
+                "behavior[0].origin_request.set",
+            ),
+        ] {
+            let (k, m) = error_key(lines);
+            assert_eq!(k, key, "{lines}");
+            assert!(m.contains("would key on what the origin never sees"), "{m}");
+        }
+        assert!(with("origin_request = { remove = [\"cookie\", \"x-device\"] }").is_ok());
+        assert!(with("cache_key_headers = [\"origin\"]\norigin_request = { remove = [\"cookie\"] }").is_ok());
+    }
+
+    #[test]
+    fn a_viewer_response_header_set_twice_in_two_cases_is_rejected() {
+        let (k, m) = error_key("viewer_response = { set = { \"X-A\" = \"1\", \"x-a\" = \"2\" } }");
+        assert_eq!(k, "behavior[0].viewer_response.set");
+        assert!(m.contains("x-a"), "{m}");
+        assert!(with("viewer_response = { set = { \"X-A\" = \"1\" }, remove = [\"x-a\"] }").is_ok());
+    }
+
+    #[test]
+    fn forward_headers_all_or_none_as_a_list_member_is_rejected_with_a_hint() {
+        for word in ["all", "none", "ALL"] {
+            let (k, m) = error_key(&format!("forward_headers = [\"{word}\"]"));
+            assert_eq!(k, "behavior[0].forward_headers", "{word}");
+            assert!(
+                m.contains("not a list member") && m.contains("write forward_headers = "),
+                "{m}"
+            );
+        }
+    }
+
+    /// Query names are compared percent-decoded (`http::query`): any
+    /// name a query can spell, decoded, that holds no separator.
+    #[test]
+    fn query_names_are_any_decoded_name_without_separators() {
+        let c = with("cache_query_string = [\"tags[]\", \"a.b\", \"filter[x]\", \"q+\", \"caf\u{e9}\"]").unwrap();
+        let QueryKey::Only(names) = &c.behaviors[0].cache_key.query else {
+            panic!("not a list")
+        };
+        assert_eq!(names.len(), 5);
+        for bad in [
+            "",
+            "a&b",
+            "a=b",
+            "a#b",
+            "a;b",
+            "a b",
+            "a\\tb",
+            "a\\u0001",
+            "a\\u007f",
+            "tags%5B%5D",
+        ] {
+            let (k, m) = error_key(&format!("cache_query_string = [\"{bad}\"]"));
+            assert_eq!(k, "behavior[0].cache_query_string", "{bad:?}: {m}");
+        }
+        assert!(error_key("cache_query_string = [\"tags%5B%5D\"]").1.contains("tags[]"));
     }
 }

@@ -313,7 +313,9 @@ fn copy_request_fields(out: &mut Vec<u8>, buf: &[u8], h: &RequestHead, rw: &Requ
         xff: false,
         cookie: false,
     };
-    let with_body = rw.framing != RequestFraming::None;
+    // Content-Type/-Encoding describe a body (RFC 9110 §8.3, §8.4): none
+    // for `Content-Length: 0`.
+    let with_body = matches!(rw.framing, RequestFraming::Length(1..) | RequestFraming::Chunked);
     for hd in &h.headers {
         match hd.class {
             HeaderClass::Host

@@ -283,6 +283,11 @@ fn record_forwarded(
 fn cache_key(w: &Worker, v: &mut Viewer, behavior: &crate::config::Behavior) -> Option<Vec<u8>> {
     let body = v.head().body != BodyKind::None;
     lookup::cacheable(w.cache.is_some(), behavior.cache, v.method(), body).ok()?;
+    // Too many parameters or cookie pairs to key cheaply: not looked up,
+    // passed as uncacheable (`KeyPolicy::too_costly`).
+    if behavior.cache_key.too_costly(v.target(), v.buf(), v.head()) {
+        return None;
+    }
     let mut k = v.take_key();
     k.clear();
     crate::cache::key::build(&mut k, v.host(), v.target(), &behavior.cache_key.query);
@@ -300,7 +305,12 @@ fn find(
     policy: &crate::config::KeyPolicy,
 ) -> Option<std::sync::Arc<crate::cache::store::Object>> {
     let found = store.lookup(k, |vary, k| {
-        crate::cache::vary::append_values(k, vary, v.buf(), v.head())
+        // Stored before a reload added key names: selected without them,
+        // so no variant is this request's; `k` left as the URL's key
+        // matches nothing, and the response fetched replaces the record.
+        if policy.selects_within(vary) {
+            crate::cache::vary::append_values(k, vary, v.buf(), v.head());
+        }
     });
     if policy.names.is_empty() || k.len() > crate::cache::key::url_len(k) {
         return found;
@@ -309,8 +319,9 @@ fn find(
     // No record for the URL, so nothing stored by them: the fetch
     // collapses on (and an error page is stored under) the variant their
     // values select, so viewers of other values do not wait for it. An
-    // object under the URL's key alone (stored before a reload gave the
-    // behavior its key names) is for no one.
+    // object under the URL's key alone, or a record of variants without
+    // every key name (stored before a reload gave the behavior its key
+    // names), is for no one.
     crate::cache::vary::append_values(k, &policy.names, v.buf(), v.head());
     None
 }

@@ -433,9 +433,11 @@ impl<'w> Exchange<'w> {
         }
         let mut lines = o.scratch();
         lines.clear();
-        // No viewer_response here: SPEC §5 applies it to responses, and a
-        // 1xx is interim, not the response (RFC 9110 §15.2).
         write_interim_head(&mut lines, &self.buf, &self.head, &self.w.cfg.server.via);
+        // SPEC §5: the behavior's viewer_response applies to every
+        // response, a forwarded 1xx included (ringfront's own 100
+        // Continue, which no origin sent, is written bare: upload.rs).
+        crate::http::edit::apply(&mut lines, 0, &self.behavior.viewer_response);
         o.interim(self.w, lines).await;
         self.buf.drain(..n.min(self.buf.len()));
         self.machine.on(Event::Progress, Instant::now())

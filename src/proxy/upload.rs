@@ -263,8 +263,9 @@ impl Streaming<'_> {
 }
 
 /// `100 Continue`: the proxy is about to read the body (RFC 9110 §10.1.1).
-/// Interim, so without the behavior's viewer_response (SPEC §5 edits the
-/// final response).
+/// ringfront's own answer to the viewer's Expect, not a response of the
+/// origin's, so written bare: the behavior's viewer_response edits the
+/// origin's interim responses and every final one (SPEC §5).
 async fn send_continue(v: &mut Viewer, timeout: std::time::Duration) -> bool {
     let mut out = v.take_out();
     out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");

@@ -280,7 +280,17 @@ fn forward_cookies(e: &mut Errors, key: &[Seg], v: Option<&toml::Value>) -> Cook
         None => CookieForward::All,
         Some(toml::Value::String(s)) if s == "all" => CookieForward::All,
         Some(toml::Value::String(s)) if s == "none" => CookieForward::None,
-        Some(toml::Value::Array(a)) => CookieForward::Only(names(e, key, a, "cookie", false)),
+        Some(toml::Value::Array(a)) => {
+            for v in a.iter().filter_map(toml::Value::as_str) {
+                if v == "all" || v == "none" {
+                    e.push(
+                        key,
+                        format!("\"{v}\" is a string, not a list member: write forward_cookies = \"{v}\""),
+                    );
+                }
+            }
+            CookieForward::Only(names(e, key, a, "cookie", false))
+        }
         Some(_) => {
             e.push(key, "must be \"all\", \"none\" or a list of cookie names");
             CookieForward::All
@@ -563,6 +573,18 @@ mod tests {
         assert_eq!(k, "behavior[0].viewer_response.set");
         assert!(m.contains("x-a"), "{m}");
         assert!(with("viewer_response = { set = { \"X-A\" = \"1\" }, remove = [\"x-a\"] }").is_ok());
+    }
+
+    #[test]
+    fn forward_cookies_all_or_none_as_a_list_member_is_rejected_with_a_hint() {
+        for line in [
+            "forward_cookies = [\"none\"]",
+            "forward_cookies = [\"session\", \"all\"]",
+        ] {
+            let (key, message) = error_key(line);
+            assert_eq!(key, "behavior[0].forward_cookies", "{line}");
+            assert!(message.contains("not a list member"), "{message}");
+        }
     }
 
     #[test]

@@ -282,8 +282,13 @@ fn header_actions(e: &mut Errors, key: &[Seg], raw: &RawHeaderActions) -> Header
             e.push(&k, format!("{name:?} is not a valid header name"));
             continue;
         }
+        let lower = name.to_ascii_lowercase();
+        if out.set.iter().any(|(n, _)| *n == lower) {
+            e.push(&k, format!("{name}: set twice (header names are case-insensitive)"));
+            continue;
+        }
         match parse_template(value) {
-            Ok(p) => out.set.push((name.to_ascii_lowercase(), p)),
+            Ok(p) => out.set.push((lower, p)),
             Err(m) => e.push(&k, format!("{name}: {m}")),
         }
     }
@@ -961,6 +966,17 @@ target = "primary"
         assert!(keys.contains(&"origin[0].connection_attempts"), "{keys:?}");
         assert!(keys.contains(&"origin_group[0].secondary"), "{keys:?}");
         assert!(keys.contains(&"origin_group[0].failover_status"), "{keys:?}");
+    }
+
+    #[test]
+    fn a_header_action_set_twice_in_two_cases_is_rejected() {
+        let text = GOOD.replace(
+            "[[behavior]]\npath = \"/static/*\"\n",
+            "[[behavior]]\npath = \"/static/*\"\norigin_request = { set = { \"X-A\" = \"1\", \"x-a\" = \"2\" } }\n",
+        );
+        let e = errs(&text);
+        assert_eq!(e[0].key, "behavior[0].origin_request.set", "{e:?}");
+        assert!(e[0].message.contains("set twice"), "{e:?}");
     }
 
     #[test]

@@ -204,8 +204,7 @@ fn answered_by(r: &Response) -> String {
     let last = r
         .headers
         .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("cache-status"))
-        .next_back()
+        .rfind(|(n, _)| n.eq_ignore_ascii_case("cache-status"))
         .map_or("", |(_, v)| v.as_str());
     last.split(';').next().unwrap_or("").to_string()
 }

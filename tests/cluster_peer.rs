@@ -36,7 +36,8 @@ fn host(
         .replace("cache = false\n", "cache = true\n")
         .replace("pin_workers = false\n", &format!("pin_workers = false\nvia = \"{me}\"\n"))
         + &format!(
-            "\n[cluster]\nid = \"{CLUSTER}\"\nself = \"{me}\"\nconnection_timeout = \"300ms\"\n{cluster_extra}peers = [\n{}]\n",
+            "\n[cluster]\nid = \"{CLUSTER}\"\nself = \"{me}\"\nconnection_timeout = \"300ms\"\n{cluster_extra}peers = [\n{}]\n\
+             [admin]\nlisten = \"127.0.0.1:0\"\n",
             list.concat()
         )
 }
@@ -106,6 +107,15 @@ fn a_miss_another_peer_owns_is_fetched_from_it_marked_with_the_clusters_cdn_loop
     let again = c.get(&path);
     assert_eq!(all(&again, "x-cache"), ["Miss from b", "Hit from a"]);
     assert_eq!(peer.received().len(), 1);
+    let m = scrape(p.admin_addr());
+    assert!(
+        m.contains("ringfront_peer_fetches_total{peer=\"b\",outcome=\"response\"} 1\n"),
+        "{m}"
+    );
+    assert!(
+        m.contains("ringfront_origin_attempts_total{origin=\"o\",outcome=\"response\"} 0\n"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -190,6 +200,19 @@ fn a_dead_owners_keys_go_to_the_origin_and_then_straight_there_but_for_a_probe()
         assert_eq!(r.status, 200);
         r.has_header("proxy-status")
     });
+    // Two failures, then the probe's; the skipped requests asked no one.
+    let m = scrape(p.admin_addr());
+    let refused = "ringfront_peer_fetches_total{peer=\"b\",outcome=\"connection_refused\"} ";
+    let n: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix(refused))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(n >= 3, "{m}");
+    assert!(
+        m.contains("ringfront_peer_fetches_total{peer=\"b\",outcome=\"response\"} 0\n"),
+        "{m}"
+    );
 }
 
 #[test]

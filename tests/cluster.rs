@@ -364,6 +364,47 @@ fn a_dead_edges_urls_are_still_answered_and_its_removal_moves_only_its_keys() {
 }
 
 #[test]
+fn an_invalidation_on_one_hosts_admin_listener_reaches_all_three() {
+    let Some(site) = Site::up("an_invalidation_reaches_all_three", Upstream::Origin) else {
+        return;
+    };
+    // Every edge holds a copy of every URL: the owner's, and the others'
+    // (store_peer_fetches).
+    let fetch_everywhere = || {
+        for i in 0..10 {
+            for e in 0..3 {
+                assert_eq!(site.get(site.edge_addr(e), &url("inv", i)).0.status, 200);
+            }
+        }
+    };
+    fetch_everywhere();
+    assert_eq!(site.fetches().len(), 10);
+    let admin = at(site.t.edges[1].addr, ADMIN);
+    let answer = site.t.run_in(&site.t.client, || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(admin).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let body = "/inv/*\n";
+        let req = format!(
+            "POST /invalidate HTTP/1.1\r\nHost: admin\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    });
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.ends_with("\r\n\r\nedge-a: 10 removed\nedge-b: 10 removed\nedge-c: 10 removed\n"),
+        "{answer}"
+    );
+    // Gone everywhere: each URL is fetched again, once.
+    fetch_everywhere();
+    assert_eq!(site.fetches().len(), 20);
+}
+
+#[test]
 fn a_shield_tier_fetches_each_url_once_and_edges_fail_over_when_it_stops() {
     let Some(mut site) = Site::up("a_shield_tier", Upstream::Shield) else {
         return;

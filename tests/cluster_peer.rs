@@ -31,6 +31,11 @@ fn host(
         .iter()
         .map(|(id, a)| format!("  {{ id = \"{id}\", address = \"{a}\" }},\n"))
         .collect();
+    host_listing(me, origins, target, &list.concat(), cluster_extra)
+}
+
+/// [`host`] with the peers' TOML lines as given.
+fn host_listing(me: &str, origins: &[(&str, SocketAddr)], target: &str, list: &str, cluster_extra: &str) -> String {
     let group = if target == "site" { GROUP } else { "" };
     config(origins, target, group)
         .replace("cache = false\n", "cache = true\n")
@@ -38,7 +43,7 @@ fn host(
         + &format!(
             "\n[cluster]\nid = \"{CLUSTER}\"\nself = \"{me}\"\nconnection_timeout = \"300ms\"\n{cluster_extra}peers = [\n{}]\n\
              [admin]\nlisten = \"127.0.0.1:0\"\n",
-            list.concat()
+            list
         )
 }
 
@@ -284,4 +289,69 @@ fn the_owner_answers_a_peer_from_its_cache_and_each_host_adds_its_cache_status()
         seen.contains("CDN-Loop: site\r\n"),
         "the owner forwards the mark: {seen}"
     );
+}
+
+/// `POST /invalidate` with `body` and the extra header lines `extra` to an
+/// admin listener; the status and the answer's body.
+fn invalidate(admin: SocketAddr, body: &str, extra: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(admin).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let req = format!(
+        "POST /invalidate HTTP/1.1\r\nHost: admin\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, out.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
+}
+
+#[test]
+fn an_invalidation_is_applied_here_and_posted_to_every_peer_with_an_admin_listener_once() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let admin_b = ScriptedOrigin::start(|_| Reply::now(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n4\n"));
+    let admin_e =
+        ScriptedOrigin::start(|_| Reply::now(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"));
+    let peer = |id: &str, admin: Option<SocketAddr>| {
+        let admin = admin.map(|a| format!(", admin = \"{a}\"")).unwrap_or_default();
+        format!("  {{ id = \"{id}\", address = \"{}\"{admin} }},\n", refused_addr())
+    };
+    let list = [
+        peer("a", Some(refused_addr())),
+        peer("b", Some(admin_b.addr)),
+        peer("c", Some(refused_addr())),
+        peer("d", None),
+        peer("e", Some(admin_e.addr)),
+    ];
+    let p = Proxy::start(&host_listing("a", &[("o", o.addr())], "o", &list.concat(), ""));
+    let path = (0..)
+        .map(|i| format!("/inv/{i}?cc=max-age%3D60"))
+        .find(|p| {
+            let mut k = Vec::new();
+            build(&mut k, b"test", p.as_bytes(), &QueryKey::All);
+            Ring::new(&["a", "b", "c", "d", "e"]).unwrap().owner(&k) == 0
+        })
+        .unwrap();
+    assert_eq!(p.client().get(&path).header("x-cache"), Some("Miss from a"));
+    let (status, text) = invalidate(p.admin_addr(), &format!("{path}\n"), "");
+    assert_eq!(status, 200);
+    assert_eq!(
+        text,
+        "a: 1 removed\nb: 4 removed\nc: error connection refused\nd: error no admin address\ne: error status 503\n"
+    );
+    let sent = String::from_utf8(admin_b.received().concat()).unwrap();
+    assert!(sent.starts_with("POST /invalidate HTTP/1.1\r\n"), "{sent}");
+    assert!(sent.contains("\r\nCDN-Loop: site\r\n"), "marked: {sent}");
+    assert!(sent.ends_with(&format!("\r\n\r\n{path}\n")), "the same body: {sent}");
+    assert_eq!(
+        p.client().get(&path).header("x-cache"),
+        Some("Miss from a"),
+        "removed here"
+    );
+    // A peer's fan-out is applied here only, and answered with its count.
+    let (status, text) = invalidate(p.admin_addr(), &format!("{path}\n"), "CDN-Loop: other, site\r\n");
+    assert_eq!((status, text.as_str()), (200, "1\n"));
+    assert_eq!(admin_b.received().len(), 1, "fanned out again");
 }

@@ -255,26 +255,7 @@ impl Metrics {
             "From a complete request head to the end of the response.",
             |w| &w.duration,
         );
-        let outcomes: Vec<&str> = (0..OUTCOMES).map(outcome_name).collect();
-        self.two_labels(
-            &mut o,
-            "ringfront_origin_attempts_total",
-            "Origin attempts by origin and how they ended.",
-            ("origin", &self.origins),
-            ("outcome", &outcomes),
-            |w, i, k| w.attempts.get(i).map_or(0, |a| a[k].get()),
-        );
-        if !self.peers.is_empty() {
-            let base = self.origins.len();
-            self.two_labels(
-                &mut o,
-                "ringfront_peer_fetches_total",
-                "Requests sent to the key's owner in the cluster, by peer and how they ended.",
-                ("peer", &self.peers),
-                ("outcome", &outcomes),
-                |w, i, k| w.attempts.get(base + i).map_or(0, |a| a[k].get()),
-            );
-        }
+        self.attempts(&mut o);
         self.histogram(
             &mut o,
             "ringfront_origin_duration_seconds",
@@ -333,6 +314,32 @@ impl Metrics {
             sum(&|w| w.pool_idle.load(Ordering::Relaxed)),
         );
         o
+    }
+
+    /// Attempts by origin, and fetches from a cluster's owners by peer
+    /// (the hops after the origins), by outcome.
+    fn attempts(&self, o: &mut String) {
+        let outcomes: Vec<&str> = (0..OUTCOMES).map(outcome_name).collect();
+        self.two_labels(
+            o,
+            "ringfront_origin_attempts_total",
+            "Origin attempts by origin and how they ended.",
+            ("origin", &self.origins),
+            ("outcome", &outcomes),
+            |w, i, k| w.attempts.get(i).map_or(0, |a| a[k].get()),
+        );
+        if self.peers.is_empty() {
+            return;
+        }
+        let base = self.origins.len();
+        self.two_labels(
+            o,
+            "ringfront_peer_fetches_total",
+            "Requests sent to the key's owner in the cluster, by peer and how they ended.",
+            ("peer", &self.peers),
+            ("outcome", &outcomes),
+            |w, i, k| w.attempts.get(base + i).map_or(0, |a| a[k].get()),
+        );
     }
 
     /// A counter family with two labels, one series per pair of values,

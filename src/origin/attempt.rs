@@ -988,6 +988,31 @@ mod tests {
         t.actions.pop();
     }
 
+    /// The owner: the origin group only after the owner failed (not on a
+    /// status: its answer is the answer), and never the owner again.
+    fn check_owner(p: &Plan<'_>, m: &AttemptMachine<'_>, connects: &[(usize, u32, bool)], ctx: &dyn Fn() -> String) {
+        let to_origins = connects.iter().any(|c| c.0 != PEER);
+        if let (Some(_), true) = (p.peer, to_origins) {
+            let owner_failed = m
+                .failures
+                .iter()
+                .any(|f| f.role == Role::Peer && !matches!(f.failure, Failure::Status(_)));
+            assert!(owner_failed, "{}", ctx());
+            assert!(
+                connects.iter().skip_while(|c| c.0 == PEER).all(|c| c.0 != PEER),
+                "{}",
+                ctx()
+            );
+        }
+        assert!(
+            m.failures
+                .iter()
+                .all(|f| f.role != Role::Peer || !matches!(f.failure, Failure::Status(_))),
+            "{}",
+            ctx()
+        );
+    }
+
     fn check(p: &Plan<'_>, m: &AttemptMachine<'_>, t: &Trace) {
         let ctx = || format!("plan {p:?}\nevents {:?}\nactions {:?}", t.events, t.actions);
         let primary = p.steps[0].unwrap().origin;
@@ -1017,29 +1042,7 @@ mod tests {
             primary
         };
         assert_eq!((first.0, first.1), (expect_first, 1), "{}", ctx());
-        // The owner: one numbered attempt; the origin group only after the
-        // owner failed (not on a status: its answer is the answer), and only
-        // a request that can be sent again once sent.
-        let to_origins = connects.iter().any(|c| c.0 != PEER);
-        if let (Some(_), true) = (p.peer, to_origins) {
-            let owner_failed = m
-                .failures
-                .iter()
-                .any(|f| f.role == Role::Peer && !matches!(f.failure, Failure::Status(_)));
-            assert!(owner_failed, "{}", ctx());
-            assert!(
-                connects.iter().skip_while(|c| c.0 == PEER).all(|c| c.0 != PEER),
-                "{}",
-                ctx()
-            );
-        }
-        assert!(
-            m.failures
-                .iter()
-                .all(|f| f.role != Role::Peer || !matches!(f.failure, Failure::Status(_))),
-            "{}",
-            ctx()
-        );
+        check_owner(p, m, &connects, &ctx);
         // Attempt numbers: +1 per new connect; a fresh retry after a pooled
         // failure keeps the number.
         for w in connects.windows(2) {

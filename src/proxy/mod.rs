@@ -8,9 +8,11 @@
 //! 3. **cache lookup** — GET/HEAD on a caching behavior ([`crate::cache::lookup`],
 //!    `conn::look_up`): a fresh hit is answered (`hit`), a stale one
 //!    refreshed in the background ([`refresh`]) or revalidated, a miss joins
-//!    its key's collapsed flight;
+//!    its key's collapsed flight; in a cluster, the miss that fetches goes
+//!    to its key's owner first (`peer`, SPEC §8);
 //! 4. **forward** ([`forward`]) — one origin `exchange` (the attempt machine
-//!    over the worker's pool: connect, write the head with its edits, hooks
+//!    over the worker's pool, the owner as its first step: connect, write
+//!    the head with its edits, hooks
 //!    and actions, send the body (`upload`), read the head, forwarding
 //!    interim 1xx heads); a success to an unsafe method invalidates what it
 //!    changed (`invalidate`, RFC 9111 §4.4); then a storable

@@ -355,3 +355,31 @@ fn an_invalidation_is_applied_here_and_posted_to_every_peer_with_an_admin_listen
     assert_eq!((status, text.as_str()), (200, "1\n"));
     assert_eq!(admin_b.received().len(), 1, "fanned out again");
 }
+
+#[test]
+fn a_head_miss_another_peer_owns_is_asked_of_it_too() {
+    let o = SampleOrigin::start("127.0.0.1:0", "o").unwrap();
+    let peer = ScriptedOrigin::start(|req| {
+        let body = if req.starts_with("HEAD ") { "" } else { "peer" };
+        Reply::now(format!("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n{body}").as_bytes())
+    });
+    let p = Proxy::start(&host(
+        "a",
+        &[("o", o.addr())],
+        "o",
+        &[("a", refused_addr()), ("b", peer.addr)],
+        "",
+    ));
+    let path = owned_by(&["a", "b"], "b", "head");
+    let mut c = p.client();
+    c.send(format!("HEAD {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
+    let r = c.read_response(true).unwrap();
+    assert_eq!((r.status, r.header("content-length")), (200, Some("4")));
+    // The connection is in step: no body followed the HEAD's answer.
+    assert_eq!(c.get(&path).text(), "peer");
+    assert_eq!(
+        peer.request_lines(),
+        [format!("HEAD {path} HTTP/1.1"), format!("GET {path} HTTP/1.1")]
+    );
+    assert_eq!(o.requests(), 0);
+}

@@ -82,6 +82,7 @@ fn bench(c: &mut Criterion) {
         response_timeout: Duration::from_secs(30),
     };
     let plan = Plan {
+        peer: None,
         steps: [Some(step(0, Role::Primary)), Some(step(1, Role::Secondary))],
         failover_status: &[500, 502, 503, 504],
         method_fails_over: true,

@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `GET /healthz` | 200 `ok` while serving, 503 `draining` after a stop signal |
 //! | `GET /metrics` | Prometheus text, summed over the workers (see [`crate::metrics`]) |
-//! | `POST /invalidate` | body: one path per line, `prefix*` for a prefix; answers the count removed |
+//! | `POST /invalidate` | body: one path per line, `prefix*` for a prefix; answers the count removed; in a cluster, applied on every peer too, one answer line per peer ([`fanout`]) |
 
 use crate::cache::store::Store;
 use crate::http::body::BodyCursor;
@@ -20,6 +20,8 @@ use monoio::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod fanout;
 
 /// Bound on any admin request (head and body together).
 const MAX_REQUEST: usize = 1 << 20;
@@ -122,10 +124,8 @@ async fn handle(mut s: TcpStream, admin: Arc<Admin>) {
             }
         }
         (b"POST", b"/invalidate") => {
-            let cfg = admin.shared.latest().map(|g| g.cfg.clone());
-            let n = invalidate(admin.cache.as_deref(), cfg.as_deref(), &body);
-            log::info!("admin: invalidated {n} object(s)");
-            (200, TEXT, format!("{n}\n"))
+            let loops = crate::cache::vary::request_lines(&buf, &head, b"cdn-loop");
+            (200, TEXT, invalidate_answer(&admin, &body, loops).await)
         }
         (b"GET" | b"HEAD", b"/metrics") => {
             let metrics = admin.shared.latest().map(|g| g.metrics.clone()).unwrap_or_default();
@@ -141,6 +141,19 @@ async fn handle(mut s: TcpStream, admin: Arc<Admin>) {
     };
     // A HEAD answer carries the GET answer's length but no body (RFC 9110 §9.3.2).
     reply_typed(&mut s, status, content_type, &text, method == b"HEAD").await
+}
+
+/// Applies an invalidation here and, in a cluster, on the other peers
+/// unless `cdn_loop` (the call's CDN-Loop lines) marks it as a peer's
+/// fan-out ([`fanout`]); the answer's text.
+async fn invalidate_answer<'a>(admin: &Admin, body: &[u8], cdn_loop: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let cfg = admin.shared.latest().map(|g| g.cfg.clone());
+    let n = invalidate(admin.cache.as_deref(), cfg.as_deref(), body);
+    log::info!("admin: invalidated {n} object(s)");
+    match cfg.as_deref().and_then(|c| c.cluster.as_ref()) {
+        Some(c) if !fanout::is_fanned_out(c, cdn_loop) => fanout::invalidate_everywhere(c, body, n).await,
+        _ => format!("{n}\n"),
+    }
 }
 
 /// Removes the objects whose path (with its query) equals a listed path, or

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | [`admin`] | the admin listener: `/healthz`, `/invalidate` |
 //! | [`cache`] | the cache decision, admission, the store (sharded, S3-FIFO), freshness rules, keys and Vary variants, 304/HEAD updates, invalidation, collapsing |
-//! | [`cluster`] | several hosts as one cache (SPEC §8): the ring that names a cache key's owner |
+//! | [`cluster`] | several hosts as one cache (SPEC §8): the ring that names a cache key's owner, and the peers' fast-fail state |
 //! | [`compress`] | `compress = true`: which responses, brotli and gzip, the coded heads, the idle-priority pool that compresses stored bodies |
 //! | [`config`] | the TOML schema (SPEC §2), defaults, validation, `check` |
 //! | [`runtime`] | worker threads: one monoio runtime per core, pinning, driver choice, listeners |

@@ -17,7 +17,7 @@ USAGE:
     ringfront check --config FILE    validate FILE and print the resolved config (exit 2 on errors)
     ringfront demo                   two sample origins and the proxy on 127.0.0.1:8080
     ringfront sample-origin --listen ADDR [--name NAME] [--threads N]
-                                     run the fault-injecting sample origin (loopback only)
+                                     run the fault-injecting sample origin (loopback, 198.18.0.0/15)
     ringfront --version | --help
 
 Logs go to stderr; RUST_LOG=debug for more.

@@ -12,7 +12,8 @@
 //! | `ringfront_requests_total` | counter | `result` (Hit, RefreshHit, Miss, Error) | requests answered, by the access log's result |
 //! | `ringfront_request_duration_seconds` | histogram | | from a complete request head to the end of the response (requests refused before a complete head are counted in `ringfront_requests_total` only) |
 //! | `ringfront_origin_attempts_total` | counter | `origin`, `outcome` | attempts by how they ended: `response`, or a Proxy-Status error type (`connection_refused`, `connection_timeout`, `destination_unavailable`, `http_response_timeout`, `http_response_incomplete`, `http_protocol_error`, `tls_certificate_error`, `tls_protocol_error`, `http_response_status` for a failover status) |
-//! | `ringfront_origin_duration_seconds` | histogram | | from the first connect to the end of the origin's part of a request |
+//! | `ringfront_peer_fetches_total` | counter | `peer`, `outcome` | requests sent to the key's owner in a cluster (SPEC §8), by how they ended: `response` (whatever its status), or the error type of a failure (then the origin group was next) |
+//! | `ringfront_origin_duration_seconds` | histogram | | from the first connect to the end of the origin's part of a request (a peer's included) |
 //! | `ringfront_failovers_total` | counter | `group`, `reason` (`connect`, `timeout`, `status`, `response`) | requests that moved from the primary to the secondary |
 //! | `ringfront_cache_objects` | gauge | | objects in the cache |
 //! | `ringfront_cache_bytes` | gauge | | bytes the cache accounts for |
@@ -98,7 +99,8 @@ pub struct WorkerMetrics {
     requests: [Counter; Class::ALL.len()],
     duration: Histogram,
     origin_duration: Histogram,
-    /// Per origin (config order), per outcome.
+    /// Per hop (the origins in config order, then the cluster's peers:
+    /// `Config::peer_hop`), per outcome.
     attempts: Vec<[Counter; OUTCOMES]>,
     /// Per group (config order), per reason.
     failovers: Vec<[Counter; REASONS.len()]>,
@@ -107,9 +109,9 @@ pub struct WorkerMetrics {
 }
 
 impl WorkerMetrics {
-    fn new(origins: usize, groups: usize) -> WorkerMetrics {
+    fn new(hops: usize, groups: usize) -> WorkerMetrics {
         WorkerMetrics {
-            attempts: (0..origins).map(|_| Default::default()).collect(),
+            attempts: (0..hops).map(|_| Default::default()).collect(),
             failovers: (0..groups).map(|_| Default::default()).collect(),
             ..Default::default()
         }
@@ -195,6 +197,8 @@ fn reason_index(f: Failure) -> usize {
 pub struct Metrics {
     workers: Vec<WorkerMetrics>,
     origins: Vec<String>,
+    /// The cluster's peers, counted after the origins.
+    peers: Vec<String>,
     groups: Vec<String>,
 }
 
@@ -208,11 +212,13 @@ pub struct Gauges {
 
 impl Metrics {
     pub fn new(cfg: &crate::config::Config, workers: usize) -> Metrics {
+        let hops = cfg.origins.len() + cfg.peers().len();
         Metrics {
             workers: (0..workers)
-                .map(|_| WorkerMetrics::new(cfg.origins.len(), cfg.groups.len()))
+                .map(|_| WorkerMetrics::new(hops, cfg.groups.len()))
                 .collect(),
             origins: cfg.origins.iter().map(|o| o.id.clone()).collect(),
+            peers: cfg.peers().iter().map(|p| p.id.clone()).collect(),
             groups: cfg.groups.iter().map(|g| g.id.clone()).collect(),
         }
     }
@@ -249,15 +255,7 @@ impl Metrics {
             "From a complete request head to the end of the response.",
             |w| &w.duration,
         );
-        let outcomes: Vec<&str> = (0..OUTCOMES).map(outcome_name).collect();
-        self.two_labels(
-            &mut o,
-            "ringfront_origin_attempts_total",
-            "Origin attempts by origin and how they ended.",
-            ("origin", &self.origins),
-            ("outcome", &outcomes),
-            |w, i, k| w.attempts.get(i).map_or(0, |a| a[k].get()),
-        );
+        self.attempts(&mut o);
         self.histogram(
             &mut o,
             "ringfront_origin_duration_seconds",
@@ -316,6 +314,32 @@ impl Metrics {
             sum(&|w| w.pool_idle.load(Ordering::Relaxed)),
         );
         o
+    }
+
+    /// Attempts by origin, and fetches from a cluster's owners by peer
+    /// (the hops after the origins), by outcome.
+    fn attempts(&self, o: &mut String) {
+        let outcomes: Vec<&str> = (0..OUTCOMES).map(outcome_name).collect();
+        self.two_labels(
+            o,
+            "ringfront_origin_attempts_total",
+            "Origin attempts by origin and how they ended.",
+            ("origin", &self.origins),
+            ("outcome", &outcomes),
+            |w, i, k| w.attempts.get(i).map_or(0, |a| a[k].get()),
+        );
+        if self.peers.is_empty() {
+            return;
+        }
+        let base = self.origins.len();
+        self.two_labels(
+            o,
+            "ringfront_peer_fetches_total",
+            "Requests sent to the key's owner in the cluster, by peer and how they ended.",
+            ("peer", &self.peers),
+            ("outcome", &outcomes),
+            |w, i, k| w.attempts.get(base + i).map_or(0, |a| a[k].get()),
+        );
     }
 
     /// A counter family with two labels, one series per pair of values,
@@ -397,8 +421,9 @@ mod tests {
     #[test]
     fn counts_sum_across_workers_and_histograms_are_cumulative() {
         let m = Metrics {
-            workers: vec![WorkerMetrics::new(2, 1), WorkerMetrics::new(2, 1)],
+            workers: vec![WorkerMetrics::new(3, 1), WorkerMetrics::new(3, 1)],
             origins: vec!["p".into(), "s\"x".into()],
+            peers: vec!["edge-b".into()],
             groups: vec!["g".into()],
         };
         m.worker(0).request(Class::Hit, Some(Duration::from_micros(300)));
@@ -422,6 +447,14 @@ mod tests {
         );
         // A single-origin request that answered: no failover.
         m.worker(1).forwarded(&[], Some((0, Role::Single)), None, None);
+        // The owner answered one; another went on to the group's primary.
+        m.worker(0).forwarded(&[], Some((2, Role::Peer)), Some(0), None);
+        m.worker(1).forwarded(
+            &[fa(2, Role::Peer, Failure::ConnectionTimeout)],
+            Some((0, Role::Primary)),
+            Some(0),
+            None,
+        );
         let text = m.render(&Gauges::default());
         for line in [
             "ringfront_requests_total{result=\"Hit\"} 2",
@@ -433,12 +466,15 @@ mod tests {
             "ringfront_request_duration_seconds_count 3",
             "ringfront_origin_attempts_total{origin=\"p\",outcome=\"http_response_status\"} 1",
             "ringfront_origin_attempts_total{origin=\"p\",outcome=\"connection_refused\"} 2",
-            "ringfront_origin_attempts_total{origin=\"p\",outcome=\"response\"} 1",
             "ringfront_origin_attempts_total{origin=\"s\\\"x\",outcome=\"response\"} 2",
             "ringfront_failovers_total{group=\"g\",reason=\"status\"} 1",
             "ringfront_failovers_total{group=\"g\",reason=\"connect\"} 1",
             "ringfront_failovers_total{group=\"g\",reason=\"timeout\"} 0",
             "ringfront_origin_duration_seconds_count 1",
+            "ringfront_peer_fetches_total{peer=\"edge-b\",outcome=\"response\"} 1",
+            "ringfront_peer_fetches_total{peer=\"edge-b\",outcome=\"connection_timeout\"} 1",
+            "ringfront_peer_fetches_total{peer=\"edge-b\",outcome=\"connection_refused\"} 0",
+            "ringfront_origin_attempts_total{origin=\"p\",outcome=\"response\"} 2",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

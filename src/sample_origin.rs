@@ -2,7 +2,9 @@
 //!
 //! `ringfront demo`, the integration tests and `scripts/bench` all use it, so
 //! the faults the tests inject are the same ones an operator can try by hand.
-//! It binds loopback addresses only.
+//! It binds loopback addresses only, and the benchmarking range
+//! 198.18.0.0/15 (RFC 2544, where the namespace tests of a cluster put their
+//! hosts: `tests/common/netns.rs`), never an address the world can reach.
 //!
 //! Per-request knobs come from the query string; a knob may be prefixed with
 //! the origin's name (`primary.status=503`) to apply to that origin only,
@@ -157,10 +159,10 @@ impl SampleOrigin {
         let addr: SocketAddr = addr
             .parse()
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad address"))?;
-        if !addr.ip().is_loopback() {
+        if !may_bind(addr.ip()) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                "the sample origin binds loopback addresses only",
+                "the sample origin binds loopback and 198.18.0.0/15 addresses only",
             ));
         }
         let first = net::reuseport_listener(addr, 1024)?;
@@ -227,6 +229,15 @@ impl SampleOrigin {
     /// counted after the reset was sent.
     pub fn resets(&self) -> u64 {
         self.ctl.resets.load(Ordering::Acquire)
+    }
+}
+
+/// Loopback, or the benchmarking range 198.18.0.0/15 (RFC 2544 §C.2.2: not
+/// routed on the Internet).
+fn may_bind(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.octets()[0] == 198 && v4.octets()[1] & 0xfe == 18,
+        std::net::IpAddr::V6(v6) => v6.is_loopback(),
     }
 }
 
@@ -738,5 +749,15 @@ async fn stall(s: &mut Stream) {
             Ok((Ok(n), bb)) if n > 0 => b = bb,
             _ => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn binds_loopback_and_the_benchmarking_range_only() {
+        let ok = |s: &str| super::may_bind(s.parse().unwrap());
+        assert!(ok("127.0.0.1") && ok("::1") && ok("198.18.2.2") && ok("198.19.255.255"));
+        assert!(!ok("198.20.0.1") && !ok("198.17.0.1") && !ok("0.0.0.0") && !ok("10.0.0.1"));
     }
 }

@@ -9,10 +9,12 @@
 //!   retry per step for a failed pooled connection);
 //! - Connect targets an origin of the plan, and the secondary only in a group;
 //! - only a group fails over, and (unless the primary is skipped as down)
-//!   only after a failure of the primary.
+//!   only after a failure of the primary;
+//! - with a cluster owner first (`peer`), the owner is tried once, first,
+//!   and the origins only after it failed (never after a status from it).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use ringfront::origin::attempt::{Action, AttemptMachine, ConnectError, Event, Plan, Role, Step};
+use ringfront::origin::attempt::{Action, AttemptMachine, ConnectError, Event, Failure, Plan, Role, Step};
 use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {
@@ -31,7 +33,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let statuses = [500u16, 502, 503, 504];
     let pages = [502u16, 504, 404];
+    let peered = cfg[2] & 1 == 1;
     let plan = Plan {
+        peer: peered.then(|| step(2, Role::Peer, 1)),
         steps: if grouped {
             [Some(step(0, Role::Primary, attempts[0])), Some(step(1, Role::Secondary, attempts[1]))]
         } else {
@@ -43,15 +47,16 @@ fuzz_target!(|data: &[u8]| {
         skip_primary: grouped && cfg[1] & 16 != 0,
         error_pages: if cfg[1] & 32 != 0 { &pages } else { &[] },
     };
-    let max_attempts = attempts[0] + if grouped { attempts[1] } else { 0 };
+    let max_attempts = attempts[0] + if grouped { attempts[1] } else { 0 } + u32::from(peered);
     let t0 = Instant::now();
     let mut now = t0;
     let mut m = AttemptMachine::new(plan.clone());
     // Every Connect goes to an origin of the plan, in its role.
     let check = |act: &Action| {
         if let Action::Connect { origin, role, .. } = *act {
-            assert!(origin == 0 || (grouped && origin == 1));
-            assert!(grouped || role == Role::Single);
+            assert!(origin == 0 || (grouped && origin == 1) || (peered && origin == 2));
+            assert!(grouped || role == Role::Single || (peered && role == Role::Peer));
+            assert_eq!(origin == 2, role == Role::Peer);
         }
     };
     let act = m.start(now);
@@ -96,6 +101,16 @@ fuzz_target!(|data: &[u8]| {
         assert!(answers <= 1, "two answers");
         // (A pooled connection's fresh retry is not an attempt.)
         assert!(m.attempts() <= max_attempts, "{} attempts for a plan of {max_attempts}", m.attempts());
+        if peered && m.current().role != Role::Peer {
+            let owner_failed = m.failures().iter().any(|f| f.role == Role::Peer);
+            assert!(owner_failed || m.attempts() == 0, "the origins before the owner failed");
+            assert!(
+                m.failures()
+                    .iter()
+                    .all(|f| f.role != Role::Peer || !matches!(f.failure, Failure::Status(_))),
+                "the owner's status taken as a failure"
+            );
+        }
         if m.failed_over() {
             assert!(grouped, "a single origin failed over");
             if !plan.skip_primary {

@@ -443,6 +443,31 @@ impl Config {
         validate::validate(raw, text, base)
     }
 
+    /// The peers of `[cluster]` (none without one).
+    pub fn peers(&self) -> &[Peer] {
+        self.cluster.as_ref().map_or(&[], |c| &c.peers)
+    }
+
+    /// The upstream ("hop") index of cluster peer `peer`: the origins come
+    /// first, then the peers, so one index names either in the attempt
+    /// machine, the connection pool and the metrics.
+    pub fn peer_hop(&self, peer: usize) -> usize {
+        self.origins.len().saturating_add(peer)
+    }
+
+    /// The peer hop `hop` names, if it names one (else it is an origin's).
+    pub fn hop_peer(&self, hop: usize) -> Option<&Peer> {
+        hop.checked_sub(self.origins.len()).and_then(|p| self.peers().get(p))
+    }
+
+    /// The id of hop `hop`: an origin's or a peer's ("" for none).
+    pub fn hop_id(&self, hop: usize) -> &str {
+        match self.origins.get(hop) {
+            Some(o) => &o.id,
+            None => self.hop_peer(hop).map_or("", |p| &p.id),
+        }
+    }
+
     /// The error page configured for a final status, if any.
     pub fn error_page(&self, status: u16) -> Option<&ErrorPage> {
         self.error_pages.iter().find(|p| p.status == status)

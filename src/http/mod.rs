@@ -12,6 +12,7 @@
 //!   framed again, never passed on with the sender's framing.
 //! - [`date`]: HTTP-date in its three formats (RFC 9110 §5.6.7).
 //! - [`token`]: the RFC 9110 token grammar.
+//! - [`cdn_loop`]: the CDNs a request passed through (RFC 8586).
 //! - [`edit`]: the header actions of a behavior, as data the writers apply,
 //!   and the response headers policy applied in place to a written head.
 //! - [`write`]: heads sent to origins and viewers (the one framing line of
@@ -21,6 +22,7 @@
 //! drives it over sockets. The design rules are in `LIFECYCLE.md` beside this file.
 
 pub mod body;
+pub mod cdn_loop;
 pub mod chunked;
 pub mod cookie;
 pub mod date;

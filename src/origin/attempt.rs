@@ -25,6 +25,16 @@
 //! - when the last origin fails: an error page for the final status when
 //!   configured, else connect failure → 502, timeout → 504, an origin status →
 //!   that response.
+//!
+//! In a cluster (SPEC §8) a cacheable miss whose key another host owns has
+//! a first step before all that: the owner ([`Plan::peer`], [`Role::Peer`]),
+//! one connect bounded by `[cluster]`'s timeouts. Whatever the owner
+//! answers, whatever its status, is the answer (it applied the origin
+//! group's failover and error pages itself); if it cannot be connected,
+//! does not answer in time or breaks before a head, the request moves on
+//! to the origin group as if it had started there (the owner's failure
+//! stays in [`AttemptMachine::failures`], for Proxy-Status), provided it
+//! can be sent again.
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +45,8 @@ pub enum Role {
     Secondary,
     /// The target is a single origin, not a group.
     Single,
+    /// The key's owner in the cluster, before the origin group.
+    Peer,
 }
 
 impl Role {
@@ -43,14 +55,17 @@ impl Role {
             Role::Primary => "primary",
             Role::Secondary => "secondary",
             Role::Single => "single",
+            Role::Peer => "peer",
         }
     }
 }
 
-/// One origin the request may go to, with its limits.
+/// One origin (or peer) the request may go to, with its limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
-    /// Origin index in the config.
+    /// The upstream's index: an origin's in the config, or for
+    /// [`Role::Peer`] the index the driver gives the peer (after the
+    /// origins: see `Config::hop_id`).
     pub origin: usize,
     pub role: Role,
     pub connection_attempts: u32,
@@ -61,6 +76,9 @@ pub struct Step {
 /// Everything the machine needs to know about one request up front.
 #[derive(Debug, Clone)]
 pub struct Plan<'a> {
+    /// The key's owner when it is another host of the cluster (SPEC §8):
+    /// tried once before the origin group (see the module doc).
+    pub peer: Option<Step>,
     /// The primary (or single origin), then the secondary if any.
     pub steps: [Option<Step>; 2],
     /// Statuses that send the request on to the secondary.
@@ -226,6 +244,8 @@ enum Phase {
 #[derive(Debug)]
 pub struct AttemptMachine<'a> {
     plan: Plan<'a>,
+    /// The current step is the plan's peer (then `step` is unused yet).
+    on_peer: bool,
     step: usize,
     phase: Phase,
     /// Connect attempts made on the current step.
@@ -246,6 +266,7 @@ pub struct AttemptMachine<'a> {
 impl<'a> AttemptMachine<'a> {
     pub fn new(plan: Plan<'a>) -> Self {
         AttemptMachine {
+            on_peer: plan.peer.is_some(),
             plan,
             step: 0,
             phase: Phase::Start,
@@ -262,10 +283,14 @@ impl<'a> AttemptMachine<'a> {
     /// The first action.
     pub fn start(&mut self, now: Instant) -> Action {
         debug_assert_eq!(self.phase, Phase::Start);
-        if self.plan.skip_primary && self.plan.steps[1].is_some() {
-            self.step = 1;
-        }
+        self.step = self.first_origin();
         self.connect(now, true)
+    }
+
+    /// Where the origin group starts: the primary, or the secondary when
+    /// the primary is skipped as down.
+    fn first_origin(&self) -> usize {
+        usize::from(self.plan.skip_primary && self.plan.steps[1].is_some())
     }
 
     /// Attempts that failed so far, in order.
@@ -278,9 +303,14 @@ impl<'a> AttemptMachine<'a> {
         self.attempt
     }
 
-    /// The step (origin) currently or last in use.
+    /// The step (origin or peer) currently or last in use.
     pub fn current(&self) -> Step {
-        self.plan.steps[self.step].unwrap_or(Step {
+        let step = if self.on_peer {
+            self.plan.peer
+        } else {
+            self.plan.steps[self.step]
+        };
+        step.unwrap_or(Step {
             origin: 0,
             role: Role::Single,
             connection_attempts: 1,
@@ -289,9 +319,14 @@ impl<'a> AttemptMachine<'a> {
         })
     }
 
-    /// True once a step other than the first was used.
+    /// True once the group's secondary was used.
     pub fn failed_over(&self) -> bool {
-        self.step > 0
+        !self.on_peer && self.step > 0
+    }
+
+    /// True while the request is with the cluster's owner of its key.
+    pub fn on_peer(&self) -> bool {
+        self.on_peer
     }
 
     /// The final status (delivered or generated) once decided.
@@ -342,7 +377,8 @@ impl<'a> AttemptMachine<'a> {
     }
 
     fn can_fail_over(&self) -> bool {
-        self.step == 0
+        !self.on_peer
+            && self.step == 0
             && self.plan.steps[1].is_some()
             && self.plan.method_fails_over
             && (self.plan.replayable || !self.sent)
@@ -359,6 +395,14 @@ impl<'a> AttemptMachine<'a> {
         });
         if connect_phase && self.connects < s.connection_attempts {
             return self.connect(now, false);
+        }
+        if self.on_peer && (self.plan.replayable || !self.sent) {
+            // SPEC §8: the owner failed; the origin group, from its start.
+            self.on_peer = false;
+            self.step = self.first_origin();
+            self.connects = 0;
+            self.pooled_retry_used = false;
+            return self.connect(now, true);
         }
         if self.can_fail_over() {
             self.step = 1;
@@ -386,6 +430,12 @@ impl<'a> AttemptMachine<'a> {
     }
 
     fn head(&mut self, now: Instant, status: u16) -> Action {
+        if self.on_peer {
+            // SPEC §8: whatever the owner answers is the answer.
+            self.outcome = Some(status);
+            self.phase = Phase::Delivering;
+            return Action::Deliver { status };
+        }
         if self.plan.failover_status.contains(&status) && self.can_fail_over() {
             return self.origin_failed(now, Failure::Status(status), false);
         }
@@ -513,6 +563,7 @@ mod tests {
 
     fn single(attempts: u32) -> Plan<'static> {
         Plan {
+            peer: None,
             steps: [Some(step(0, Role::Single, attempts)), None],
             failover_status: &[],
             method_fails_over: true,
@@ -524,6 +575,7 @@ mod tests {
 
     fn group(attempts: u32) -> Plan<'static> {
         Plan {
+            peer: None,
             steps: [
                 Some(step(0, Role::Primary, attempts)),
                 Some(step(1, Role::Secondary, attempts)),
@@ -534,6 +586,15 @@ mod tests {
             skip_primary: false,
             error_pages: &[],
         }
+    }
+
+    /// The peer's index in these tests (after the two origins).
+    const PEER: usize = 2;
+
+    /// `p` with the cluster's owner as its first step.
+    fn peered(mut p: Plan<'static>) -> Plan<'static> {
+        p.peer = Some(step(PEER, Role::Peer, 1));
+        p
     }
 
     fn connect_of(a: Action) -> (usize, u32, bool, Instant) {
@@ -702,6 +763,88 @@ mod tests {
         assert_eq!(connect_of(m.on(Event::ConnectFailed(ConnectError::Refused), t0)).0, 1);
     }
 
+    #[test]
+    fn the_owner_answers_whatever_its_status() {
+        let t0 = Instant::now();
+        let mut p = peered(group(2));
+        p.error_pages = &[503];
+        let mut m = AttemptMachine::new(p);
+        let (o, n, pooled, dl) = connect_of(m.start(t0));
+        assert_eq!((o, n, pooled, dl), (PEER, 1, true, t0 + CT));
+        assert_eq!(m.current().role, Role::Peer);
+        m.on(Event::Connected { reused: false }, t0);
+        // A failover status, with an error page for it: the owner's answer.
+        assert_eq!(m.on(Event::Head { status: 503 }, t0), Action::Deliver { status: 503 });
+        assert!(m.failures().is_empty());
+        assert!(!m.failed_over());
+        assert_eq!(m.on(Event::BodyDone, t0), Action::Done);
+    }
+
+    #[test]
+    fn an_owner_that_cannot_be_connected_sends_the_request_to_the_primary() {
+        let t0 = Instant::now();
+        let mut m = AttemptMachine::new(peered(group(2)));
+        m.start(t0);
+        // One connect only, whatever the group's connection_attempts.
+        let (o, n, pooled, _) = connect_of(m.on(Event::ConnectFailed(ConnectError::Refused), t0));
+        assert_eq!((o, n, pooled), (0, 2, true));
+        assert_eq!(m.current().role, Role::Primary);
+        assert!(!m.failed_over());
+        assert_eq!(
+            m.failures(),
+            &[FailedAttempt {
+                origin: PEER,
+                role: Role::Peer,
+                failure: Failure::ConnectionRefused
+            }]
+        );
+        m.on(Event::Connected { reused: false }, t0);
+        assert_eq!(m.on(Event::Head { status: 200 }, t0), Action::Deliver { status: 200 });
+    }
+
+    #[test]
+    fn an_owner_that_times_out_sends_the_request_on_and_a_down_primary_stays_skipped() {
+        let t0 = Instant::now();
+        let mut p = peered(group(1));
+        p.skip_primary = true;
+        let mut m = AttemptMachine::new(p);
+        m.start(t0);
+        let Action::Send { deadline } = m.on(Event::Connected { reused: false }, t0) else {
+            panic!()
+        };
+        let (o, n, _, _) = connect_of(m.on(Event::Timer, deadline));
+        assert_eq!((o, n), (1, 2), "straight to the secondary");
+        assert_eq!(m.failures()[0].failure, Failure::ResponseTimeout);
+        assert_eq!(m.failures()[0].role, Role::Peer);
+    }
+
+    #[test]
+    fn a_failed_pooled_connection_to_the_owner_is_retried_fresh_first() {
+        let t0 = Instant::now();
+        let mut m = AttemptMachine::new(peered(single(1)));
+        m.start(t0);
+        m.on(Event::Connected { reused: true }, t0);
+        let (o, n, pooled, _) = connect_of(m.on(Event::FailedBeforeResponse { reused: true }, t0));
+        assert_eq!((o, n, pooled), (PEER, 1, false));
+        m.on(Event::Connected { reused: false }, t0);
+        let (o, n, _, _) = connect_of(m.on(Event::BadHead, t0));
+        assert_eq!((o, n), (0, 2));
+    }
+
+    #[test]
+    fn an_unreplayable_request_sent_to_the_owner_is_not_sent_again() {
+        let t0 = Instant::now();
+        let mut p = peered(group(1));
+        p.replayable = false;
+        let mut m = AttemptMachine::new(p);
+        m.start(t0);
+        m.on(Event::Connected { reused: false }, t0);
+        assert_eq!(
+            m.on(Event::FailedBeforeResponse { reused: false }, t0),
+            Action::Generate { status: 502 }
+        );
+    }
+
     /// Every event sequence a driver can produce, for every kind of plan,
     /// checked against the rules in the module doc. Progress and early timer
     /// wakes are allowed once per sequence so the search stays finite.
@@ -713,8 +856,16 @@ mod tests {
                 for &replayable in &[false, true] {
                     for &attempts in &[1u32, 2] {
                         for pages in [&[][..], &[502u16, 504, 404][..]] {
-                            for &skip in &[false, true] {
+                            for (skip, owner) in [(false, false), (true, false), (false, true), (true, true)] {
+                                // With an owner first, one connect per origin
+                                // keeps the search finite in time.
+                                if owner && attempts > 1 {
+                                    continue;
+                                }
                                 let mut p = if grouped { group(attempts) } else { single(attempts) };
+                                if owner {
+                                    p = peered(p);
+                                }
                                 p.method_fails_over = fails_over;
                                 p.replayable = replayable;
                                 p.error_pages = pages;
@@ -802,6 +953,7 @@ mod tests {
         for (ev, at) in evs {
             let mut m2 = AttemptMachine {
                 plan: m.plan.clone(),
+                on_peer: m.on_peer,
                 step: m.step,
                 phase: m.phase,
                 connects: m.connects,
@@ -836,6 +988,31 @@ mod tests {
         t.actions.pop();
     }
 
+    /// The owner: the origin group only after the owner failed (not on a
+    /// status: its answer is the answer), and never the owner again.
+    fn check_owner(p: &Plan<'_>, m: &AttemptMachine<'_>, connects: &[(usize, u32, bool)], ctx: &dyn Fn() -> String) {
+        let to_origins = connects.iter().any(|c| c.0 != PEER);
+        if let (Some(_), true) = (p.peer, to_origins) {
+            let owner_failed = m
+                .failures
+                .iter()
+                .any(|f| f.role == Role::Peer && !matches!(f.failure, Failure::Status(_)));
+            assert!(owner_failed, "{}", ctx());
+            assert!(
+                connects.iter().skip_while(|c| c.0 == PEER).all(|c| c.0 != PEER),
+                "{}",
+                ctx()
+            );
+        }
+        assert!(
+            m.failures
+                .iter()
+                .all(|f| f.role != Role::Peer || !matches!(f.failure, Failure::Status(_))),
+            "{}",
+            ctx()
+        );
+    }
+
     fn check(p: &Plan<'_>, m: &AttemptMachine<'_>, t: &Trace) {
         let ctx = || format!("plan {p:?}\nevents {:?}\nactions {:?}", t.events, t.actions);
         let primary = p.steps[0].unwrap().origin;
@@ -854,21 +1031,25 @@ mod tests {
                 _ => None,
             })
             .collect();
-        // Starts at the primary (or the secondary when the primary is skipped).
+        // Starts at the owner, else at the primary (or the secondary when
+        // the primary is skipped).
         let first = connects[0];
-        let expect_first = if p.skip_primary && p.steps[1].is_some() {
+        let expect_first = if p.peer.is_some() {
+            PEER
+        } else if p.skip_primary && p.steps[1].is_some() {
             1
         } else {
             primary
         };
         assert_eq!((first.0, first.1), (expect_first, 1), "{}", ctx());
+        check_owner(p, m, &connects, &ctx);
         // Attempt numbers: +1 per new connect; a fresh retry after a pooled
         // failure keeps the number.
         for w in connects.windows(2) {
             assert!(w[1].1 == w[0].1 + 1 || (w[1].1 == w[0].1 && !w[1].2), "{}", ctx());
         }
         // Per origin, at most connection_attempts numbered attempts.
-        for s in p.steps.iter().flatten() {
+        for s in p.steps.iter().chain([&p.peer]).flatten() {
             let mut nums: Vec<u32> = connects.iter().filter(|c| c.0 == s.origin).map(|c| c.1).collect();
             nums.dedup();
             assert!(nums.len() as u32 <= s.connection_attempts, "{}", ctx());
@@ -880,7 +1061,7 @@ mod tests {
                 assert!(m.failures.iter().any(|f| f.origin == primary), "{}", ctx());
             }
         } else {
-            assert!(connects.iter().all(|c| c.0 == primary), "{}", ctx());
+            assert!(connects.iter().all(|c| c.0 == primary || c.0 == PEER), "{}", ctx());
         }
         // Exactly one final answer, and nothing after it.
         let finals: Vec<&Action> = t
@@ -915,7 +1096,7 @@ mod tests {
             }
             Some(Action::ServePage { status }) => assert!(p.error_pages.contains(status), "{}", ctx()),
             Some(Action::Deliver { status }) => {
-                if p.failover_status.contains(status) {
+                if p.failover_status.contains(status) && !m.on_peer {
                     // A failover status is delivered only by the last origin
                     // or when failing over was not allowed.
                     assert!(

@@ -18,24 +18,37 @@
 //! State is a pair of atomics per group, touched only on a connect failure, on
 //! the first success after failures, and once per request while the primary is
 //! marked down: nothing on the fast path of a healthy group but one load.
+//!
+//! The same mechanism marks a cluster peer down (SPEC §8, always on there,
+//! with `[cluster]`'s `fast_fail_after` and `fast_fail_probe_interval`):
+//! [`Health`] is the state of one upstream under a [`Rule`], and
+//! [`GroupHealth`] applies it to a group's primary.
 
 use crate::config::Group;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// Health of one group's primary.
+/// When an upstream is down, and how often a request still probes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// Failed connects in a row that mark it down (at least 1).
+    pub after: u32,
+    pub probe_interval: Duration,
+}
+
+/// Fast-fail state of one upstream (a group's primary, a cluster peer).
 #[derive(Debug)]
-pub struct GroupHealth {
+pub struct Health {
     epoch: Instant,
-    /// Consecutive failed connects to the primary.
+    /// Consecutive failed connects.
     failures: AtomicU32,
-    /// Milliseconds since `epoch` when the next probe may go to the primary.
+    /// Milliseconds since `epoch` when the next probe may go to it.
     next_probe_ms: AtomicU64,
 }
 
-impl GroupHealth {
-    pub fn new(epoch: Instant) -> GroupHealth {
-        GroupHealth {
+impl Health {
+    pub fn new(epoch: Instant) -> Health {
+        Health {
             epoch,
             failures: AtomicU32::new(0),
             next_probe_ms: AtomicU64::new(0),
@@ -46,42 +59,86 @@ impl GroupHealth {
         now.saturating_duration_since(self.epoch).as_millis() as u64
     }
 
+    fn after_interval(&self, r: Rule, now: Instant) -> u64 {
+        let interval = u64::try_from(r.probe_interval.as_millis()).unwrap_or(u64::MAX);
+        self.ms(now).saturating_add(interval)
+    }
+
+    /// True while the upstream is marked down.
+    pub fn is_down(&self, r: Rule) -> bool {
+        self.failures.load(Ordering::Relaxed) >= r.after.max(1)
+    }
+
+    /// Whether this request should skip the upstream. While it is down,
+    /// exactly one caller per probe interval gets `false` (the probe).
+    pub fn skip(&self, r: Rule, now: Instant) -> bool {
+        if !self.is_down(r) {
+            return false;
+        }
+        let next = self.next_probe_ms.load(Ordering::Relaxed);
+        if self.ms(now) < next {
+            return true;
+        }
+        // Only the caller that moves the probe time forward probes.
+        self.next_probe_ms
+            .compare_exchange(next, self.after_interval(r, now), Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+    }
+
+    /// A connect failed; true when this failure marked the upstream down.
+    pub fn connect_failed(&self, r: Rule, now: Instant) -> bool {
+        let n = self.failures.fetch_add(1, Ordering::AcqRel).saturating_add(1);
+        if n == r.after.max(1) {
+            self.next_probe_ms.store(self.after_interval(r, now), Ordering::Release);
+            return true;
+        }
+        false
+    }
+
+    /// A connect succeeded; true when the upstream was down until now.
+    pub fn connect_ok(&self, r: Rule) -> bool {
+        if self.failures.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        self.failures.swap(0, Ordering::AcqRel) >= r.after.max(1)
+    }
+}
+
+/// Health of one group's primary.
+#[derive(Debug)]
+pub struct GroupHealth(Health);
+
+fn rule(g: &Group) -> Rule {
+    Rule {
+        after: g.fast_fail_after,
+        probe_interval: g.fast_fail_probe_interval,
+    }
+}
+
+impl GroupHealth {
+    pub fn new(epoch: Instant) -> GroupHealth {
+        GroupHealth(Health::new(epoch))
+    }
+
     /// True while the primary is marked down.
     pub fn is_down(&self, g: &Group) -> bool {
-        g.primary_fast_fail && self.failures.load(Ordering::Relaxed) >= g.fast_fail_after
+        g.primary_fast_fail && self.0.is_down(rule(g))
     }
 
     /// Whether this request should skip the primary. While the primary is
     /// down, exactly one caller per probe interval gets `false` (the probe).
     pub fn skip_primary(&self, g: &Group, now: Instant) -> bool {
-        if !self.is_down(g) {
-            return false;
-        }
-        let now_ms = self.ms(now);
-        let next = self.next_probe_ms.load(Ordering::Relaxed);
-        if now_ms < next {
-            return true;
-        }
-        let after = now_ms + g.fast_fail_probe_interval.as_millis() as u64;
-        // Only the caller that moves the probe time forward probes.
-        self.next_probe_ms
-            .compare_exchange(next, after, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
+        g.primary_fast_fail && self.0.skip(rule(g), now)
     }
 
     /// A connect to the primary failed.
     pub fn connect_failed(&self, g: &Group, origin: &str, now: Instant) {
-        if !g.primary_fast_fail {
-            return;
-        }
-        let n = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
-        if n == g.fast_fail_after {
-            let after = self.ms(now) + g.fast_fail_probe_interval.as_millis() as u64;
-            self.next_probe_ms.store(after, Ordering::Release);
+        if g.primary_fast_fail && self.0.connect_failed(rule(g), now) {
             log::warn!(
-                "origin_group {:?}: primary {origin:?} marked down after {n} connect failures in a row; \
+                "origin_group {:?}: primary {origin:?} marked down after {} connect failures in a row; \
                  requests go to the secondary, probing every {:?}",
                 g.id,
+                g.fast_fail_after,
                 g.fast_fail_probe_interval
             );
         }
@@ -89,11 +146,7 @@ impl GroupHealth {
 
     /// A connect to the primary succeeded.
     pub fn connect_ok(&self, g: &Group, origin: &str) {
-        if self.failures.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        let was = self.failures.swap(0, Ordering::AcqRel);
-        if g.primary_fast_fail && was >= g.fast_fail_after {
+        if self.0.connect_ok(rule(g)) && g.primary_fast_fail {
             log::info!("origin_group {:?}: primary {origin:?} is back", g.id);
         }
     }
@@ -161,5 +214,25 @@ mod tests {
         h.connect_failed(&g, "p", t0);
         h.connect_failed(&g, "p", t0);
         assert!(!h.is_down(&g));
+    }
+
+    #[test]
+    fn one_failure_marks_a_peer_down_and_one_success_brings_it_back() {
+        let t0 = Instant::now();
+        let r = Rule {
+            after: 1,
+            probe_interval: Duration::from_millis(500),
+        };
+        let h = Health::new(t0);
+        assert!(!h.skip(r, t0));
+        assert!(h.connect_failed(r, t0), "the first failure marks it down");
+        assert!(!h.connect_failed(r, t0), "only once");
+        assert!(h.skip(r, t0 + Duration::from_millis(499)));
+        let probe = t0 + Duration::from_millis(500);
+        assert!(!h.skip(r, probe), "the probe");
+        assert!(h.skip(r, probe));
+        assert!(h.connect_ok(r));
+        assert!(!h.connect_ok(r));
+        assert!(!h.skip(r, probe));
     }
 }

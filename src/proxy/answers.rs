@@ -137,7 +137,7 @@ pub(super) fn proxy_status(w: &Worker, m: &AttemptMachine<'_>, out: &mut Vec<u8>
             "{}; error={}; next-hop=\"{}\"",
             w.cfg.server.via,
             f.failure.error_type(),
-            w.cfg.origins[f.origin].id
+            w.cfg.hop_id(f.origin)
         );
         if let Failure::Status(s) = f.failure {
             let _ = write!(out, "; received-status={s}");

@@ -240,6 +240,13 @@ async fn look_up<'c>(
             }
         }
     }
+    // SPEC §8: a miss the cluster's owner of the key serves, asked once
+    // this request is the one that fetches (a follower served by the
+    // flight asks no one).
+    let peer = cache_key
+        .as_deref()
+        .or(head_key.as_deref())
+        .and_then(|k| super::peer::first_hop(w, (v.buf(), v.head()), k));
     Ok(Request {
         behavior,
         received,
@@ -248,6 +255,7 @@ async fn look_up<'c>(
         stale,
         accept_encoding,
         leader,
+        peer,
     })
 }
 
@@ -270,7 +278,7 @@ fn record_forwarded(
         path: &path,
         outcome,
         bytes: report.bytes,
-        origin: report.origin.map(|o| w.cfg.origins[o].id.as_str()),
+        origin: report.origin.map(|o| w.cfg.hop_id(o)),
         attempts: report.attempts,
         total: received.elapsed(),
         origin_time: report.origin_time,
@@ -347,6 +355,7 @@ fn spawn_refresh(
         head: v.head_bytes().to_vec(),
         client_ip: v.peer_ip().to_string(),
         stale: obj.clone(),
+        peer: super::peer::first_hop(w, (v.buf(), v.head()), key),
     };
     crate::proxy::refresh::spawn(w, job);
 }

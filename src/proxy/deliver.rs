@@ -283,10 +283,10 @@ impl<'e, 'w> Stream<'e, 'w> {
             x_cache: super::answers::x_cache(w, ex.head.status),
             cache_status: cache_status(w, ex.behavior, v.method()),
             proxy_status: &ps,
-            actions: &ex.behavior.origin_response,
+            actions: ex.response_actions(),
             ctx: AttemptCtx {
                 attempt: ex.machine.attempts(),
-                origin: &w.cfg.origins[step.origin].id,
+                origin: w.cfg.hop_id(step.origin),
                 role: step.role.as_str(),
             },
             framing: self.framing,
@@ -355,7 +355,7 @@ impl<'e, 'w> Stream<'e, 'w> {
     /// Reads the rest of the body from the origin and writes it on.
     async fn rest(&mut self, v: &mut Viewer, c: &mut OriginConn) -> End {
         let w = self.ex.w;
-        let rt = w.cfg.origins[self.ex.machine.current().origin].response_timeout;
+        let rt = self.ex.machine.current().response_timeout;
         let max = if self.encoder.is_some() { SLICE } else { super::IO_BUF };
         while !self.reader.is_done() {
             let mut buf = std::mem::take(&mut self.ex.buf);

@@ -6,12 +6,14 @@
 //!
 //! - `Connect`: a pooled connection when allowed, else a new connect by the
 //!   action's deadline ([`Exchange::acquire`]); a group's primary feeds
-//!   `primary_fast_fail`;
+//!   `primary_fast_fail`, a cluster peer its own fast-fail state;
 //! - `Send`: the head is written here, the one place request headers are
 //!   edited for an origin ([`write_request_head`] with the behavior's
 //!   origin request policy ([`forwarding`]), its `origin_request` actions,
-//!   the hooks' lines, the stored validators of a revalidation); the body,
-//!   if any, is the [`Outgoing`] request's business;
+//!   the hooks' lines, the stored validators of a revalidation; to a
+//!   cluster peer, the viewer's request as it came with `CDN-Loop`,
+//!   [`Exchange::write_peer_head`]); the body, if any, is the [`Outgoing`]
+//!   request's business;
 //!   then the response head is awaited by the same deadline;
 //! - `AwaitHead`: more of the head, and the `origin_response` hook on it;
 //! - `Deliver`, `ServePage`, `Generate`: returned as a [`Decision`] for the
@@ -24,6 +26,7 @@ use super::Worker;
 use crate::cache::key::QueryKey;
 use crate::cache::store::Object;
 use crate::config::{Behavior, Target};
+use crate::http::edit::HeaderActions;
 use crate::http::parse::RequestHead;
 use crate::http::response::ResponseHead;
 use crate::http::write::{
@@ -146,18 +149,20 @@ pub(super) struct Summary {
 
 impl<'w> Exchange<'w> {
     /// An exchange for `method` on `behavior`. `replayable`: the request can
-    /// be sent again (retry, failover). `head`: a reused head to parse into.
+    /// be sent again (retry, failover). `peer`: the cluster peer to ask
+    /// before the origins ([`super::peer::first_hop`]). `head`: a reused
+    /// head to parse into.
     pub fn new(
         w: &'w Worker,
         behavior: &'w Behavior,
-        (method, replayable): (&[u8], bool),
+        (method, replayable, peer): (&[u8], bool, Option<usize>),
         rewrite: Rewrite<'w>,
         head: ResponseHead,
     ) -> Exchange<'w> {
         Exchange {
             w,
             behavior,
-            machine: AttemptMachine::new(plan(w, behavior, method, replayable)),
+            machine: AttemptMachine::new(plan(w, behavior, (method, replayable), peer)),
             rewrite,
             conn: None,
             read: HeadRead {
@@ -238,6 +243,16 @@ impl<'w> Exchange<'w> {
         }
     }
 
+    /// The header actions for the answer's head: the behavior's
+    /// `origin_response`, none for a peer's answer (the owner applied them).
+    pub fn response_actions(&self) -> &'w HeaderActions {
+        if self.machine.on_peer() {
+            &NO_ACTIONS
+        } else {
+            &self.behavior.origin_response
+        }
+    }
+
     /// The origin's response, as `Proxy-Status` names its failed attempts.
     pub fn proxy_status(&self, out: &mut Vec<u8>) {
         super::answers::proxy_status(self.w, &self.machine, out);
@@ -304,7 +319,12 @@ impl<'w> Exchange<'w> {
             }
         }
         let cfg = &w.cfg;
-        let o = &cfg.origins[s.origin];
+        if s.role == Role::Peer {
+            return self.acquire_peer(s, deadline).await;
+        }
+        let Some(o) = cfg.origins.get(s.origin) else {
+            return (None, Event::ConnectFailed(ConnectError::Unavailable), Instant::now());
+        };
         let addr = o.addrs[(s.attempt as usize).saturating_sub(1) % o.addrs.len().max(1)];
         let result = client::connect(addr, deadline, o.tls.as_ref()).await;
         if let (Target::Group(g), Role::Primary) = (self.behavior.target, s.role) {
@@ -314,11 +334,26 @@ impl<'w> Exchange<'w> {
                 Err(_) => h.connect_failed(&cfg.groups[g], &o.id, Instant::now()),
             }
         }
+        connected(result, deadline)
+    }
+
+    /// A new connection to a cluster peer (plain HTTP/1.1, its first
+    /// address), feeding the peer's fast-fail state.
+    async fn acquire_peer(&self, s: Step0, deadline: Instant) -> (Option<OriginConn>, Event, Instant) {
+        let cfg = &self.w.cfg;
+        let (Some(c), Some(p)) = (cfg.cluster.as_ref(), cfg.hop_peer(s.origin)) else {
+            return (None, Event::ConnectFailed(ConnectError::Unavailable), Instant::now());
+        };
+        let Some(&addr) = p.addrs.first() else {
+            return (None, Event::ConnectFailed(ConnectError::Unavailable), Instant::now());
+        };
+        let peer = s.origin.saturating_sub(cfg.origins.len());
+        let result = client::connect(addr, deadline, None).await;
         match result {
-            Ok(c) => (Some(c), Event::Connected { reused: false }, Instant::now()),
-            Err(ConnectError::Timeout) => (None, Event::Timer, Instant::now().max(deadline)),
-            Err(e) => (None, Event::ConnectFailed(e), Instant::now()),
+            Ok(_) => self.w.peers.connect_ok(c, peer),
+            Err(_) => self.w.peers.connect_failed(c, peer, Instant::now()),
         }
+        connected(result, deadline)
     }
 
     /// Writes this attempt's request, then waits for the head by the same
@@ -355,29 +390,20 @@ impl<'w> Exchange<'w> {
     }
 
     /// The request head for the current attempt: the one place request
-    /// headers are edited for an origin.
+    /// headers are edited for an origin (or a peer).
     fn write_head(&mut self, o: &impl Outgoing, out: &mut Vec<u8>) {
         let cfg = &self.w.cfg;
         let step = self.machine.current();
-        let origin = &cfg.origins[step.origin];
+        let Some(origin) = cfg.origins.get(step.origin) else {
+            return self.write_peer_head(o, out);
+        };
         let (buf, head) = o.request();
         self.req_lines.clear();
         if let Some(h) = self.w.hooks.as_ref() {
             let info = attempt_info(self.w, &self.machine, buf, head);
             h.origin_request(&info, &mut HeaderLines::new(&mut self.req_lines));
         }
-        if let Some(obj) = self.rewrite.validators {
-            for (name, v) in [
-                (&b"If-None-Match"[..], &obj.etag),
-                (b"If-Modified-Since", &obj.last_modified),
-            ] {
-                if let Some(v) = v {
-                    for part in [name, b": ", v, b"\r\n"] {
-                        self.req_lines.extend_from_slice(part);
-                    }
-                }
-            }
-        }
+        validator_lines(self.rewrite.validators, &mut self.req_lines);
         let rw = RequestRewrite {
             host_override: origin.host_header.as_deref(),
             host_fallback: &origin.address,
@@ -398,6 +424,46 @@ impl<'w> Exchange<'w> {
         write_request_head(out, buf, head, &rw);
     }
 
+    /// The request to the key's owner (SPEC §8): the viewer's request as it
+    /// came, every header (the owner applies the behavior's origin request
+    /// policy, actions and hooks when it goes to the origin, and keys the
+    /// request as this host did), with what every hop adds (Via,
+    /// X-Forwarded-For, the normalised Accept-Encoding), a revalidation's
+    /// validators, and this cluster's `CDN-Loop` member after the viewer's
+    /// (RFC 8586 §2: a second field line appends to the list, RFC 9110
+    /// §5.3), which keeps the owner from sending it on.
+    fn write_peer_head(&mut self, o: &impl Outgoing, out: &mut Vec<u8>) {
+        let cfg = &self.w.cfg;
+        let step = self.machine.current();
+        let (buf, head) = o.request();
+        self.req_lines.clear();
+        validator_lines(self.rewrite.validators, &mut self.req_lines);
+        let (Some(c), Some(p)) = (cfg.cluster.as_ref(), cfg.hop_peer(step.origin)) else {
+            return;
+        };
+        for part in [&b"CDN-Loop: "[..], c.id.as_bytes(), b"\r\n"] {
+            self.req_lines.extend_from_slice(part);
+        }
+        let rw = RequestRewrite {
+            host_override: None,
+            host_fallback: &p.address,
+            client_ip: o.client_ip(),
+            via: &cfg.server.via,
+            actions: &NO_ACTIONS,
+            ctx: AttemptCtx {
+                attempt: self.machine.attempts(),
+                origin: &p.id,
+                role: step.role.as_str(),
+            },
+            extra: &self.req_lines,
+            framing: self.rewrite.framing,
+            accept_encoding: self.rewrite.accept_encoding,
+            drop_conditionals: self.rewrite.drop_conditionals,
+            forwarding: Forwarding::ALL,
+        };
+        write_request_head(out, buf, head, &rw);
+    }
+
     /// Reads toward a response head and runs the `origin_response` hook on
     /// it.
     async fn await_head(&mut self, o: &mut impl Outgoing, deadline: Instant) -> Action {
@@ -411,7 +477,9 @@ impl<'w> Exchange<'w> {
             return self.interim(o).await;
         }
         self.had_head = matches!(ev, Event::Head { .. });
-        if let (Event::Head { status }, Some(h)) = (ev, self.w.hooks.as_ref()) {
+        // The origin hooks are for origins' answers; a peer's ran on the owner.
+        let hooks = self.w.hooks.as_ref().filter(|_| !self.machine.on_peer());
+        if let (Event::Head { status }, Some(h)) = (ev, hooks) {
             self.hook_lines.clear();
             let (buf, head) = o.request();
             let info = attempt_info(self.w, &self.machine, buf, head);
@@ -444,6 +512,38 @@ impl<'w> Exchange<'w> {
     }
 }
 
+/// No header actions: what a request to a peer and a peer's answer get
+/// (the owner applied the behavior's when it went to the origin).
+pub(super) static NO_ACTIONS: HeaderActions = HeaderActions {
+    set: Vec::new(),
+    remove: Vec::new(),
+};
+
+/// The event a connect's result is for the machine, and the time to feed
+/// it at (a timeout at its deadline, so the machine takes it as one).
+fn connected(result: Result<OriginConn, ConnectError>, deadline: Instant) -> (Option<OriginConn>, Event, Instant) {
+    match result {
+        Ok(c) => (Some(c), Event::Connected { reused: false }, Instant::now()),
+        Err(ConnectError::Timeout) => (None, Event::Timer, Instant::now().max(deadline)),
+        Err(e) => (None, Event::ConnectFailed(e), Instant::now()),
+    }
+}
+
+/// A revalidation's conditions: the stored object's validators.
+fn validator_lines(validators: Option<&Object>, out: &mut Vec<u8>) {
+    let Some(obj) = validators else { return };
+    for (name, v) in [
+        (&b"If-None-Match"[..], &obj.etag),
+        (b"If-Modified-Since", &obj.last_modified),
+    ] {
+        if let Some(v) = v {
+            for part in [name, b": ", v, b"\r\n"] {
+                out.extend_from_slice(part);
+            }
+        }
+    }
+}
+
 /// The parts of a `Connect` action an acquire needs.
 #[derive(Clone, Copy)]
 struct Step0 {
@@ -457,7 +557,7 @@ fn attempt_info<'a>(w: &'a Worker, m: &AttemptMachine<'_>, buf: &'a [u8], head: 
     let step = m.current();
     AttemptInfo {
         attempt: m.attempts(),
-        origin: &w.cfg.origins[step.origin].id,
+        origin: w.cfg.hop_id(step.origin),
         role: step.role,
         method: head.method(buf),
         path: head.path.of(buf),
@@ -489,8 +589,10 @@ pub(super) fn is_idempotent(method: &[u8]) -> bool {
     matches!(method, b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE")
 }
 
-/// The machine's plan for a request on behavior `b`.
-fn plan<'a>(w: &'a Worker, b: &Behavior, method: &[u8], replayable: bool) -> Plan<'a> {
+/// The machine's plan for a request on behavior `b`, asking cluster peer
+/// `peer` first when there is one (SPEC §8: one connect, `[cluster]`'s
+/// timeouts).
+fn plan<'a>(w: &'a Worker, b: &Behavior, (method, replayable): (&[u8], bool), peer: Option<usize>) -> Plan<'a> {
     let cfg = &w.cfg;
     let step = |i: usize, role: Role| {
         let o = &cfg.origins[i];
@@ -515,7 +617,15 @@ fn plan<'a>(w: &'a Worker, b: &Behavior, method: &[u8], replayable: bool) -> Pla
             )
         }
     };
+    let peer = peer.zip(cfg.cluster.as_ref()).map(|(p, c)| Step {
+        origin: cfg.peer_hop(p),
+        role: Role::Peer,
+        connection_attempts: 1,
+        connection_timeout: c.connection_timeout,
+        response_timeout: c.response_timeout,
+    });
     Plan {
+        peer,
         steps,
         failover_status,
         method_fails_over: matches!(method, b"GET" | b"HEAD" | b"OPTIONS"),

@@ -68,6 +68,9 @@ pub struct Request<'a> {
     /// the key wait for it. Dropped (so they are released, the key marked
     /// pass) as soon as the response turns out not storable (SPEC §3.4).
     pub leader: Option<crate::cache::collapse::LeaderGuard<'a>>,
+    /// The cluster peer asked before the origin group: the key's owner
+    /// (SPEC §8, [`super::peer::first_hop`]).
+    pub peer: Option<usize>,
 }
 
 /// What the access log and the metrics need to know about a forwarded
@@ -143,7 +146,8 @@ async fn exchange(
         framing: up.framing(),
     };
     let resp = up.v.take_resp();
-    let mut ex = Exchange::new(w, req.behavior, (up.v.method(), up.replayable()), rewrite, resp);
+    let route = (up.v.method(), up.replayable(), req.peer);
+    let mut ex = Exchange::new(w, req.behavior, route, rewrite, resp);
     let next = match ex.run(up).await {
         Decision::Deliver { status: 304, conn } if validators.is_some_and(|o| !revalidated::validates(&ex, o)) => {
             ex.pool_if_complete(conn);
@@ -244,6 +248,7 @@ async fn respond(
     if let Some(cap) = req
         .cache_key
         .as_deref()
+        .filter(|_| keeps_copy(ex))
         .and_then(|k| Capture::start(ex, k, request, asked))
     {
         return record_and_answer(ex, up.v, req, report, (conn, cap, keep)).await;
@@ -253,6 +258,14 @@ async fn respond(
     req.leader = None;
     let d = deliver(ex, up.v, conn, keep).await;
     streamed(ex, report, status, d)
+}
+
+/// Whether the answer may be stored here: an origin's, or a peer's with
+/// `store_peer_fetches` (SPEC §8: false, only the owner stores; the
+/// collapsed waiters are then released at the head, each asking the owner,
+/// which collapses them in turn).
+pub(super) fn keeps_copy(ex: &Exchange<'_>) -> bool {
+    !ex.machine.on_peer() || ex.w.cfg.cluster.as_ref().is_some_and(|c| c.store_peer_fetches)
 }
 
 /// Answers for a response streamed to the viewer: the origin connection

@@ -8,9 +8,11 @@
 //! 3. **cache lookup** — GET/HEAD on a caching behavior ([`crate::cache::lookup`],
 //!    `conn::look_up`): a fresh hit is answered (`hit`), a stale one
 //!    refreshed in the background ([`refresh`]) or revalidated, a miss joins
-//!    its key's collapsed flight;
+//!    its key's collapsed flight; in a cluster, the miss that fetches goes
+//!    to its key's owner first (`peer`, SPEC §8);
 //! 4. **forward** ([`forward`]) — one origin `exchange` (the attempt machine
-//!    over the worker's pool: connect, write the head with its edits, hooks
+//!    over the worker's pool, the owner as its first step: connect, write
+//!    the head with its edits, hooks
 //!    and actions, send the body (`upload`), read the head, forwarding
 //!    interim 1xx heads); a success to an unsafe method invalidates what it
 //!    changed (`invalidate`, RFC 9111 §4.4); then a storable
@@ -47,6 +49,7 @@ mod hit;
 pub mod hooks;
 mod invalidate;
 pub mod park;
+mod peer;
 mod record;
 pub mod refresh;
 mod revalidated;
@@ -64,6 +67,7 @@ pub enum Next {
     Abort,
 }
 
+use crate::cluster::PeerHealth;
 use crate::config::Config;
 use crate::origin::health::GroupHealth;
 use crate::origin::pool::Pool;
@@ -98,6 +102,9 @@ pub struct Generation {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// `primary_fast_fail` state per origin group (kept likewise).
     pub health: Arc<Vec<GroupHealth>>,
+    /// Fast-fail state of the cluster's peers (kept while they stay the
+    /// same peers at the same addresses).
+    pub peers: Arc<PeerHealth>,
 }
 
 impl Generation {
@@ -106,6 +113,7 @@ impl Generation {
             number: 0,
             metrics: Arc::new(crate::metrics::Metrics::new(&cfg, workers)),
             health: Arc::new(new_health(&cfg)),
+            peers: Arc::new(PeerHealth::new(cfg.cluster.as_ref())),
             cfg,
         }
     }
@@ -117,10 +125,12 @@ fn new_health(cfg: &Config) -> Vec<GroupHealth> {
 }
 
 /// Same origins, in the same order, reached the same way (the addresses as
-/// resolved at load, the protocol, for https the TLS name and roots):
-/// pooled connections stay valid.
+/// resolved at load, the protocol, for https the TLS name and roots), and
+/// the same cluster peers at the same addresses: pooled connections stay
+/// valid.
 fn same_origins(a: &Config, b: &Config) -> bool {
-    a.origins.len() == b.origins.len()
+    same_peers(a, b)
+        && a.origins.len() == b.origins.len()
         && a.origins.iter().zip(&b.origins).all(|(x, y)| {
             x.id == y.id
                 && x.addrs == y.addrs
@@ -134,8 +144,16 @@ fn same_origins(a: &Config, b: &Config) -> bool {
         })
 }
 
+/// The same cluster peers, in the same order, at the same addresses.
+fn same_peers(a: &Config, b: &Config) -> bool {
+    let (x, y) = (a.peers(), b.peers());
+    x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.id == q.id && p.addrs == q.addrs)
+}
+
 fn same_ids(a: &Config, b: &Config) -> bool {
-    a.origins.len() == b.origins.len()
+    let peer_ids = |c: &Config| c.peers().iter().map(|p| p.id.clone()).collect::<Vec<_>>();
+    peer_ids(a) == peer_ids(b)
+        && a.origins.len() == b.origins.len()
         && a.origins.iter().zip(&b.origins).all(|(x, y)| x.id == y.id)
         && a.groups.len() == b.groups.len()
         && a.groups.iter().zip(&b.groups).all(|(x, y)| x.id == y.id)
@@ -182,6 +200,11 @@ impl Shared {
                 old.health.clone()
             } else {
                 Arc::new(new_health(&cfg))
+            },
+            peers: if same_peers(&old.cfg, &cfg) {
+                old.peers.clone()
+            } else {
+                Arc::new(PeerHealth::new(cfg.cluster.as_ref()))
             },
             cfg,
         };
@@ -238,6 +261,8 @@ pub struct Worker {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// `primary_fast_fail` state per origin group.
     pub health: Arc<Vec<GroupHealth>>,
+    /// Fast-fail state of the cluster's peers.
+    pub peers: Arc<PeerHealth>,
     pub shared: Arc<Shared>,
     /// Code hooks, when the proxy is embedded as a library.
     pub hooks: Option<Arc<dyn hooks::OriginHooks>>,
@@ -268,12 +293,22 @@ struct Lane {
     bufs: Rc<RefCell<Vec<Vec<u8>>>>,
 }
 
+/// Idle connections kept per worker to each cluster peer.
+const PEER_MAX_IDLE: usize = 64;
+/// How long an idle connection to a peer is kept: below a peer's default
+/// `client_idle_timeout` (60 s), so the peer rarely closes one first (and
+/// when it does, the fresh-connection retry covers it).
+const PEER_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A pool with one slot per hop: the origins, then the cluster's peers
+/// ([`Config::peer_hop`]).
 fn new_pool(cfg: &Config) -> Pool {
-    Pool::new(
-        cfg.origins
-            .iter()
-            .map(|o| (o.max_idle_connections, o.keepalive_timeout)),
-    )
+    let origins = cfg
+        .origins
+        .iter()
+        .map(|o| (o.max_idle_connections, o.keepalive_timeout));
+    let peers = cfg.peers().iter().map(|_| (PEER_MAX_IDLE, PEER_KEEPALIVE));
+    Pool::new(origins.chain(peers))
 }
 
 /// Size of the buffers used to stream bodies.
@@ -293,8 +328,21 @@ impl Worker {
         // and a worker must never pair a generation number with an older
         // config (it would keep that config until the next reload).
         let (generation, cfg, metrics, health) = match shared.latest() {
-            Some(g) => (g.number, g.cfg.clone(), g.metrics.clone(), g.health.clone()),
-            None => (0, cfg.clone(), Default::default(), Arc::new(new_health(&cfg))),
+            Some(g) => (
+                g.number,
+                g.cfg.clone(),
+                g.metrics.clone(),
+                (g.health.clone(), g.peers.clone()),
+            ),
+            None => (
+                0,
+                cfg.clone(),
+                Default::default(),
+                (
+                    Arc::new(new_health(&cfg)),
+                    Arc::new(PeerHealth::new(cfg.cluster.as_ref())),
+                ),
+            ),
         };
         let pool = Rc::new(RefCell::new(new_pool(&cfg)));
         let lane = Lane {
@@ -356,7 +404,7 @@ impl Worker {
             self.hooks.clone(),
             self.cache.clone(),
             gen.metrics.clone(),
-            gen.health.clone(),
+            (gen.health.clone(), gen.peers.clone()),
             pool,
             lane,
         )
@@ -371,7 +419,7 @@ impl Worker {
         hooks: Option<Arc<dyn hooks::OriginHooks>>,
         cache: Option<Arc<crate::cache::store::Store>>,
         metrics: Arc<crate::metrics::Metrics>,
-        health: Arc<Vec<GroupHealth>>,
+        (health, peers): (Arc<Vec<GroupHealth>>, Arc<PeerHealth>),
         pool: Rc<RefCell<Pool>>,
         lane: Lane,
     ) -> Worker {
@@ -381,6 +429,7 @@ impl Worker {
             generation,
             metrics,
             health,
+            peers,
             pool,
             log: lane.log,
             busy: lane.busy,

@@ -312,10 +312,10 @@ fn stored_head(ex: &Exchange<'_>, out: &mut Vec<u8>, known_len: bool) {
         x_cache: b"",
         cache_status: b"",
         proxy_status: b"",
-        actions: &ex.behavior.origin_response,
+        actions: ex.response_actions(),
         ctx: AttemptCtx {
             attempt: ex.machine.attempts(),
-            origin: &ex.w.cfg.origins[step.origin].id,
+            origin: ex.w.cfg.hop_id(step.origin),
             role: step.role.as_str(),
         },
         framing: if known_len {
@@ -345,7 +345,7 @@ enum Body {
 /// within the origin's `response_timeout`.
 async fn read_body(ex: &mut Exchange<'_>, c: &mut OriginConn, cap: &mut Capture) -> Body {
     let w = ex.w;
-    let rt = w.cfg.origins[ex.machine.current().origin].response_timeout;
+    let rt = ex.machine.current().response_timeout;
     let mut reader = ResponseReader::after_head(&ex.head);
     let mut ranges = Vec::new();
     let mut from = ex.head.head_len.min(ex.buf.len());

@@ -39,6 +39,8 @@ pub struct RefreshJob {
     /// The viewer's address as text, for X-Forwarded-For.
     pub client_ip: String,
     pub stale: Arc<Object>,
+    /// The cluster peer asked first (SPEC §8): the key's owner, or none.
+    pub peer: Option<usize>,
 }
 
 /// Spawns the refresh on this worker unless one is already in flight.
@@ -120,7 +122,7 @@ async fn run(w: &Rc<Worker>, job: &RefreshJob) -> bool {
         drop_conditionals: true,
         framing: RequestFraming::None,
     };
-    let mut ex = Exchange::new(w, b, (b"GET", true), rewrite, Default::default());
+    let mut ex = Exchange::new(w, b, (b"GET", true, job.peer), rewrite, Default::default());
     let stored = match ex.run(&mut out).await {
         Decision::Deliver { status, conn } => store_result(&mut ex, job, &out.head, (status, conn)).await,
         Decision::Answer { .. } | Decision::Stopped(_) => false,
@@ -145,6 +147,9 @@ async fn store_result(
         ex.pool_if_complete(c);
         return super::revalidated::validates(ex, &job.stale)
             && super::revalidated::update(ex, Some((&job.store, &job.key)), &job.stale).1;
+    }
+    if !super::forward::keeps_copy(ex) {
+        return false;
     }
     let Some(cap) = super::record::Capture::start(ex, &job.key, (&job.head, head), Asked::default()) else {
         return false;

@@ -46,10 +46,26 @@ impl Proxy {
 
     /// [`Proxy::start_in`] with extra environment variables.
     pub fn start_in_env(config: &str, dir: tempfile::TempDir, env: &[(&str, &std::path::Path)]) -> Proxy {
+        let mut cmd = Command::new(Self::BIN);
+        cmd.envs(env.iter().map(|(k, v)| (*k, *v)));
+        Self::spawn(config, dir, cmd)
+    }
+
+    /// The `ringfront` binary under test.
+    pub const BIN: &'static str = env!("CARGO_BIN_EXE_ringfront");
+
+    /// Starts the proxy with `config` through `cmd`, a command that runs
+    /// [`Proxy::BIN`] some other way, e.g. inside a network namespace
+    /// (`Topology::command(ns, Proxy::BIN)`, which execs it: the child is
+    /// the proxy, so signals reach it). `run --config FILE` is appended.
+    pub fn start_with(config: &str, cmd: Command) -> Proxy {
+        Self::spawn(config, tempfile::tempdir().expect("tempdir"), cmd)
+    }
+
+    fn spawn(config: &str, dir: tempfile::TempDir, mut cmd: Command) -> Proxy {
         let path = dir.path().join("ringfront.toml");
         std::fs::write(&path, config).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringfront"))
-            .envs(env.iter().map(|(k, v)| (*k, *v)))
+        let mut child = cmd
             .arg("run")
             .arg("--config")
             .arg(&path)

@@ -148,20 +148,11 @@ impl Topology {
             "dev",
             "eth0",
         ]);
-        let vip = format!("{VIP}/32");
-        let mut route = vec!["-n", r, "route", "add", &vip];
-        let hops: Vec<(String, String)> = self
-            .edges
-            .iter()
-            .map(|e| (e.addr.to_string(), format!("r-{}", e.role)))
-            .collect();
-        for (via, dev) in &hops {
-            route.extend(["nexthop", "via", via, "dev", dev]);
-        }
         for e in &self.edges {
-            must(&["-n", &e.name, "addr", "add", &vip, "dev", "lo"]);
+            must(&["-n", &e.name, "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
         }
-        must(&route);
+        let route = self.vip_route("add", &self.edges.iter().collect::<Vec<_>>());
+        must(&route.iter().map(String::as_str).collect::<Vec<_>>());
         // Forward; hash on L4 ports so connections spread; replies from
         // the VIP come back over any edge's link, so no reverse-path filter.
         for (key, value) in [
@@ -175,6 +166,35 @@ impl Topology {
             self.run_in(&self.router, || std::fs::write(&path, value))
                 .unwrap_or_else(|e| panic!("{path} in the router: {e}"));
         }
+    }
+
+    /// `ip` arguments that set the router's ECMP route to the VIP over
+    /// `edges` (`verb`: add, replace).
+    fn vip_route(&self, verb: &str, edges: &[&Ns]) -> Vec<String> {
+        let mut route: Vec<String> = ["-n", &self.router.name, "route", verb, &format!("{VIP}/32")]
+            .map(String::from)
+            .to_vec();
+        for e in edges {
+            route.extend(["nexthop".into(), "via".into(), e.addr.to_string()]);
+            route.extend(["dev".into(), format!("r-{}", e.role)]);
+        }
+        route
+    }
+
+    /// Takes `edge` out of the VIP's ECMP route, as its BGP speaker would
+    /// withdraw the route when the host goes down: new connections to the
+    /// VIP reach the other edges only.
+    pub fn withdraw(&self, edge: &Ns) {
+        let rest: Vec<&Ns> = self.edges.iter().filter(|e| e.name != edge.name).collect();
+        let args = self.vip_route("replace", &rest);
+        must(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    /// Makes `ns` a dead host: packets it would send to the other
+    /// namespaces are dropped, so connects to it time out instead of being
+    /// refused (a host gone, not a process).
+    pub fn blackhole(&self, ns: &Ns) {
+        must(&["-n", &ns.name, "route", "add", "blackhole", "198.18.0.0/15"]);
     }
 
     /// Every namespace, the router first.

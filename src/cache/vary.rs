@@ -107,13 +107,25 @@ impl Vary {
                 names.push(name.to_ascii_lowercase());
             }
         }
+        Vary::from_names(names)
+    }
+
+    /// `names` sorted, each once, as a `Vary`; `None` past [`MAX_NAMES`].
+    fn from_names<N: AsRef<[u8]> + Ord>(mut names: Vec<N>) -> Option<Vary> {
         names.sort_unstable();
         names.dedup();
         if names.len() > MAX_NAMES {
             return None;
         }
+        let mut joined = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            if i > 0 {
+                joined.push(b',');
+            }
+            joined.extend_from_slice(n.as_ref());
+        }
         Some(Vary {
-            names: names.join(&b","[..]).into_boxed_slice(),
+            names: joined.into_boxed_slice(),
         })
     }
 
@@ -122,15 +134,7 @@ impl Vary {
     /// [`MAX_NAMES`]. What a response is stored by when its behavior keys
     /// on more than its Vary names, or it is compressed (Accept-Encoding).
     pub fn with<'a>(&'a self, extra: impl IntoIterator<Item = &'a [u8]>) -> Option<Vary> {
-        let mut names: Vec<&[u8]> = self.names().chain(extra).filter(|n| !n.is_empty()).collect();
-        names.sort_unstable();
-        names.dedup();
-        if names.len() > MAX_NAMES {
-            return None;
-        }
-        Some(Vary {
-            names: names.join(&b","[..]).into_boxed_slice(),
-        })
+        Vary::from_names(self.names().chain(extra).filter(|n| !n.is_empty()).collect())
     }
 
     /// The response does not vary.

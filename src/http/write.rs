@@ -751,29 +751,7 @@ mod tests {
     #[test]
     fn request_rewrite_drops_hop_by_hop_and_appends() {
         let buf = b"POST /x?y HTTP/1.1\r\nHost: site\r\nConnection: keep-alive, X-Drop\r\nX-Drop: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nTrailer: x\r\nUpgrade: h2c\r\nProxy-Connection: k\r\nProxy-Authorization: secret\r\nExpect: 100-continue\r\nX-Forwarded-For: 10.0.0.1\r\nX-Keep: yes\r\nContent-Length: 3\r\n\r\n";
-        let mut h = RequestHead::default();
-        parse_request(buf, 32768, &mut h).unwrap().unwrap();
-        let a = actions();
-        let rw = RequestRewrite {
-            host_override: None,
-            host_fallback: "127.0.0.1:1",
-            client_ip: b"127.0.0.9",
-            via: "ringfront",
-            actions: &a,
-            ctx: AttemptCtx {
-                attempt: 1,
-                origin: "o",
-                role: "single",
-            },
-            extra: b"",
-            framing: RequestFraming::of(&h),
-            accept_encoding: None,
-            drop_conditionals: false,
-            forwarding: Forwarding::ALL,
-        };
-        let mut out = Vec::new();
-        write_request_head(&mut out, buf, &h, &rw);
-        let s = String::from_utf8(out).unwrap();
+        let s = rewritten(buf, Forwarding::ALL);
         assert!(s.starts_with("POST /x?y HTTP/1.1\r\nHost: site\r\n"), "{s}");
         for gone in [
             "Connection",

@@ -226,16 +226,7 @@ async fn respond(
         .filter(|o| status >= 500 && o.may_serve_on_error(now))
     {
         drop(conn);
-        let r = super::hit::answer(
-            ex.w,
-            up.v,
-            old,
-            now,
-            HitLabel::StaleOnError(status),
-            b"",
-            &ex.behavior.viewer_response,
-        )
-        .await;
+        let r = answer_stale(ex, up.v, old, status).await;
         ex.body_ended(Event::ViewerGone);
         return report.answered(r, Some(Detail::StaleHit));
     }
@@ -355,6 +346,13 @@ async fn answer_updated(
     super::hit::answer(ex.w, v, obj, Instant::now(), label, b"", &ex.behavior.viewer_response).await
 }
 
+/// The stale object `old` served within its stale-if-error window, the
+/// origin group having failed with `status` (RFC 5861 §4).
+async fn answer_stale(ex: &Exchange<'_>, v: &mut Viewer, old: &Object, status: u16) -> (Next, u16, u64) {
+    let label = HitLabel::StaleOnError(status);
+    super::hit::answer(ex.w, v, old, Instant::now(), label, b"", &ex.behavior.viewer_response).await
+}
+
 /// No origin response to deliver: a stale object within its
 /// stale-if-error window, else the error page, 502 or 504.
 async fn answer_failure(
@@ -366,16 +364,7 @@ async fn answer_failure(
 ) -> Next {
     let now = Instant::now();
     if let Some(old) = req.stale.as_ref().filter(|o| o.may_serve_on_error(now)) {
-        let r = super::hit::answer(
-            ex.w,
-            up.v,
-            old,
-            now,
-            HitLabel::StaleOnError(status),
-            b"",
-            &ex.behavior.viewer_response,
-        )
-        .await;
+        let r = answer_stale(ex, up.v, old, status).await;
         return report.answered(r, Some(Detail::StaleHit));
     }
     let mut ps = Vec::new();

@@ -483,3 +483,100 @@ fn a_compressed_variant_is_revalidated_with_the_origins_tag() {
     assert!(String::from_utf8_lossy(&asked[1]).contains("If-None-Match: \"v1\""));
     assert_eq!(get(&mut c, "/stale", BR).header("x-cache"), HIT);
 }
+
+/// The origin's own `Content-Encoding: identity` (or an empty one) is not
+/// kept on a coded variant: one Content-Encoding line, the coding's (a
+/// list `identity, gzip` is refused by clients).
+#[test]
+fn an_origin_content_encoding_of_identity_is_not_kept_on_a_coded_variant() {
+    let mut a = answer("text/html", 5000);
+    a.lines
+        .push_str("Content-Encoding: identity\r\nContent-MD5: bm90IGl0\r\n");
+    let o = origin(vec![("/ce", a.clone())]);
+    let p = proxy(&o, true);
+    let mut c = p.client();
+    first_answer(&get(&mut c, "/ce", GZIP), &a.body, "gzip");
+    wait_coded(&p, "/ce");
+    let gz = get(&mut c, "/ce", GZIP);
+    assert_eq!(common::rfc::values(&gz, "content-encoding"), ["gzip"]);
+    assert!(!gz.has_header("content-md5"), "a digest of the identity bytes");
+    assert!(decoded(&gz) == a.body);
+}
+
+/// A body that compression does not shrink (random bytes labelled text)
+/// is served as identity to every coding, from the one stored object:
+/// never a miss per request of a coding.
+#[test]
+fn a_body_that_does_not_shrink_is_served_as_identity_to_every_coding() {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let body: Vec<u8> = (0..5000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let a = Answer {
+        lines: "Content-Type: text/html\r\nCache-Control: max-age=3600\r\n".into(),
+        body,
+    };
+    let o = origin(vec![("/noise", a.clone())]);
+    let p = proxy(&o, true);
+    let mut c = p.client();
+    first_answer(&get(&mut c, "/noise", BR), &a.body, "br");
+    for lines in [BR, GZIP, BR, ""] {
+        let r = get(&mut c, "/noise", lines);
+        assert_eq!((r.header("x-cache"), r.header("content-encoding")), (HIT, None));
+        assert!(r.body == a.body);
+    }
+    assert_eq!(origin_requests(&o, "/noise"), 1);
+}
+
+/// At most `MAX_STREAMS` (8) responses per worker are compressed as they
+/// stream: with eight held open (their origin still sending), the ninth
+/// streams as it came, and once one ends the next is compressed again.
+#[test]
+fn a_worker_compresses_at_most_eight_streams_at_once() {
+    let a = answer("text/plain", 40_000);
+    let head = format!("HTTP/1.1 200 OK\r\n{}Content-Length: {}\r\n\r\n", a.lines, a.body.len());
+    let (part, rest) = a.body.split_at(20_000);
+    let reply = Reply {
+        now: [head.as_bytes(), part].concat(),
+        later: Some(rest.to_vec()),
+        ..Default::default()
+    };
+    let whole = [head.as_bytes(), &a.body].concat();
+    let o = ScriptedOrigin::start(move |h| {
+        if h.starts_with("GET /slow/last ") {
+            Reply::now(&whole)
+        } else {
+            reply.clone()
+        }
+    });
+    let p = proxy(&o, false);
+    let mut held: Vec<Client> = (0..8).map(|_| p.client()).collect();
+    for (i, c) in held.iter_mut().enumerate() {
+        c.send(format!("GET /slow/{i} HTTP/1.1\r\nHost: test\r\n{BR}\r\n").as_bytes());
+    }
+    common::eventually("eight requests at the origin", || o.received().len() == 8);
+    let mut ninth = p.client();
+    ninth.send(format!("GET /slow/8 HTTP/1.1\r\nHost: test\r\n{BR}\r\n").as_bytes());
+    common::eventually("the ninth at the origin", || o.received().len() == 9);
+    // The origin sends the rest of each response, in arrival order.
+    for _ in 0..9 {
+        o.release();
+    }
+    let r = ninth.read_response(false).expect("the ninth response");
+    assert_eq!(r.header("content-encoding"), None, "past the limit: as it came");
+    assert!(r.body == a.body);
+    for c in &mut held {
+        let r = c.read_response(false).expect("a held response");
+        assert_eq!(r.header("content-encoding"), Some("br"));
+        assert!(decoded(&r) == a.body);
+    }
+    assert_eq!(
+        get(&mut p.client(), "/slow/last", BR).header("content-encoding"),
+        Some("br")
+    );
+}

@@ -96,12 +96,37 @@ fn single_range(v: &[u8], len: usize) -> Option<Result<Range<usize>, ()>> {
     Some(Ok(r.start as usize..r.end as usize))
 }
 
+/// RFC 9110 §13.1.5 If-Range: the Range applies only if the validator
+/// names the stored representation: an entity-tag by strong comparison
+/// with the ETag the stored head shows (a compressed variant's is weak, so
+/// a range of its coded bytes is never spliced onto another
+/// representation's), a date by exact match with its Last-Modified.
+/// Otherwise the whole representation is sent.
+fn range_still_applies(obj: &Object, if_range: &[u8]) -> bool {
+    let v = if_range.trim_ascii();
+    if v.starts_with(b"\"") || v.starts_with(b"W/") {
+        let shown = stored_field(&obj.head, b"etag").map(<[u8]>::trim_ascii);
+        return !v.starts_with(b"W/") && shown == Some(v);
+    }
+    obj.last_modified.as_deref().map(<[u8]>::trim_ascii) == Some(v)
+}
+
+/// The value of the first `name` line of a stored head (ringfront's own
+/// writing: one field per line), without allocating.
+fn stored_field<'h>(head: &'h [u8], name: &[u8]) -> Option<&'h [u8]> {
+    head.split(|&b| b == b'\n').skip(1).find_map(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let colon = memchr::memchr(b':', line)?;
+        line[..colon].eq_ignore_ascii_case(name).then(|| &line[colon + 1..])
+    })
+}
+
 /// Decides how to answer a request for `obj`.
 pub fn plan(
     obj: &Object,
     if_none_match: Option<&[u8]>,
     if_modified_since: Option<&[u8]>,
-    range: Option<&[u8]>,
+    (range, if_range): (Option<&[u8]>, Option<&[u8]>),
 ) -> HitKind {
     if matches!(obj.status, 200 | 203) || obj.status == 204 {
         if let Some(inm) = if_none_match {
@@ -114,7 +139,7 @@ pub fn plan(
             }
         }
     }
-    if obj.status == 200 {
+    if obj.status == 200 && if_range.is_none_or(|v| range_still_applies(obj, v)) {
         if let Some(r) = range.and_then(|r| single_range(r, obj.body.len())) {
             return match r {
                 Ok(r) => HitKind::Partial(r),
@@ -232,24 +257,53 @@ mod tests {
     }
 
     #[test]
+    fn a_range_applies_only_while_if_range_names_the_stored_representation() {
+        let o = obj();
+        let with = |v: &[u8]| plan(&o, None, None, (Some(b"bytes=0-3"), Some(v)));
+        assert_eq!(with(b"\"v1\""), HitKind::Partial(0..4));
+        assert_eq!(with(b"Sun, 06 Nov 1994 08:49:37 GMT"), HitKind::Partial(0..4));
+        assert_eq!(with(b"\"other\""), HitKind::Full, "another representation");
+        assert_eq!(
+            with(b"W/\"v1\""),
+            HitKind::Full,
+            "a weak tag never matches (strong comparison)"
+        );
+        assert_eq!(with(b"Sat, 05 Nov 1994 08:49:37 GMT"), HitKind::Full);
+        // A compressed variant shows a weak tag: its bytes are not ranged
+        // under the origin's strong one.
+        let mut coded = obj();
+        coded.head = Bytes::from_static(b"HTTP/1.1 200 OK\r\nETag: W/\"v1\"\r\nContent-Encoding: br\r\n");
+        let p = plan(&coded, None, None, (Some(b"bytes=0-3"), Some(b"\"v1\"")));
+        assert_eq!(p, HitKind::Full);
+    }
+
+    #[test]
     fn conditionals() {
         let o = obj();
-        assert_eq!(plan(&o, Some(b"\"v1\""), None, None), HitKind::NotModified);
-        assert_eq!(plan(&o, Some(b"W/\"v1\""), None, None), HitKind::NotModified);
-        assert_eq!(plan(&o, Some(b"\"x\", \"v1\""), None, None), HitKind::NotModified);
-        assert_eq!(plan(&o, Some(b"*"), None, None), HitKind::NotModified);
-        assert_eq!(plan(&o, Some(b"\"v2\""), None, None), HitKind::Full);
+        assert_eq!(plan(&o, Some(b"\"v1\""), None, (None, None)), HitKind::NotModified);
+        assert_eq!(plan(&o, Some(b"W/\"v1\""), None, (None, None)), HitKind::NotModified);
         assert_eq!(
-            plan(&o, None, Some(b"Sun, 06 Nov 1994 08:49:37 GMT"), None),
+            plan(&o, Some(b"\"x\", \"v1\""), None, (None, None)),
+            HitKind::NotModified
+        );
+        assert_eq!(plan(&o, Some(b"*"), None, (None, None)), HitKind::NotModified);
+        assert_eq!(plan(&o, Some(b"\"v2\""), None, (None, None)), HitKind::Full);
+        assert_eq!(
+            plan(&o, None, Some(b"Sun, 06 Nov 1994 08:49:37 GMT"), (None, None)),
             HitKind::NotModified
         );
         assert_eq!(
-            plan(&o, None, Some(b"Sat, 05 Nov 1994 08:49:37 GMT"), None),
+            plan(&o, None, Some(b"Sat, 05 Nov 1994 08:49:37 GMT"), (None, None)),
             HitKind::Full
         );
         // If-None-Match wins over If-Modified-Since.
         assert_eq!(
-            plan(&o, Some(b"\"v2\""), Some(b"Sun, 06 Nov 1994 08:49:37 GMT"), None),
+            plan(
+                &o,
+                Some(b"\"v2\""),
+                Some(b"Sun, 06 Nov 1994 08:49:37 GMT"),
+                (None, None)
+            ),
             HitKind::Full
         );
         let mut out = Vec::new();
@@ -262,7 +316,7 @@ mod tests {
     #[test]
     fn ranges() {
         let o = obj();
-        let p = |r: &[u8]| plan(&o, None, None, Some(r));
+        let p = |r: &[u8]| plan(&o, None, None, (Some(r), None));
         assert_eq!(p(b"bytes=0-3"), HitKind::Partial(0..4));
         assert_eq!(p(b"bytes=7-"), HitKind::Partial(7..10));
         assert_eq!(p(b"bytes=-3"), HitKind::Partial(7..10));
@@ -291,7 +345,7 @@ mod tests {
     #[test]
     fn range_numbers_from_a_viewer_cannot_overflow() {
         let o = obj();
-        let p = |r: &[u8]| plan(&o, None, None, Some(r));
+        let p = |r: &[u8]| plan(&o, None, None, (Some(r), None));
         let u64_max = "18446744073709551615";
         let beyond = "999999999999999999999999999999";
         for n in [u64_max, beyond] {
@@ -329,7 +383,7 @@ mod tests {
         empty.body = Bytes::new();
         for r in ["bytes=0-", "bytes=0-0", "bytes=-1", "bytes=-0"] {
             assert_eq!(
-                plan(&empty, None, None, Some(r.as_bytes())),
+                plan(&empty, None, None, (Some(r.as_bytes()), None)),
                 HitKind::Unsatisfiable,
                 "{r}"
             );

@@ -83,6 +83,36 @@ pub fn compress(coding: Coding, data: &[u8]) -> Option<Vec<u8>> {
     e.finish(&mut out).then_some(out)
 }
 
+/// Responses a worker compresses as they stream, at once, at most: each
+/// coder holds about 1 MiB of state (brotli's window and tables) and each
+/// step of one is a slice of the event loop's time, so a burst of
+/// uncacheable compressible responses (or viewers that request them and
+/// never read) neither grows memory without bound nor queues more than a
+/// few slices ahead of a hit. Past it, responses stream as they came.
+pub const MAX_STREAMS: usize = 8;
+
+thread_local! {
+    static STREAMS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// One of this thread's [`MAX_STREAMS`] streaming coders, given back when
+/// dropped.
+pub struct StreamSlot(());
+
+impl StreamSlot {
+    /// A slot, when this thread has one free.
+    pub fn take() -> Option<StreamSlot> {
+        STREAMS.with(|n| (n.get() < MAX_STREAMS).then(|| n.set(n.get() + 1)))?;
+        Some(StreamSlot(()))
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        STREAMS.with(|n| n.set(n.get().saturating_sub(1)));
+    }
+}
+
 /// A coder fed a body piece by piece.
 pub enum Encoder {
     Br(Box<brotli::CompressorWriter<Vec<u8>>>),

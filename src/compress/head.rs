@@ -9,7 +9,12 @@
 //! - a weak `ETag` for a coded one: a strong validator must not be shared
 //!   by two representations (RFC 9110 §8.8.1: it "changes ... whenever
 //!   [the] selected representation data ... changes"), and the coded bytes
-//!   differ from the identity ones (nginx's gzip weakens it too).
+//!   differ from the identity ones (nginx's gzip weakens it too); a value
+//!   that is no entity-tag is dropped;
+//! - for a coded one, none of the origin's `Content-Encoding` lines (an
+//!   `identity` or empty one would make the list `identity, gzip`, which
+//!   clients refuse) nor digests of the identity bytes (`Content-MD5`,
+//!   `Content-Digest`, `Repr-Digest`: RFC 9530, they would not match).
 //!
 //! The head is ringfront's own writing (one field per line, `name: value`,
 //! CRLF-ended): a stored head ([`Object::head`](crate::cache::store::Object),
@@ -40,7 +45,7 @@ pub fn rewrite(head: &[u8], coding: Option<Coding>, len: Option<u64>, out: &mut 
             vary_written = true;
             out.extend_from_slice(b"Vary: ");
             out.extend_from_slice(&vary);
-        } else if name.eq_ignore_ascii_case(b"content-length") {
+        } else if name.eq_ignore_ascii_case(b"content-length") || (coding.is_some() && not_coded(name, value)) {
             continue;
         } else if coding.is_some() && name.eq_ignore_ascii_case(b"etag") {
             out.extend_from_slice(b"ETag: ");
@@ -68,6 +73,16 @@ pub fn rewrite(head: &[u8], coding: Option<Coding>, len: Option<u64>, out: &mut 
     if ended {
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// The lines of the identity head a coded head leaves out: the origin's
+/// Content-Encoding, digests of the identity bytes, and an ETag that is no
+/// entity-tag (RFC 9110 §8.8.3: `"opaque"`, optionally `W/` before it).
+fn not_coded(name: &[u8], value: &[u8]) -> bool {
+    const LEFT_OUT: [&[u8]; 4] = [b"content-encoding", b"content-md5", b"content-digest", b"repr-digest"];
+    let tag = value.strip_prefix(b"W/").unwrap_or(value);
+    let entity_tag = tag.len() >= 2 && tag.starts_with(b"\"") && tag.ends_with(b"\"");
+    LEFT_OUT.iter().any(|n| name.eq_ignore_ascii_case(n)) || (name.eq_ignore_ascii_case(b"etag") && !entity_tag)
 }
 
 /// Appends the weak form of entity tag `tag` (RFC 9110 §8.8.3: `W/`
@@ -118,6 +133,26 @@ fn merged_vary(head: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_coded_head_drops_the_origins_coding_digests_and_a_broken_etag() {
+        let head = b"HTTP/1.1 200 OK\r\nContent-Encoding: identity\r\nContent-MD5: x\r\nContent-Digest: sha-256=:x:\r\nETag:\r\nContent-Length: 5000\r\n\r\n";
+        let mut out = Vec::new();
+        rewrite(head, Some(Coding::Gzip), Some(10), &mut out);
+        let s = String::from_utf8(out).unwrap();
+        assert_eq!(
+            s,
+            "HTTP/1.1 200 OK\r\nVary: Accept-Encoding\r\nContent-Encoding: gzip\r\nContent-Length: 10\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        rewrite(head, None, Some(5000), &mut out);
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains("Content-Encoding: identity\r\n"),
+            "identity keeps it"
+        );
+    }
 
     fn rw(head: &str, coding: Option<Coding>, len: Option<u64>) -> String {
         let mut out = Vec::new();

@@ -20,5 +20,5 @@ pub mod head;
 pub mod oneshot;
 pub mod pool;
 
-pub use codec::{Coding, Encoder};
+pub use codec::{Coding, Encoder, StreamSlot};
 pub use eligible::{eligible, Facts};

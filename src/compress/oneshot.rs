@@ -72,7 +72,9 @@ impl<T> Drop for Sender<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        if let Ok(mut s) = self.slot.lock() {
+        // Not waiting on a busy lock (see `poll`): the job then runs for
+        // nothing, which is all `closed` saves.
+        if let Ok(mut s) = self.slot.try_lock() {
             s.closed = true;
             s.waker = None;
         }
@@ -83,8 +85,16 @@ impl<T> Future for Receiver<T> {
     type Output = Option<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let Ok(mut s) = self.slot.lock() else {
-            return Poll::Ready(None);
+        // The worker never blocks on the lock: a pool thread at idle
+        // priority holding it may not get a CPU for a while (priority
+        // inversion). Busy: poll again after the loop's other tasks.
+        let mut s = match self.slot.try_lock() {
+            Ok(s) => s,
+            Err(std::sync::TryLockError::WouldBlock) => {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Err(std::sync::TryLockError::Poisoned(_)) => return Poll::Ready(None),
         };
         if s.sent {
             return Poll::Ready(s.value.take());

@@ -32,8 +32,11 @@ pub const MAX_THREADS: usize = 2;
 /// Jobs waiting at most.
 pub const MAX_JOBS: usize = 64;
 
-/// Bytes of bodies queued or being compressed at most.
-pub const MAX_BYTES: u64 = 32 << 20;
+/// Bytes of bodies queued or being compressed at most. The bodies are the
+/// stored objects' own (`Bytes` shared, not copied); what this bounds is
+/// the work queued and the coded output being written (at most as large).
+/// A dozen objects of the largest compressible size (10 MB) fit.
+pub const MAX_BYTES: u64 = 128 << 20;
 
 struct Job {
     data: Bytes,
@@ -96,7 +99,9 @@ pub fn submit(data: Bytes, coding: Coding) -> Option<Receiver<Vec<u8>>> {
     let len = data.len() as u64;
     let (tx, rx) = oneshot::channel();
     {
-        let mut q = p.shared.queue.lock().ok()?;
+        // try_lock: a worker never waits on a pool thread at idle priority
+        // that holds the lock (priority inversion); busy means no room.
+        let mut q = p.shared.queue.try_lock().ok()?;
         if q.jobs.len() >= MAX_JOBS || q.bytes.saturating_add(len) > MAX_BYTES {
             return None;
         }

@@ -27,7 +27,7 @@ use super::viewer::Viewer;
 use crate::cache::key::normalize_accept_encoding;
 use crate::cache::store::{Object, Store};
 use crate::cache::vary::{self, request_lines, Vary};
-use crate::compress::{self, Coding, Facts};
+use crate::compress::{self, Coding, Facts, StreamSlot};
 use crate::config::Behavior;
 use crate::http::parse::RequestHead;
 use crate::http::response::RespBody;
@@ -119,20 +119,37 @@ async fn store_coded(store: &Arc<Store>, r: &Recording, asked: &[u8]) -> Option<
     let bodies = handoff.borrow_mut().bodies.take();
     let objects: [Arc<Object>; 3] = match bodies {
         Some([br, gzip]) => [
-            identity,
-            Arc::new(coded(&r.obj, Some(Coding::Br), Bytes::from(br.into_boxed_slice()))),
-            Arc::new(coded(&r.obj, Some(Coding::Gzip), Bytes::from(gzip.into_boxed_slice()))),
+            identity.clone(),
+            worth(&r.obj, Coding::Br, br).unwrap_or_else(|| identity.clone()),
+            worth(&r.obj, Coding::Gzip, gzip).unwrap_or(identity),
         ],
         None => {
             handoff.borrow_mut().stand_in = Some(identity.clone());
             [identity.clone(), identity.clone(), identity]
         }
     };
-    let stored = keys
-        .iter()
-        .zip(&objects)
-        .all(|((key, names), obj)| store.insert_with_vary(key, names, obj.clone()));
-    Some((stored, objects[i].clone()))
+    let mut stored = [false; 3];
+    for (((key, names), obj), ok) in keys.iter().zip(&objects).zip(&mut stored) {
+        // A coded variant the store refuses (past max_object_size) leaves
+        // the identity one in its place: else every request of that coding
+        // would go to the origin and be compressed again.
+        *ok = store.insert_with_vary(key, names, obj.clone())
+            || (!Arc::ptr_eq(obj, &objects[0]) && store.insert_with_vary(key, names, objects[0].clone()));
+    }
+    let answer = if stored[i] {
+        objects[i].clone()
+    } else {
+        objects[0].clone()
+    };
+    Some((stored[0], answer))
+}
+
+/// The coded representation of `original` whose body is `body`, when it
+/// is smaller than the identity one (random bytes labelled text are not:
+/// then the identity variant serves that coding too).
+fn worth(original: &Object, coding: Coding, body: Vec<u8>) -> Option<Arc<Object>> {
+    (body.len() < original.body.len())
+        .then(|| Arc::new(coded(original, Some(coding), Bytes::from(body.into_boxed_slice()))))
 }
 
 /// What the pool's task and the request that stored a response pass each
@@ -173,8 +190,9 @@ impl Upgrade {
             None => self.handoff.borrow_mut().bodies = Some(bodies),
             Some(stand_in) => {
                 for ((key, names), (coding, body)) in self.keys.iter().zip(Coding::ALL.into_iter().zip(bodies)) {
-                    let obj = coded(&self.original, Some(coding), Bytes::from(body.into_boxed_slice()));
-                    self.store.replace(key, names, &stand_in, Arc::new(obj));
+                    if let Some(obj) = worth(&self.original, coding, body) {
+                        self.store.replace(key, names, &stand_in, obj);
+                    }
                 }
             }
         }
@@ -208,7 +226,7 @@ fn coded(obj: &Object, coding: Option<Coding>, body: Bytes) -> Object {
 /// behavior does not cache, or the response may not be stored) is
 /// compressed in on the fly: the one the viewer's Accept-Encoding selects,
 /// when the response may be compressed and its head gives its length.
-pub(super) fn on_the_fly(ex: &Exchange<'_>, v: &Viewer) -> Option<Coding> {
+pub(super) fn on_the_fly(ex: &Exchange<'_>, v: &Viewer) -> Option<(Coding, StreamSlot)> {
     if !ex.behavior.compress {
         return None;
     }
@@ -230,5 +248,7 @@ pub(super) fn on_the_fly(ex: &Exchange<'_>, v: &Viewer) -> Option<Coding> {
         content_type: head.header(buf, b"content-type"),
         len,
     })
-    .then_some(coding)
+    .then(StreamSlot::take)
+    .flatten()
+    .map(|slot| (coding, slot))
 }

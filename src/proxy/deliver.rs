@@ -71,6 +71,8 @@ struct Stream<'e, 'w> {
     /// the body ends.
     coding: Option<Coding>,
     encoder: Option<Encoder>,
+    /// The worker's streaming-coder slot this one holds (`MAX_STREAMS`).
+    _slot: Option<compress::StreamSlot>,
     /// What the coder gave for the data at hand.
     coded: Vec<u8>,
     ranges: Vec<std::ops::Range<usize>>,
@@ -82,8 +84,8 @@ struct Stream<'e, 'w> {
 /// request allows the viewer connection to stay open.
 pub(super) async fn deliver(ex: &mut Exchange<'_>, v: &mut Viewer, mut c: OriginConn, keep: bool) -> Delivered {
     let reader = ResponseReader::after_head(&ex.head);
-    let coding = super::compressed::on_the_fly(ex, v);
-    let (mut s, viewer_keep) = Stream::new(ex, reader, v, (keep, coding));
+    let (coding, slot) = super::compressed::on_the_fly(ex, v).unzip();
+    let (mut s, viewer_keep) = Stream::new(ex, reader, v, (keep, coding, slot));
     let end = match s.head_and_first(v, viewer_keep).await {
         Ok(()) => s.rest(v, &mut c).await,
         Err(ev) => End::Failed(ev),
@@ -124,7 +126,7 @@ pub(super) async fn resume(
         reader,
         pending,
     } = p;
-    let (mut s, viewer_keep) = Stream::new(ex, reader, v, (keep, None));
+    let (mut s, viewer_keep) = Stream::new(ex, reader, v, (keep, None, None));
     let end = match s.recorded(v, viewer_keep, &head, body).await {
         Ok(open_chunk) => {
             drop(room);
@@ -157,7 +159,7 @@ impl<'e, 'w> Stream<'e, 'w> {
         ex: &'e mut Exchange<'w>,
         reader: ResponseReader,
         v: &Viewer,
-        (keep, coding): (bool, Option<Coding>),
+        (keep, coding, slot): (bool, Option<Coding>, Option<compress::StreamSlot>),
     ) -> (Self, bool) {
         let framing = match coding {
             // The coded length is known only at its end.
@@ -172,6 +174,7 @@ impl<'e, 'w> Stream<'e, 'w> {
             framing,
             coding,
             encoder: coding.map(Encoder::stream),
+            _slot: slot,
             coded: Vec::new(),
             ranges: Vec::new(),
             timeout: super::answers::write_timeout(ex.w),

@@ -34,7 +34,7 @@ pub async fn answer(
         obj,
         v.header(b"if-none-match"),
         v.header(b"if-modified-since"),
-        v.header(b"range"),
+        (v.header(b"range"), v.header(b"if-range")),
     );
     let mut hb = v.take_hit();
     hb.head.clear();

@@ -1,6 +1,6 @@
 //! Idle TLS keep-alive viewers: what one costs the proxy in memory once it
-//! has made a request and gone quiet (SPEC §4: connections idle in
-//! keep-alive park; a TLS one keeps only its session state).
+//! has made a request and gone quiet: it parks (`src/proxy/park.rs`)
+//! keeping only its session state (`src/tls/server.rs`).
 mod common;
 use common::pki::Pki;
 use common::*;

@@ -120,11 +120,23 @@ pub async fn read_more_within<S: CancelableAsyncReadRent>(
     c: &mut Canceller,
 ) -> (Option<io::Result<usize>>, Vec<u8>) {
     let range = spare_range(&mut buf, min_spare, max_len);
-    let read = s.cancelable_read(buf.slice_mut(range), c.handle());
+    let (res, slice) = read_within(s, buf.slice_mut(range), patience, c).await;
+    (res, slice.into_inner())
+}
+
+/// One read into `buf` that gives up when nothing arrived within
+/// `patience`, as [`read_more_within`] does, into any owned buffer.
+pub async fn read_within<S: CancelableAsyncReadRent, B: IoBufMut>(
+    s: &mut S,
+    buf: B,
+    patience: Duration,
+    c: &mut Canceller,
+) -> (Option<io::Result<usize>>, B) {
+    let read = s.cancelable_read(buf, c.handle());
     let mut read = std::pin::pin!(read);
     let mut timer = std::pin::pin!(monoio::time::sleep(patience));
     let mut cancelled = false;
-    let (res, slice) = std::future::poll_fn(|cx| {
+    let (res, buf) = std::future::poll_fn(|cx| {
         if let Poll::Ready(r) = read.as_mut().poll(cx) {
             return Poll::Ready(r);
         }
@@ -144,7 +156,7 @@ pub async fn read_more_within<S: CancelableAsyncReadRent>(
     // having consumed nothing.
     let gave_up =
         cancelled && matches!(&res, Err(e) if matches!(e.raw_os_error(), Some(libc::ECANCELED) | Some(libc::EINTR)));
-    (if gave_up { None } else { Some(res) }, slice.into_inner())
+    (if gave_up { None } else { Some(res) }, buf)
 }
 
 /// Writes `buf[range]` fully.

@@ -184,7 +184,7 @@ impl SampleOrigin {
                 None => net::reuseport_listener(addr, 1024)?,
             };
             let ctl = ctl.clone();
-            let tls = tls.clone().map(monoio_rustls::TlsAcceptor::from);
+            let tls = tls.clone();
             std::thread::Builder::new()
                 .name(format!("origin-{name}-{i}"))
                 .spawn(move || {
@@ -249,7 +249,7 @@ async fn accept_loop(
     addr: SocketAddr,
     ctl: Arc<Control>,
     leader: bool,
-    tls: Option<monoio_rustls::TlsAcceptor>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) {
     let mut listener = TcpListener::from_std(l).ok();
     // The accept is never cancelled (with io_uring a cancelled accept can race
@@ -286,9 +286,9 @@ async fn accept_loop(
                 monoio::spawn(async move {
                     let s = match tls {
                         None => Stream::Plain(s),
-                        Some(acceptor) => {
+                        Some(config) => {
                             let deadline = std::time::Instant::now() + Duration::from_secs(30);
-                            match crate::tls::accept(s, &acceptor, deadline).await {
+                            match crate::tls::accept(s, &config, deadline).await {
                                 Ok(s) => s,
                                 Err(_) => return,
                             }

@@ -38,13 +38,13 @@ pub async fn serve(
     let mut first_by = first_by;
     let mut clean_end = true;
     loop {
-        let parkable = v.is_plain() && w.parked.usable();
+        let parkable = v.parkable() && w.parked.usable();
         match v.read_head(&w.cfg.server, parkable, first_by).await {
             HeadOutcome::Ready => {}
             HeadOutcome::Gone => break,
             HeadOutcome::Park(until) => {
-                if let Some(tcp) = v.into_plain() {
-                    super::park::park(&w, tcp, guard, until);
+                if let Some((tcp, tls)) = v.into_parked() {
+                    super::park::park(&w, tcp, tls, guard, until);
                 }
                 return;
             }
@@ -94,10 +94,9 @@ const CLOSE_NOTIFY_WITHIN: Duration = Duration::from_millis(500);
 pub async fn accept_tls(w: Rc<Worker>, tcp: monoio::net::TcpStream, peer: SocketAddr, guard: super::ConnGuard) {
     let _ = tcp.set_nodelay(true);
     let Some(tls) = w.cfg.server.tls.as_ref() else { return };
-    let acceptor = monoio_rustls::TlsAcceptor::from(tls.config.clone());
     // One deadline for the handshake and the first request's head.
     let deadline = Instant::now() + w.cfg.server.client_header_timeout;
-    match crate::tls::accept(tcp, &acceptor, deadline).await {
+    match crate::tls::accept(tcp, &tls.config, deadline).await {
         Ok(stream) => serve(w, stream, peer, guard, Some(deadline)).await,
         Err(e) => log::debug!("TLS handshake from {peer} failed: {e:?}"),
     }

@@ -4,9 +4,11 @@
 //! back everything but its socket: the connection task ends, its buffers
 //! and per-request state are freed, and the socket goes into this worker's
 //! parking lot. A busy connection never parks, so the request path pays
-//! nothing for this; an idle connection costs a slot of 24 bytes here plus
+//! nothing for this; an idle connection costs a slot of 32 bytes here plus
 //! the kernel's own socket state, which is what lets one worker hold tens of
-//! thousands of idle viewers in a few MiB.
+//! thousands of idle viewers in a few MiB. A TLS connection parks with its
+//! session ([`TlsSession`]: rustls' state and no buffers, about 3.5 KiB
+//! for a TLS 1.3 session).
 //!
 //! The lot is an epoll instance of the worker's own, with each parked socket
 //! registered one-shot for input. One task per worker waits for the epoll
@@ -16,9 +18,11 @@
 //!
 //! Deadlines live in the lot's slots; the worker's once-a-second sweep
 //! closes expired ones, and at stop it closes all of them, so idle
-//! connections never hold up an exit.
+//! connections never hold up an exit. A TLS one is closed with close_notify,
+//! sent without waiting, as an idle TLS connection with a task closes.
 
 use super::{ConnGuard, Worker};
+use crate::tls::{Stream, TlsSession};
 use slab::Slab;
 use std::cell::RefCell;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -36,7 +40,24 @@ pub struct Parked {
     /// The attendant is watching the epoll instance; only then may sockets park.
     attended: std::cell::Cell<bool>,
     /// Each parked socket and its idle deadline; the slot key is the epoll data.
-    slots: RefCell<Slab<(OwnedFd, Instant)>>,
+    slots: RefCell<Slab<Slot>>,
+}
+
+/// A parked connection: its socket, its idle deadline and, for TLS, its
+/// session.
+struct Slot {
+    fd: OwnedFd,
+    until: Instant,
+    tls: Option<TlsSession>,
+}
+
+impl Slot {
+    /// Closes the connection (TLS: close_notify first, best effort).
+    fn close(self) {
+        if let Some(s) = self.tls {
+            s.farewell(self.fd.as_raw_fd());
+        }
+    }
 }
 
 impl Default for Parked {
@@ -67,11 +88,11 @@ impl Parked {
         self.len() == 0
     }
 
-    /// Takes a socket in; gives it back if it cannot be registered.
-    fn insert(&self, fd: OwnedFd, until: Instant) -> Result<(), OwnedFd> {
-        let Some(ep) = self.ep.as_ref() else { return Err(fd) };
+    /// Takes a connection in; gives it back if it cannot be registered.
+    fn insert(&self, slot: Slot) -> Result<(), Slot> {
+        let Some(ep) = self.ep.as_ref() else { return Err(slot) };
         let mut slots = self.slots.borrow_mut();
-        let raw = fd.as_raw_fd();
+        let raw = slot.fd.as_raw_fd();
         let entry = slots.vacant_entry();
         let mut ev = libc::epoll_event {
             events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32,
@@ -79,14 +100,14 @@ impl Parked {
         };
         // SAFETY: both descriptors are open; ev is a valid epoll_event.
         if unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, raw, &mut ev) } != 0 {
-            return Err(fd);
+            return Err(slot);
         }
-        entry.insert((fd, until));
+        entry.insert(slot);
         Ok(())
     }
 
     /// Takes slot `key` out of the lot (and out of the epoll set).
-    fn take(&self, key: usize) -> Option<(OwnedFd, Instant)> {
+    fn take(&self, key: usize) -> Option<Slot> {
         let e = self.slots.borrow_mut().try_remove(key)?;
         if let Some(ep) = self.ep.as_ref() {
             // SAFETY: both descriptors are open; DEL ignores the event argument.
@@ -94,7 +115,7 @@ impl Parked {
                 libc::epoll_ctl(
                     ep.as_raw_fd(),
                     libc::EPOLL_CTL_DEL,
-                    e.0.as_raw_fd(),
+                    e.fd.as_raw_fd(),
                     std::ptr::null_mut(),
                 );
             }
@@ -109,11 +130,12 @@ impl Parked {
             .slots
             .borrow()
             .iter()
-            .filter(|(_, e)| all || e.1 <= now)
+            .filter(|(_, e)| all || e.until <= now)
             .map(|(k, _)| k)
             .collect();
         for &k in &expired {
-            if self.take(k).is_some() {
+            if let Some(slot) = self.take(k) {
+                slot.close();
                 close_parked(shared);
             }
         }
@@ -127,31 +149,35 @@ fn close_parked(shared: &std::sync::Arc<super::Shared>) {
     drop(ConnGuard::carried(shared));
 }
 
-/// Parks `stream` until it is readable, its idle deadline `until` passes, or
-/// the proxy stops. The socket is kept as a duplicate descriptor (the
-/// monoio stream closes its own); `guard`'s count is carried over. When it
-/// cannot park (no descriptor for the duplicate: the process is at its
-/// descriptor limit), the connection stays open with a task, see [`stay`].
-pub fn park(w: &Rc<Worker>, stream: monoio::net::TcpStream, guard: ConnGuard, until: Instant) {
+/// Parks `stream` (and its TLS session `tls`) until it is readable, its
+/// idle deadline `until` passes, or the proxy stops. The socket is kept as
+/// a duplicate descriptor (the monoio stream closes its own); `guard`'s
+/// count is carried over. When it cannot park (no descriptor for the
+/// duplicate: the process is at its descriptor limit), the connection stays
+/// open with a task, see [`stay`].
+pub fn park(w: &Rc<Worker>, stream: monoio::net::TcpStream, tls: Option<TlsSession>, guard: ConnGuard, until: Instant) {
     if w.shared.is_stopping() {
+        if let Some(s) = tls {
+            s.farewell(stream.as_raw_fd());
+        }
         return; // closes: idle connections end at stop
     }
     let dup = dup_cloexec(stream.as_raw_fd());
     if dup < 0 {
-        monoio::spawn(stay(w.clone(), stream, guard, until));
+        monoio::spawn(stay(w.clone(), stream, tls, guard, until));
         return;
     }
     // SAFETY: dup is a new descriptor owned from here on.
     let fd = unsafe { OwnedFd::from_raw_fd(dup) };
-    match w.parked.insert(fd, until) {
+    match w.parked.insert(Slot { fd, until, tls }) {
         Ok(()) => {
             drop(stream);
             guard.carry();
             w.shared.parked_connections.fetch_add(1, Ordering::Relaxed);
         }
-        Err(fd) => {
-            drop(fd);
-            monoio::spawn(stay(w.clone(), stream, guard, until));
+        Err(slot) => {
+            drop(slot.fd);
+            monoio::spawn(stay(w.clone(), stream, slot.tls, guard, until));
         }
     }
 }
@@ -161,13 +187,22 @@ pub fn park(w: &Rc<Worker>, stream: monoio::net::TcpStream, guard: ConnGuard, un
 /// then served like one resumed from the lot, or closed at the deadline. At
 /// stop it closes with the worker's runtime, as an idle connection not yet
 /// parked does.
-async fn stay(w: Rc<Worker>, stream: monoio::net::TcpStream, guard: ConnGuard, until: Instant) {
+async fn stay(
+    w: Rc<Worker>,
+    stream: monoio::net::TcpStream,
+    tls: Option<TlsSession>,
+    guard: ConnGuard,
+    until: Instant,
+) {
     let ready = monoio::time::timeout_at(until.into(), stream.readable(false)).await;
     if !matches!(ready, Ok(Ok(()))) || w.shared.is_stopping() {
+        if let Some(s) = tls {
+            s.farewell(stream.as_raw_fd());
+        }
         return; // closes: the deadline passed or the socket failed
     }
     if let Ok(peer) = stream.peer_addr() {
-        let stream = crate::tls::Stream::Plain(stream);
+        let stream = Stream::resume(stream, tls);
         // Spawned, not awaited: the waiting task stays small.
         monoio::spawn(super::conn::serve(w.current(), stream, peer, guard, None));
     }
@@ -223,20 +258,20 @@ fn dup_cloexec(fd: RawFd) -> RawFd {
 /// A parked socket became readable (or hung up): serve it, or close it if
 /// its deadline passed or the proxy is stopping.
 fn resume(w: &Rc<Worker>, key: usize) {
-    let Some((fd, until)) = w.parked.take(key) else { return };
-    if w.shared.is_stopping() || Instant::now() >= until {
-        drop(fd);
+    let Some(slot) = w.parked.take(key) else { return };
+    if w.shared.is_stopping() || Instant::now() >= slot.until {
+        slot.close();
         close_parked(&w.shared);
         return;
     }
     w.shared.parked_connections.fetch_sub(1, Ordering::Relaxed);
     let guard = ConnGuard::carried(&w.shared);
-    let stream = match monoio::net::TcpStream::from_std(std::net::TcpStream::from(fd)) {
+    let stream = match monoio::net::TcpStream::from_std(std::net::TcpStream::from(slot.fd)) {
         Ok(s) => s,
         Err(_) => return,
     };
     if let Ok(peer) = stream.peer_addr() {
-        let stream = crate::tls::Stream::Plain(stream);
+        let stream = Stream::resume(stream, slot.tls);
         monoio::spawn(super::conn::serve(w.current(), stream, peer, guard, None));
     }
 }
@@ -261,7 +296,7 @@ mod tests {
         for (fd, until) in [(a, now), (b, now + Duration::from_secs(60))] {
             std::mem::forget(ConnGuard::new(&shared));
             shared.parked_connections.fetch_add(1, Ordering::Relaxed);
-            assert!(p.insert(fd, until).is_ok());
+            assert!(p.insert(Slot { fd, until, tls: None }).is_ok());
         }
         assert_eq!(p.sweep(&shared, now, false), 1);
         assert_eq!(p.len(), 1);

@@ -215,17 +215,20 @@ impl Viewer {
         }
     }
 
-    /// Plain TCP (a TLS session cannot be parked).
+    /// Plain TCP.
     pub fn is_plain(&self) -> bool {
         matches!(self.stream, Stream::Plain(_))
     }
 
-    /// The plain TCP socket, to park it (a TLS session stays with its task).
-    pub fn into_plain(self) -> Option<monoio::net::TcpStream> {
-        match self.stream {
-            Stream::Plain(tcp) => Some(tcp),
-            Stream::Tls(_) => None,
-        }
+    /// Whether the connection may park when idle: plain TCP, or a TLS
+    /// session holding nothing but its state ([`Stream::parkable`]).
+    pub fn parkable(&self) -> bool {
+        self.stream.parkable()
+    }
+
+    /// The socket and, for TLS, the session, to park them.
+    pub fn into_parked(self) -> Option<(monoio::net::TcpStream, Option<crate::tls::TlsSession>)> {
+        self.stream.into_parked()
     }
 
     // ---- reading the request body ----
@@ -319,21 +322,25 @@ impl Viewer {
         }
     }
 
-    /// Keep-alive idle on a plain connection: reads with the buffer posted
-    /// for [`PARK_AFTER`], then asks to park. `None`: bytes arrived.
+    /// Keep-alive idle: reads with the buffer posted for [`PARK_AFTER`]
+    /// (TLS: the session's ciphertext buffer, lent by the worker), then
+    /// asks to park. `None`: bytes arrived.
     async fn idle_read(&mut self, s: &Server) -> Option<HeadOutcome> {
         let limit = Instant::now() + s.client_idle_timeout;
-        let Stream::Plain(tcp) = &mut self.stream else {
-            return Some(HeadOutcome::Gone);
+        let res = match &mut self.stream {
+            Stream::Plain(tcp) => {
+                let buf = std::mem::take(&mut self.buf);
+                let max = s.max_request_head;
+                let (res, b) = net::read_more_within(tcp, buf, 4096, max + 1, PARK_AFTER, &mut self.canceller).await;
+                self.buf = b;
+                res.map(|r| r.map(|n| n > 0))
+            }
+            tls => tls.idle_fill(PARK_AFTER, &mut self.canceller).await,
         };
-        let buf = std::mem::take(&mut self.buf);
-        let max = s.max_request_head;
-        let (res, b) = net::read_more_within(tcp, buf, 4096, max + 1, PARK_AFTER, &mut self.canceller).await;
-        self.buf = b;
         match res {
             None => Some(HeadOutcome::Park(limit)),
-            Some(Ok(0)) | Some(Err(_)) => Some(HeadOutcome::Gone),
-            Some(Ok(_)) => None,
+            Some(Ok(false)) | Some(Err(_)) => Some(HeadOutcome::Gone),
+            Some(Ok(true)) => None,
         }
     }
 

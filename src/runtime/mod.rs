@@ -443,6 +443,7 @@ async fn worker_main(
                 let now = Instant::now();
                 w.pool.borrow_mut().sweep(now);
                 w.metrics().set_pool_idle(w.pool.borrow().idle_count());
+                crate::tls::trim_buffers();
                 if w.parked.sweep(&w.shared, now, false) > 0 || w.busy.get() == 0 {
                     // Hand memory freed by closed or parked connections back
                     // to the OS: mimalloc purges lazily, on later allocations,

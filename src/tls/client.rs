@@ -1,7 +1,8 @@
 //! The origin side of TLS: rustls' `ClientConnection` driven directly over
 //! monoio's owned-buffer `TcpStream`.
 //!
-//! Why not monoio-rustls, as on the viewer side: it reads ciphertext 16 KiB
+//! Why not a ready-made adapter such as monoio-rustls (which the viewer
+//! side used to run on, before `server.rs`): it reads ciphertext 16 KiB
 //! at a time into a private buffer and hands it to rustls 4 KiB at a time,
 //! so bytes that arrived after a response's end can sit inside the adapter
 //! where neither the proxy (which sees only plaintext it asked for) nor the
@@ -201,8 +202,7 @@ impl AsyncReadRent for ClientTls {
     async fn read<T: IoBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
         // SAFETY: an IoBufMut is `bytes_total()` writable bytes at
         // `write_ptr()`, which stay put while `buf` lives (it is held here
-        // until this returns); rustls only writes into the slice (as
-        // monoio-rustls does).
+        // until this returns); rustls only writes into the slice.
         let dst = unsafe { std::slice::from_raw_parts_mut(buf.write_ptr(), buf.bytes_total()) };
         let r = self.read_into(dst).await;
         if let Ok(n) = r {

@@ -1,6 +1,7 @@
 //! TLS on both sides: `[server.tls]` listeners and `protocol = "https"`
-//! origins, with rustls (ring provider) run over monoio: by monoio-rustls
-//! for viewers, by our own adapter ([`client::ClientTls`]) for origins.
+//! origins, with rustls (ring provider) run over monoio by adapters of our
+//! own: [`server::ServerTls`] for viewers (rustls' unbuffered API, record
+//! buffers held only while in use), [`client::ClientTls`] for origins.
 //!
 //! What is here:
 //! - [`Stream`]: the one connection type the proxy, the pool and the sample
@@ -14,38 +15,42 @@
 //!   roots or a `ca_file`; ALPN `http/1.1`; a per-config session cache, so
 //!   connections the pool opens later to the same origin resume.
 //! - [`accept`] / [`connect`]: the handshakes, bounded by a deadline.
-//! - [`Stream::has_buffered_input`]: whether an origin connection's TLS
-//!   layer holds bytes nobody has read (SPEC §3.5: such a connection is
-//!   never pooled); see `client.rs` for why the origin side has an adapter
-//!   of its own.
+//! - [`Stream::has_buffered_input`]: whether a connection's TLS layer holds
+//!   bytes nobody has read (SPEC §3.5: such an origin connection is never
+//!   pooled); see `client.rs` for why the origin side has an adapter of its
+//!   own.
+//! - Parking ([`Stream::into_parked`], [`Stream::resume`], [`TlsSession`]):
+//!   an idle TLS viewer parks like a plain one (`proxy::park`), keeping only
+//!   its session state (no buffers: see `server.rs` and `buffers.rs`).
 //!
 //! Why the guard in [`Tls`]: both adapters move their record buffers into
 //! the kernel operation while a read or write is in flight. When a future
 //! is dropped mid-flight (a timeout), the buffer goes with it: the next
-//! operation would panic inside monoio-rustls (viewers), or go on without
-//! ciphertext the cancelled read may already have taken off the socket, or
-//! after half a record was sent (origins). Network timing must never panic
-//! the proxy nor desynchronise a session, so a TLS stream whose operation
-//! was dropped is marked broken and every later operation fails with an
-//! error, which the callers already treat as "close this connection".
-//! (Every caller does close after a timeout; the guard makes that a
-//! guarantee, not a habit.)
+//! operation would go on without ciphertext the cancelled read may already
+//! have taken off the socket, or after half a record was sent. Network
+//! timing must never panic the proxy nor desynchronise a session, so a TLS
+//! stream whose operation was dropped is marked broken and every later
+//! operation fails with an error, which the callers already treat as "close
+//! this connection". (Every caller does close after a timeout; the guard
+//! makes that a guarantee, not a habit.) The idle wait before parking is
+//! not such a drop: it cancels its read and awaits it
+//! ([`Stream::idle_fill`]).
 //!
-//! Consequences, for viewers: a TLS viewer connection does not park in the
-//! epoll lot (`proxy::park`), since its session state lives in user space and
-//! must stay with the task; and a TLS connection whose head or body read
-//! times out is closed without a 408 (as nginx closes a connection whose
+//! Consequence, for viewers: a TLS connection whose head or body read times
+//! out is closed without a 408 (as nginx closes a connection whose
 //! `client_header_timeout` expires, without an answer).
 //!
 //! Locks: rustls keeps session caches and the ticket key behind its own
 //! mutexes, shared by the workers. They are taken once or twice per
 //! handshake, never per request on an established connection.
 
+mod buffers;
 mod client;
+mod server;
 
 use client::ClientTls;
 use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRent};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, Canceller};
 use monoio::net::TcpStream;
 use monoio::BufResult;
 use rustls::crypto::CryptoProvider;
@@ -54,11 +59,12 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use server::ServerTls;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The ALPN protocol both sides offer and accept.
 const ALPN_HTTP11: &[u8] = b"http/1.1";
@@ -76,8 +82,6 @@ pub struct Tls {
     fd: RawFd,
     /// An operation was started and never finished (its future was dropped).
     broken: bool,
-    /// Gathers a writev's buffers into one record (see `writev`).
-    gather: Vec<u8>,
 }
 
 /// Most bytes a TLS writev gathers: one record's worth of plaintext.
@@ -85,9 +89,10 @@ const GATHER_MAX: usize = 16 * 1024;
 
 enum Side {
     /// A viewer connection (we are the server).
-    Server(monoio_rustls::ServerTlsStream<TcpStream>),
-    /// An origin connection (we are the client).
-    Client(ClientTls),
+    Server(ServerTls),
+    /// An origin connection (we are the client), boxed: rustls' client
+    /// connection is over a KiB inline, a viewer's side under 100 bytes.
+    Client(Box<ClientTls>),
 }
 
 fn broken_err() -> io::Error {
@@ -95,20 +100,20 @@ fn broken_err() -> io::Error {
 }
 
 impl Stream {
-    /// True when an origin connection's TLS layer holds input nobody has
-    /// read: plaintext, part of a record, or close_notify (see
+    /// True when a connection's TLS layer holds input nobody has read:
+    /// plaintext, part of a record, or close_notify (see
     /// [`ClientTls::has_buffered_input`]); also for a broken TLS stream,
     /// whose state is unknown. After a response's end this means bytes
-    /// followed it, and the connection must not carry another request.
-    /// False for plain TCP (the socket itself holds the input; peek it)
-    /// and for viewer connections (monoio-rustls keeps its buffers private).
+    /// followed it, and an origin connection must not carry another
+    /// request. False for plain TCP (the socket itself holds the input;
+    /// peek it).
     pub fn has_buffered_input(&self) -> bool {
         match self {
             Stream::Plain(_) => false,
             Stream::Tls(t) => match &t.side {
                 _ if t.broken => true,
                 Side::Client(c) => c.has_buffered_input(),
-                Side::Server(_) => false,
+                Side::Server(s) => s.has_buffered_input(),
             },
         }
     }
@@ -132,6 +137,72 @@ impl Stream {
             let _ = monoio::time::timeout(within, self.shutdown()).await;
         }
     }
+
+    // ---- parking (proxy::park) ----
+
+    /// Whether an idle viewer connection may park: plain TCP, or a TLS
+    /// viewer session that holds nothing but its state (no input unread,
+    /// nothing unsent, not broken).
+    pub fn parkable(&self) -> bool {
+        match self {
+            Stream::Plain(_) => true,
+            Stream::Tls(t) => !t.broken && matches!(&t.side, Side::Server(s) if s.is_idle()),
+        }
+    }
+
+    /// The socket and, for TLS, the session, apart, to park; `None` unless
+    /// [`Stream::parkable`].
+    pub fn into_parked(self) -> Option<(TcpStream, Option<TlsSession>)> {
+        match self {
+            Stream::Plain(tcp) => Some((tcp, None)),
+            Stream::Tls(t) if t.broken => None,
+            Stream::Tls(t) => match t.side {
+                Side::Server(s) => s.park().ok().map(|(tcp, s)| (tcp, Some(TlsSession(s)))),
+                Side::Client(_) => None,
+            },
+        }
+    }
+
+    /// A parked connection back on its socket.
+    pub fn resume(tcp: TcpStream, tls: Option<TlsSession>) -> Stream {
+        match tls {
+            None => Stream::Plain(tcp),
+            Some(TlsSession(s)) => {
+                let fd = tcp.as_raw_fd();
+                Stream::Tls(Tls::new(Side::Server(ServerTls::resume(tcp, s)), fd))
+            }
+        }
+    }
+
+    /// An idle TLS viewer's wait for its next request: ciphertext read
+    /// within `patience` (`Some(Ok(true))`; `Some(Ok(false))` at EOF), or
+    /// `None`, the read cancelled (not abandoned) and no buffer held. Plain
+    /// streams and origin sessions answer `Some(Ok(true))` at once.
+    pub async fn idle_fill(&mut self, patience: Duration, c: &mut Canceller) -> Option<io::Result<bool>> {
+        let Stream::Tls(t) = self else { return Some(Ok(true)) };
+        if t.broken {
+            return Some(Err(broken_err()));
+        }
+        let Side::Server(s) = &mut t.side else {
+            return Some(Ok(true));
+        };
+        t.broken = true;
+        let r = s.idle_fill(patience, c).await;
+        t.broken = false;
+        r
+    }
+}
+
+/// A TLS viewer session parked without its socket or task: rustls' state
+/// and nothing else.
+pub struct TlsSession(Box<server::Session>);
+
+impl TlsSession {
+    /// Sends close_notify on the parked socket `fd` without waiting (it is
+    /// being closed: idle deadline or stop). Best effort.
+    pub fn farewell(mut self, fd: RawFd) {
+        self.0.farewell(fd);
+    }
 }
 
 impl Tls {
@@ -140,9 +211,14 @@ impl Tls {
             side,
             fd,
             broken: false,
-            gather: Vec::new(),
         })
     }
+}
+
+/// Frees the TLS record buffers this worker has kept spare but nobody took
+/// since the last call (called once a second by each worker).
+pub fn trim_buffers() {
+    buffers::trim();
 }
 
 /// Runs one operation on either side's stream under the drop guard:
@@ -188,10 +264,11 @@ impl AsyncWriteRent for Stream {
     }
 
     /// Plain: one writev. TLS: the buffers are gathered, up to one
-    /// record's worth ([`GATHER_MAX`]), and sent as one record in one send
-    /// (a short write beyond that; callers finish the rest). Encryption
-    /// copies the bytes anyway; gathering saves a record and a syscall per
-    /// extra buffer (a cache hit's head and body).
+    /// record's worth ([`GATHER_MAX`]), into a buffer lent by the worker,
+    /// and sent as one record in one send (a short write beyond that;
+    /// callers finish the rest). Encryption copies the bytes anyway;
+    /// gathering saves a record and a syscall per extra buffer (a cache
+    /// hit's head and body).
     async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
         let t = match self {
             Stream::Plain(s) => return s.writev(buf).await,
@@ -200,23 +277,27 @@ impl AsyncWriteRent for Stream {
         if t.broken {
             return (Err(broken_err()), buf);
         }
-        let mut gather = std::mem::take(&mut t.gather);
-        gather.clear();
+        let mut gather = buffers::take();
+        let mut len = 0;
         // SAFETY: an IoVecBuf promises `read_iovec_len()` valid iovecs at
         // `read_iovec_ptr()`, each over initialised bytes, while it lives;
         // `buf` is held until this function returns.
         let iovs = unsafe { std::slice::from_raw_parts(buf.read_iovec_ptr(), buf.read_iovec_len()) };
         for iov in iovs {
-            let room = GATHER_MAX - gather.len();
+            let room = GATHER_MAX.min(gather.len()) - len;
             if room == 0 {
                 break;
             }
             let n = iov.iov_len.min(room);
             // SAFETY: as above; `n` is within this iovec.
-            gather.extend_from_slice(unsafe { std::slice::from_raw_parts(iov.iov_base as *const u8, n) });
+            let part = unsafe { std::slice::from_raw_parts(iov.iov_base as *const u8, n) };
+            if let Some(to) = gather.get_mut(len..len + n) {
+                to.copy_from_slice(part);
+                len += n;
+            }
         }
-        let (r, gathered) = tls_op!(t, (Err(broken_err()), buf), s => s.write(gather));
-        t.gather = gathered;
+        let (r, gathered) = tls_op!(t, (Err(broken_err()), buf), s => s.write(gather.slice(0..len)));
+        buffers::give(gathered.into_inner());
         (r, buf)
     }
 
@@ -251,13 +332,6 @@ pub enum HandshakeError {
     Protocol,
 }
 
-fn classify(e: &monoio_rustls::TlsError) -> HandshakeError {
-    match e {
-        monoio_rustls::TlsError::Rustls(r) => classify_rustls(Some(r)),
-        monoio_rustls::TlsError::Io(io) => classify_io(io),
-    }
-}
-
 /// An I/O error from a handshake, with or without a rustls error inside.
 fn classify_io(e: &io::Error) -> HandshakeError {
     classify_rustls(e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()))
@@ -272,16 +346,13 @@ fn classify_rustls(e: Option<&rustls::Error>) -> HandshakeError {
     }
 }
 
-/// The viewer side of a handshake, finished by `deadline`.
-pub async fn accept(
-    tcp: TcpStream,
-    acceptor: &monoio_rustls::TlsAcceptor,
-    deadline: Instant,
-) -> Result<Stream, HandshakeError> {
+/// The viewer side of a handshake with `config`, finished by `deadline`.
+pub async fn accept(tcp: TcpStream, config: &Arc<ServerConfig>, deadline: Instant) -> Result<Stream, HandshakeError> {
     let fd = tcp.as_raw_fd();
-    match monoio::time::timeout_at(deadline.into(), acceptor.accept(tcp)).await {
+    let hs = ServerTls::handshake(tcp, config.clone());
+    match monoio::time::timeout_at(deadline.into(), hs).await {
         Err(_) => Err(HandshakeError::Timeout),
-        Ok(Err(e)) => Err(classify(&e)),
+        Ok(Err(e)) => Err(classify_io(&e)),
         Ok(Ok(s)) => Ok(Stream::Tls(Tls::new(Side::Server(s), fd))),
     }
 }
@@ -293,7 +364,7 @@ pub async fn connect(tcp: TcpStream, origin: &OriginTls, deadline: Instant) -> R
     match monoio::time::timeout_at(deadline.into(), hs).await {
         Err(_) => Err(HandshakeError::Timeout),
         Ok(Err(e)) => Err(classify_io(&e)),
-        Ok(Ok(c)) => Ok(Stream::Tls(Tls::new(Side::Client(c), fd))),
+        Ok(Ok(c)) => Ok(Stream::Tls(Tls::new(Side::Client(Box::new(c)), fd))),
     }
 }
 
@@ -598,6 +669,18 @@ mod tests {
 
     /// A TLS pair over loopback: (server side, client side).
     async fn pair() -> (Stream, Stream) {
+        pair_with(rustls::DEFAULT_VERSIONS).await
+    }
+
+    /// [`pair`] with the client offering only `versions`.
+    async fn pair_with(versions: &[&'static rustls::SupportedProtocolVersion]) -> (Stream, Stream) {
+        let (server, origin) = configs(versions);
+        connect_pair(&server, &origin).await
+    }
+
+    /// A server config for `pair.test` and a client config that trusts
+    /// it, offering `versions`.
+    fn configs(versions: &[&'static rustls::SupportedProtocolVersion]) -> (Arc<ServerConfig>, OriginTls) {
         let kp = rcgen::KeyPair::generate().unwrap();
         let cert = rcgen::CertificateParams::new(vec!["pair.test".to_string()])
             .unwrap()
@@ -614,20 +697,34 @@ mod tests {
             key: &k,
         }])
         .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(cert.der().clone()).unwrap();
+        let mut config = ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
         let origin = OriginTls {
-            config: client_config(Some(&c)).unwrap(),
+            config: Arc::new(config),
             name: server_name("pair.test").unwrap(),
             ca_file: Some(c.clone()),
         };
+        (server, origin)
+    }
+
+    /// One connection between the two sides: (server side, client side).
+    async fn connect_pair(server: &Arc<ServerConfig>, origin: &OriginTls) -> (Stream, Stream) {
         let l = monoio::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         let deadline = Instant::now() + std::time::Duration::from_secs(30);
+        let server = server.clone();
         let accepting = monoio::spawn(async move {
             let (tcp, _) = l.accept().await.unwrap();
-            accept(tcp, &monoio_rustls::TlsAcceptor::from(server), deadline).await
+            accept(tcp, &server, deadline).await
         });
         let tcp = TcpStream::connect_addr(addr).await.unwrap();
-        let client = connect(tcp, &origin, deadline).await.unwrap();
+        let client = connect(tcp, origin, deadline).await.unwrap();
         (accepting.await.unwrap(), client)
     }
 
@@ -657,7 +754,7 @@ mod tests {
     }
 
     /// A read abandoned by a timeout leaves the TLS stream failing with an
-    /// error (not panicking inside monoio-rustls), and the data path works
+    /// error (not panicking), and the data path works
     /// before that.
     #[test]
     fn abandoned_tls_operation_breaks_the_stream_without_panic() {
@@ -742,5 +839,116 @@ mod tests {
             assert!(!client.has_buffered_input());
         })
         .unwrap();
+    }
+
+    /// Writes `body` on `from` while reading it on `to` in pieces of
+    /// changing sizes; checks it arrives whole.
+    async fn carry(from: &mut Stream, to: &mut Stream, body: &[u8]) {
+        let write = crate::net::write_all(from, body.to_vec());
+        let read = async {
+            let mut got = Vec::new();
+            let mut piece = 7;
+            while got.len() < body.len() {
+                let (r, b) = crate::net::read_more(to, got, piece, 1 << 20).await;
+                assert!(r.unwrap() > 0);
+                got = b;
+                piece = piece * 3 % 40_000 + 1;
+            }
+            got
+        };
+        let ((r, _), got) = monoio::join!(write, read);
+        r.unwrap();
+        assert!(got == body, "the bytes arrive whole and in order");
+    }
+
+    /// The viewer side on TLS 1.2 and 1.3, full and resumed handshakes: a
+    /// request and a response of many records each way, read in small and
+    /// large pieces, then the client's close_notify; between exchanges the
+    /// session holds nothing but its state.
+    #[test]
+    fn viewer_side_carries_records_both_ways_and_closes_cleanly() {
+        let driver = crate::runtime::choose_driver(crate::config::IoDriver::Auto).unwrap();
+        for versions in [&[&rustls::version::TLS12], &[&rustls::version::TLS13]] {
+            crate::runtime::block_on(&driver, || async {
+                let (server_config, origin) = configs(versions);
+                for _ in 0..2 {
+                    let (mut server, mut client) = connect_pair(&server_config, &origin).await;
+                    assert!(server.parkable(), "idle after the handshake");
+                    let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+                    carry(&mut client, &mut server, &body).await;
+                    carry(&mut server, &mut client, &body).await;
+                    assert!(server.parkable(), "idle after the exchange");
+                    client.close_notify(std::time::Duration::from_secs(5)).await;
+                    let (r, _) = crate::net::read_more(&mut server, Vec::new(), 64, 64).await;
+                    assert_eq!(r.unwrap(), 0, "the server sees close_notify");
+                    assert!(server.has_buffered_input() && !server.parkable(), "the end is input");
+                }
+            })
+            .unwrap();
+        }
+    }
+
+    /// A TLS record header followed by `body`.
+    fn record(typ: u8, body: &[u8]) -> Vec<u8> {
+        let mut r = vec![typ, 3, 1, (body.len() >> 8) as u8, body.len() as u8];
+        r.extend_from_slice(body);
+        r
+    }
+
+    /// Hostile bytes on a viewer handshake end it with an error, never a
+    /// panic, and never by holding more than the bounds: plain HTTP, random
+    /// bytes, an oversized record, a ClientHello claiming more than rustls
+    /// takes, and one of 40,000 bytes of garbage over three records (the
+    /// input buffer grows past one record to assemble it, then rustls
+    /// rejects it).
+    #[test]
+    fn hostile_bytes_end_a_viewer_handshake_with_an_error() {
+        let mut hello = vec![1, 0, 0x9c, 0x40]; // ClientHello, 40,000 bytes
+        hello.resize(4 + 40_000, 0x41);
+        let mut three_records = Vec::new();
+        for part in hello.chunks(16_384) {
+            three_records.extend(record(22, part));
+        }
+        let mut huge = vec![1, 0x01, 0x11, 0x70]; // 70,000 bytes claimed
+        huge.resize(16_000, 0x42);
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("plain HTTP", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
+            (
+                "random bytes",
+                (0..5000u32)
+                    .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+                    .collect(),
+            ),
+            ("an oversized record", record(22, &vec![0u8; 20_000])),
+            ("a ClientHello over 64 KiB", record(22, &huge)),
+            ("40,000 bytes of garbage ClientHello", three_records),
+        ];
+        let (server, _) = configs(rustls::DEFAULT_VERSIONS);
+        let driver = crate::runtime::choose_driver(crate::config::IoDriver::Auto).unwrap();
+        for (what, bytes) in cases {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap();
+            let client = std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+                let _ = s.write_all(&bytes);
+                let _ = s.shutdown(std::net::Shutdown::Write);
+                let mut sink = Vec::new();
+                let _ = s.read_to_end(&mut sink);
+            });
+            let server = server.clone();
+            crate::runtime::block_on(&driver, || async move {
+                let l = monoio::net::TcpListener::from_std(l).unwrap();
+                let (tcp, _) = l.accept().await.unwrap();
+                let deadline = Instant::now() + std::time::Duration::from_secs(30);
+                let r = accept(tcp, &server, deadline).await;
+                assert_eq!(r.err(), Some(HandshakeError::Protocol), "{what}");
+            })
+            .unwrap();
+            // (After the runtime, which closes the socket, so the client
+            // sees the end.)
+            client.join().unwrap();
+        }
     }
 }

@@ -20,10 +20,8 @@
 //! connection, allocated at the handshake and reused; a read or write
 //! allocates nothing beyond what rustls does itself.
 
-use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut, RawBuf};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
-use monoio::BufResult;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 use std::io::{self, Read};
@@ -198,69 +196,24 @@ impl ClientTls {
     }
 }
 
-impl AsyncReadRent for ClientTls {
-    async fn read<T: IoBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
-        // SAFETY: an IoBufMut is `bytes_total()` writable bytes at
-        // `write_ptr()`, which stay put while `buf` lives (it is held here
-        // until this returns); rustls only writes into the slice.
-        let dst = unsafe { std::slice::from_raw_parts_mut(buf.write_ptr(), buf.bytes_total()) };
-        let r = self.read_into(dst).await;
-        if let Ok(n) = r {
-            // SAFETY: rustls initialised the first `n` bytes.
-            unsafe { buf.set_init(n) };
-        }
-        (r, buf)
-    }
+super::rent::rent_io!(ClientTls);
 
-    /// Reads into the first buffer only (a short read, as readv allows).
-    async fn readv<T: IoVecBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
-        // SAFETY: the iovec points into `buf`, held until this returns.
-        let r = match unsafe { RawBuf::new_from_iovec_mut(&mut buf) } {
-            Some(raw) => self.read(raw).await.0,
-            None => Ok(0),
-        };
-        if let Ok(n) = r {
-            // SAFETY: `n` bytes of the first iovec were written.
-            unsafe { buf.set_init(n) };
-        }
-        (r, buf)
-    }
-}
-
-impl AsyncWriteRent for ClientTls {
-    /// Encrypts what rustls accepts of `buf` (all of it, unless beyond its
+impl ClientTls {
+    /// Encrypts what rustls accepts of `src` (all of it, unless beyond its
     /// 64 KiB send buffer: a short write) and sends it.
-    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        // SAFETY: an IoBuf is `bytes_init()` initialised bytes at
-        // `read_ptr()`, valid while `buf` lives.
-        let src = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
-        let n = match io::Write::write(&mut self.conn.writer(), src) {
-            Ok(n) => n,
-            Err(e) => return (Err(e), buf),
-        };
-        match self.send_tls().await {
-            Ok(()) => (Ok(n), buf),
-            Err(e) => (Err(e), buf),
-        }
+    async fn write_from(&mut self, src: &[u8]) -> io::Result<usize> {
+        let n = io::Write::write(&mut self.conn.writer(), src)?;
+        self.send_tls().await?;
+        Ok(n)
     }
 
-    /// Writes the first buffer only (a short write, as writev allows).
-    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        // SAFETY: the iovec points into `buf`, held until this returns.
-        let r = match unsafe { RawBuf::new_from_iovec(&buf) } {
-            Some(raw) => self.write(raw).await.0,
-            None => Ok(0),
-        };
-        (r, buf)
-    }
-
-    async fn flush(&mut self) -> io::Result<()> {
+    async fn flush_tls(&mut self) -> io::Result<()> {
         io::Write::flush(&mut self.conn.writer())?;
         self.send_tls().await
     }
 
     /// Sends close_notify, then ends the TCP write side.
-    async fn shutdown(&mut self) -> io::Result<()> {
+    async fn close_tls(&mut self) -> io::Result<()> {
         self.conn.send_close_notify();
         self.send_tls().await?;
         self.tcp.shutdown().await

@@ -46,6 +46,7 @@
 
 mod buffers;
 mod client;
+mod rent;
 mod server;
 
 use client::ClientTls;

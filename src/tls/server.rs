@@ -26,10 +26,9 @@
 //! the async methods do the socket side in between.
 
 use super::buffers::{Held, RECORD_BUF};
-use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut, RawBuf};
+use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Canceller};
 use monoio::net::TcpStream;
-use monoio::BufResult;
 use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, InsufficientSizeError};
 use rustls::ServerConfig;
@@ -482,62 +481,15 @@ impl ServerTls {
     }
 }
 
-impl AsyncReadRent for ServerTls {
-    async fn read<T: IoBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
-        // SAFETY: an IoBufMut is `bytes_total()` writable bytes at
-        // `write_ptr()`, which stay put while `buf` lives (it is held here
-        // until this returns); only copies write into the slice.
-        let dst = unsafe { std::slice::from_raw_parts_mut(buf.write_ptr(), buf.bytes_total()) };
-        let r = self.read_into(dst).await;
-        if let Ok(n) = r {
-            // SAFETY: the first `n` bytes were written.
-            unsafe { buf.set_init(n) };
-        }
-        (r, buf)
-    }
+super::rent::rent_io!(ServerTls);
 
-    /// Reads into the first buffer only (a short read, as readv allows).
-    async fn readv<T: IoVecBufMut>(&mut self, mut buf: T) -> BufResult<usize, T> {
-        // SAFETY: the iovec points into `buf`, held until this returns.
-        let r = match unsafe { RawBuf::new_from_iovec_mut(&mut buf) } {
-            Some(raw) => self.read(raw).await.0,
-            None => Ok(0),
-        };
-        if let Ok(n) = r {
-            // SAFETY: `n` bytes of the first iovec were written.
-            unsafe { buf.set_init(n) };
-        }
-        (r, buf)
-    }
-}
-
-impl AsyncWriteRent for ServerTls {
-    /// Encrypts up to one record's worth of `buf` (a short write beyond)
-    /// and sends it.
-    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        // SAFETY: an IoBuf is `bytes_init()` initialised bytes at
-        // `read_ptr()`, valid while `buf` lives.
-        let src = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
-        let r = self.write_from(src).await;
-        (r, buf)
-    }
-
-    /// Writes the first buffer only (a short write, as writev allows).
-    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        // SAFETY: the iovec points into `buf`, held until this returns.
-        let r = match unsafe { RawBuf::new_from_iovec(&buf) } {
-            Some(raw) => self.write(raw).await.0,
-            None => Ok(0),
-        };
-        (r, buf)
-    }
-
-    async fn flush(&mut self) -> io::Result<()> {
+impl ServerTls {
+    async fn flush_tls(&mut self) -> io::Result<()> {
         self.send().await
     }
 
     /// Sends close_notify, then ends the TCP write side.
-    async fn shutdown(&mut self) -> io::Result<()> {
+    async fn close_tls(&mut self) -> io::Result<()> {
         while let Next::Send = self.drive(Job::Close, &mut []).await?.0 {
             self.send().await?;
         }

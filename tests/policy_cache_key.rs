@@ -8,8 +8,7 @@
 //! shows in the count.
 mod common;
 use common::scripted::{Reply, ScriptedOrigin};
-use common::{config, eventually, Client, Proxy, Response, WAIT};
-use std::io::{Read, Write};
+use common::{admin_post, config, eventually, Client, Proxy, Response};
 
 const HIT: Option<&str> = Some("Hit from ringfront");
 const MISS: Option<&str> = Some("Miss from ringfront");
@@ -38,13 +37,7 @@ cache_query_string = ["b", "a", "id"]
 /// Every value of request header `name` in `head`, trimmed, joined by "|"
 /// ("-" when absent).
 fn values(head: &str, name: &str) -> String {
-    let v: Vec<&str> = head
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim())
-        .collect();
+    let v = common::request_values(head, name);
     if v.is_empty() {
         "-".into()
     } else {
@@ -89,20 +82,6 @@ fn get(c: &mut Client, path: &str, lines: &str) -> Response {
 /// How many GETs the origin got.
 fn fetches(o: &ScriptedOrigin) -> usize {
     o.request_lines().iter().filter(|l| l.starts_with("GET ")).count()
-}
-
-/// POSTs `body` to the admin listener's `path`; returns the answer's body.
-fn admin_post(p: &Proxy, path: &str, body: &str) -> String {
-    let mut s = std::net::TcpStream::connect(p.admin_addr()).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split("\r\n\r\n").nth(1).unwrap_or("").to_string()
 }
 
 fn cached(r: &Response) -> (Option<&str>, String) {

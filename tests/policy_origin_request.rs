@@ -11,7 +11,7 @@
 //! pass-through, a revalidation, a background refresh, a failover attempt.
 mod common;
 use common::scripted::{Reply, ScriptedOrigin};
-use common::{config, eventually, Client, Proxy, Response, GROUP};
+use common::{config, eventually, request_values as values, Client, Proxy, Response, GROUP};
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: 2\r\n\r\nok";
 
@@ -54,16 +54,6 @@ fn only_head(o: &ScriptedOrigin) -> String {
     let h = heads(o);
     assert_eq!(h.len(), 1, "{h:?}");
     h.into_iter().next().unwrap_or_default()
-}
-
-/// Every value of header `name` in a request head, in order.
-fn values(head: &str, name: &str) -> Vec<String> {
-    head.lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim().to_string())
-        .collect()
 }
 
 fn has(head: &str, name: &str) -> bool {

@@ -11,20 +11,9 @@
 mod common;
 use common::rfc::{origin, origin_requests};
 use common::scripted::{Reply, ScriptedOrigin};
-use common::{config, eventually, scrape, Client, Proxy, Response, WAIT};
-use std::io::{Read, Write};
+use common::{admin_post, config, eventually, request_values, scrape, Client, Proxy, Response};
 
 const HIT: Option<&str> = Some("Hit from ringfront");
-
-/// Every value of request header `name` in `head`, one per line, trimmed.
-fn request_values(head: &str, name: &str) -> Vec<String> {
-    head.lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim().to_string())
-        .collect()
-}
 
 /// A 200 with `Cache-Control: max-age=3600`, the response lines `vary`
 /// and a body naming the request's values of `echo` ([`echo_reply_with`]).
@@ -412,18 +401,4 @@ fn gauge(p: &Proxy, name: &str) -> f64 {
 /// The number of stored objects, from the proxy's metrics.
 fn scrape_objects(p: &Proxy) -> u64 {
     gauge(p, "ringfront_cache_objects") as u64
-}
-
-/// POSTs `body` to the admin listener's `path`; returns the answer's body.
-fn admin_post(p: &Proxy, path: &str, body: &str) -> String {
-    let mut s = std::net::TcpStream::connect(p.admin_addr()).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split("\r\n\r\n").nth(1).unwrap_or("").to_string()
 }

@@ -511,6 +511,31 @@ impl Client {
     }
 }
 
+/// POSTs `body` to the admin listener's `path`; returns the answer's body.
+pub fn admin_post(p: &Proxy, path: &str, body: &str) -> String {
+    let mut s = TcpStream::connect(p.admin_addr()).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split("\r\n\r\n").nth(1).unwrap_or("").to_string()
+}
+
+/// Every value of header `name` in a request head as an origin received
+/// it (`head`, text), one per line, trimmed, in order.
+pub fn request_values(head: &str, name: &str) -> Vec<String> {
+    head.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim().to_string())
+        .collect()
+}
+
 /// `GET /metrics` from an admin listener: the Prometheus text.
 pub fn scrape(admin: SocketAddr) -> String {
     let mut s = TcpStream::connect(admin).unwrap();

@@ -1,6 +1,7 @@
 //! Idle keep-alive connections park (give up their task and buffers) after
 //! a short idle spell, and come back for the next request intact; TLS ones
-//! too, keeping only their session.
+//! too, keeping only their session. A viewer that stops reading a
+//! response is reset at its write timeout, plain or TLS.
 mod common;
 use common::pki::Pki;
 use common::*;
@@ -228,4 +229,59 @@ fn stopping_closes_parked_tls_connections_at_once_with_close_notify() {
         t0.elapsed() < Duration::from_secs(20),
         "stop waited for idle connections"
     );
+}
+
+/// The proxy's sockets for connections accepted on `listen`, from
+/// /proc/net/tcp: (TCP state, bytes queued unsent) of each, the listening
+/// socket left out.
+fn accepted_sockets(listen: std::net::SocketAddr) -> Vec<(u8, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let local = format!("0100007F:{:04X}", listen.port());
+    let hex = |t: &str| u64::from_str_radix(t, 16).ok();
+    let socket = |line: &str| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let state = hex(f.get(3)?)? as u8;
+        let unsent = hex(f.get(4)?.split(':').next()?)?;
+        (*f.get(1)? == local && state != 0x0A).then_some((state, unsent))
+    };
+    table.lines().skip(1).filter_map(socket).collect()
+}
+
+/// After `request` asked `listen` for a response far larger than the
+/// socket buffers and never read: the response stalls (the proxy's socket
+/// established, bytes queued), then the write timeout ends the connection
+/// with a reset, so the proxy's socket is gone at once. A plain close would
+/// leave it orphaned in FIN-WAIT-1 holding megabytes of unsent response in
+/// kernel memory for minutes, out of reach of `max_connections` (nginx's
+/// `reset_timedout_connection`).
+fn stalled_viewer_is_reset(listen: std::net::SocketAddr) {
+    eventually("the response fills the socket buffers", || {
+        accepted_sockets(listen)
+            .iter()
+            .any(|&(state, unsent)| state == 1 && unsent > 0)
+    });
+    eventually(
+        "the proxy's socket is gone, not orphaned with the unsent response",
+        || accepted_sockets(listen).is_empty(),
+    );
+}
+
+const STALLING_REQUEST: &[u8] = b"GET /big?size=33554432 HTTP/1.1\r\nHost: t\r\n\r\n";
+
+#[test]
+fn a_viewer_that_stops_reading_is_reset_at_its_write_timeout() {
+    let (_o, running) = start("client_idle_timeout = \"1s\"");
+    let mut s = std::net::TcpStream::connect(running.addrs[0]).unwrap();
+    s.write_all(STALLING_REQUEST).unwrap();
+    stalled_viewer_is_reset(running.addrs[0]);
+    drop(s);
+}
+
+#[test]
+fn a_tls_viewer_that_stops_reading_is_reset_at_its_write_timeout() {
+    let (_o, running, client, _dir) = start_tls("client_idle_timeout = \"1s\"");
+    let mut c = Client::connect_tls(running.tls_addrs[0], client, "www.example.test");
+    c.send(STALLING_REQUEST);
+    stalled_viewer_is_reset(running.tls_addrs[0]);
+    drop(c);
 }

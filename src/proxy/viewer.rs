@@ -39,6 +39,9 @@ pub struct Viewer {
     key: Vec<u8>,
     /// Cancels the keep-alive read that waits [`PARK_AFTER`] (reused).
     canceller: monoio::io::Canceller,
+    /// A write timed out: the viewer stopped reading. The connection is
+    /// reset as it closes (see [`Viewer::reset_if_stalled`]).
+    stalled: bool,
 }
 
 /// How reading a request head ended.
@@ -67,6 +70,7 @@ impl Viewer {
             hit: None,
             key: Vec::with_capacity(256),
             canceller: Default::default(),
+            stalled: false,
         }
     }
 
@@ -173,7 +177,10 @@ impl Viewer {
                 self.out = o;
                 r.is_ok()
             }
-            Err(_) => false,
+            Err(_) => {
+                self.stalled = true;
+                false
+            }
         }
     }
 
@@ -185,7 +192,10 @@ impl Viewer {
         range: Range<usize>,
         timeout: Duration,
     ) -> (Result<(), ()>, Option<Vec<u8>>) {
-        write_within(&mut self.stream, buf, range, timeout).await
+        let (r, buf) = write_within(&mut self.stream, buf, range, timeout).await;
+        // The buffer stays with an operation abandoned at its timeout.
+        self.stalled |= buf.is_none();
+        (r, buf)
     }
 
     /// A stored head and a shared body in one writev, within `timeout`.
@@ -197,13 +207,20 @@ impl Viewer {
                 self.hit = Some(hb);
                 r.is_ok()
             }
-            Err(_) => false,
+            Err(_) => {
+                self.stalled = true;
+                false
+            }
         }
     }
 
-    /// TLS: tells the viewer the close is deliberate.
+    /// TLS: tells the viewer the close is deliberate. A viewer that does
+    /// not take it `within` is treated as one that stopped reading.
     pub async fn close_notify(&mut self, within: Duration) {
-        self.stream.close_notify(within).await;
+        if !self.stream.close_notify(within).await {
+            self.stalled = true;
+            self.reset_if_stalled();
+        }
     }
 
     /// A response cut short: the connection is to be reset as it closes
@@ -213,6 +230,20 @@ impl Viewer {
         if self.is_plain() {
             net::set_linger_zero(self.stream.raw_fd());
         }
+    }
+
+    /// A viewer that stopped reading (a write timed out) is reset as the
+    /// connection closes, plain or TLS, as nginx's
+    /// `reset_timedout_connection` does: a plain close would leave the
+    /// socket orphaned in FIN-WAIT-1, holding what was queued for the
+    /// viewer in kernel memory for minutes, out of reach of
+    /// `max_connections`. True when it was reset (then nothing more is
+    /// to be sent, close_notify included).
+    pub fn reset_if_stalled(&self) -> bool {
+        if self.stalled {
+            net::set_linger_zero(self.stream.raw_fd());
+        }
+        self.stalled
     }
 
     /// Plain TCP.

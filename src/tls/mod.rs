@@ -132,11 +132,10 @@ impl Stream {
     }
 
     /// Sends TLS close_notify (nothing for plain TCP), bounded by `within`.
-    /// Best effort: the connection is being closed either way.
-    pub async fn close_notify(&mut self, within: std::time::Duration) {
-        if self.is_tls() {
-            let _ = monoio::time::timeout(within, self.shutdown()).await;
-        }
+    /// Best effort: the connection is being closed either way. False when
+    /// it could not go out within `within` (the peer stopped reading).
+    pub async fn close_notify(&mut self, within: std::time::Duration) -> bool {
+        !self.is_tls() || monoio::time::timeout(within, self.shutdown()).await.is_ok()
     }
 
     // ---- parking (proxy::park) ----

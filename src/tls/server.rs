@@ -334,6 +334,12 @@ impl ServerTls {
                 // The handshake may have ended (its last message arrived).
                 Next::Read if !t.s.conn.is_handshaking() => {}
                 Next::Read => {
+                    // A silent peer (nothing sent yet, or the rest of its
+                    // flight held back) borrows no record buffer while it
+                    // waits: readiness first, then the read.
+                    if t.s.input.is_empty() {
+                        t.tcp.readable(false).await?;
+                    }
                     if !t.fill().await? {
                         return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "TLS handshake EOF"));
                     }

@@ -76,13 +76,7 @@ pub async fn serve(
             _ => break,
         }
     }
-    match (v.reset_if_stalled(), clean_end) {
-        // Nothing more is sent to a viewer that stopped reading.
-        (true, _) => {}
-        // TLS: tell the viewer the close is deliberate (nothing was cut short).
-        (false, true) => v.close_notify(CLOSE_NOTIFY_WITHIN).await,
-        (false, false) => v.reset_on_close(),
-    }
+    v.close(clean_end, CLOSE_NOTIFY_WITHIN).await;
     drop(guard);
 }
 

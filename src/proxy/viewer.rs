@@ -40,7 +40,7 @@ pub struct Viewer {
     /// Cancels the keep-alive read that waits [`PARK_AFTER`] (reused).
     canceller: monoio::io::Canceller,
     /// A write timed out: the viewer stopped reading. The connection is
-    /// reset as it closes (see [`Viewer::reset_if_stalled`]).
+    /// reset as it closes (see [`Viewer::close`]).
     stalled: bool,
 }
 
@@ -214,40 +214,34 @@ impl Viewer {
         }
     }
 
-    /// TLS: tells the viewer the close is deliberate. A viewer that does
-    /// not take it `within` is treated as one that stopped reading.
-    pub async fn close_notify(&mut self, within: Duration) {
-        if !self.stream.close_notify(within).await {
-            self.stalled = true;
-            self.reset_if_stalled();
-        }
-    }
-
-    /// A response cut short: the connection is to be reset as it closes
-    /// (plain TCP), so a body delimited by close is not taken for whole. A
-    /// TLS connection says as much by closing without close_notify.
-    pub fn reset_on_close(&self) {
-        if self.is_plain() {
+    /// Ends the connection (the socket closes as the viewer drops). It is
+    /// reset (SO_LINGER 0) when:
+    /// - the viewer stopped reading (a write timed out), plain or TLS, as
+    ///   nginx's `reset_timedout_connection` does: a plain close would leave
+    ///   the socket orphaned in FIN-WAIT-1, holding what was queued for the
+    ///   viewer in kernel memory for minutes, out of reach of
+    ///   `max_connections`; a TLS close_notify that does not go out
+    ///   `within` counts the same;
+    /// - a response was cut short (`!clean_end`) on plain TCP, so a body
+    ///   delimited by close is not taken for whole. A TLS connection says
+    ///   as much by closing without close_notify.
+    ///
+    /// Otherwise a TLS viewer is told the close is deliberate.
+    pub async fn close(&mut self, clean_end: bool, within: Duration) {
+        let reset = if self.stalled {
+            true
+        } else if clean_end {
+            !self.stream.close_notify(within).await
+        } else {
+            self.is_plain()
+        };
+        if reset {
             net::set_linger_zero(self.stream.raw_fd());
         }
-    }
-
-    /// A viewer that stopped reading (a write timed out) is reset as the
-    /// connection closes, plain or TLS, as nginx's
-    /// `reset_timedout_connection` does: a plain close would leave the
-    /// socket orphaned in FIN-WAIT-1, holding what was queued for the
-    /// viewer in kernel memory for minutes, out of reach of
-    /// `max_connections`. True when it was reset (then nothing more is
-    /// to be sent, close_notify included).
-    pub fn reset_if_stalled(&self) -> bool {
-        if self.stalled {
-            net::set_linger_zero(self.stream.raw_fd());
-        }
-        self.stalled
     }
 
     /// Plain TCP.
-    pub fn is_plain(&self) -> bool {
+    fn is_plain(&self) -> bool {
         matches!(self.stream, Stream::Plain(_))
     }
 

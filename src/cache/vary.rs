@@ -111,21 +111,14 @@ impl Vary {
     }
 
     /// `names` sorted, each once, as a `Vary`; `None` past [`MAX_NAMES`].
-    fn from_names<N: AsRef<[u8]> + Ord>(mut names: Vec<N>) -> Option<Vary> {
+    fn from_names<N: std::borrow::Borrow<[u8]> + Ord>(mut names: Vec<N>) -> Option<Vary> {
         names.sort_unstable();
         names.dedup();
         if names.len() > MAX_NAMES {
             return None;
         }
-        let mut joined = Vec::new();
-        for (i, n) in names.iter().enumerate() {
-            if i > 0 {
-                joined.push(b',');
-            }
-            joined.extend_from_slice(n.as_ref());
-        }
         Some(Vary {
-            names: joined.into_boxed_slice(),
+            names: names.join(&b","[..]).into_boxed_slice(),
         })
     }
 

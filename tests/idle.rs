@@ -35,31 +35,41 @@ fn parking_works_on_the_epoll_driver_too() {
     parked_connection_resumes("io_driver = \"epoll\"");
 }
 
-fn parked_connection_resumes(server: &str) {
-    let (o, running) = start(server);
-    let mut c = Client::connect(running.addrs[0]);
+/// A connection `c` makes a request and parks; the next head arrives in
+/// two pieces (two records on TLS): the resumed connection reads the rest
+/// with its header timeout, not as a new idle spell. Then it parks again.
+fn parks_and_resumes_on_a_split_head(c: &mut Client, running: &ringfront::runtime::Running) {
     assert_eq!(c.get("/one?size=10").status, 200);
-    eventually("the idle connection parks", || parked(&running) == 1);
-    // The next head arrives in two pieces: the resumed connection reads the
-    // rest with its header timeout, not as a new idle spell.
+    eventually("the idle connection parks", || parked(running) == 1);
     c.send(b"GET /two?size=20 HTT");
     std::thread::sleep(Duration::from_millis(50));
     c.send(b"P/1.1\r\nHost: t\r\n\r\n");
     let r = c.read_response(false).expect("response after park");
     assert_eq!(r.status, 200);
     assert_eq!(r.body, pattern_body(20));
-    assert_eq!(parked(&running), 0);
-    // Park again, then two pipelined requests in one write.
-    eventually("the idle connection parks again", || parked(&running) == 1);
+    assert_eq!(parked(running), 0);
+    eventually("the idle connection parks again", || parked(running) == 1);
+}
+
+/// `c` closes; the proxy counts it neither open nor parked.
+fn closed_and_uncounted(c: Client, running: &ringfront::runtime::Running) {
+    drop(c);
+    eventually("the closed connection is no longer counted", || {
+        running.shared.open_connections.load(Ordering::Relaxed) == 0 && parked(running) == 0
+    });
+}
+
+fn parked_connection_resumes(server: &str) {
+    let (o, running) = start(server);
+    let mut c = Client::connect(running.addrs[0]);
+    parks_and_resumes_on_a_split_head(&mut c, &running);
+    // Two pipelined requests in one write.
     c.send(b"GET /p1?size=5 HTTP/1.1\r\nHost: t\r\n\r\nGET /p2?size=6 HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(c.read_response(false).unwrap().body, pattern_body(5));
     assert_eq!(c.read_response(false).unwrap().body, pattern_body(6));
     assert_eq!(o.requests(), 4);
     assert_eq!(running.shared.open_connections.load(Ordering::Relaxed), 1);
-    drop(c);
-    eventually("the closed connection is no longer counted", || {
-        running.shared.open_connections.load(Ordering::Relaxed) == 0 && parked(&running) == 0
-    });
+    closed_and_uncounted(c, &running);
 }
 
 #[test]
@@ -150,20 +160,9 @@ fn tls_parking_works_on_the_epoll_driver_too() {
 fn parked_tls_connection_resumes(server: &str) {
     let (o, running, client, _dir) = start_tls(server);
     let mut c = Client::connect_tls(running.tls_addrs[0], client, "www.example.test");
-    assert_eq!(c.get("/one?size=10").status, 200);
-    eventually("the idle TLS connection parks", || parked(&running) == 1);
-    // The next head arrives in two records: the resumed session reads the
-    // rest with its header timeout, not as a new idle spell.
-    c.send(b"GET /two?size=20 HTT");
-    std::thread::sleep(Duration::from_millis(50));
-    c.send(b"P/1.1\r\nHost: t\r\n\r\n");
-    let r = c.read_response(false).expect("response after park");
-    assert_eq!(r.status, 200);
-    assert_eq!(r.body, pattern_body(20));
-    assert_eq!(parked(&running), 0);
-    // Park again, then two pipelined requests in one record, the second
-    // with a response of many records.
-    eventually("the idle TLS connection parks again", || parked(&running) == 1);
+    parks_and_resumes_on_a_split_head(&mut c, &running);
+    // Two pipelined requests in one record, the second with a response of
+    // many records.
     c.send(b"GET /p1?size=5 HTTP/1.1\r\nHost: t\r\n\r\nGET /p2?size=100000 HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(c.read_response(false).unwrap().body, pattern_body(5));
     assert_eq!(c.read_response(false).unwrap().body, pattern_body(100_000));
@@ -182,10 +181,7 @@ fn parked_tls_connection_resumes(server: &str) {
     assert_eq!(r.header("x-received-bytes"), Some("70000"));
     assert_eq!(o.requests(), 5);
     assert_eq!(running.shared.open_connections.load(Ordering::Relaxed), 1);
-    drop(c);
-    eventually("the closed connection is no longer counted", || {
-        running.shared.open_connections.load(Ordering::Relaxed) == 0 && parked(&running) == 0
-    });
+    closed_and_uncounted(c, &running);
 }
 
 #[test]
